@@ -1,0 +1,39 @@
+# Two commands for a fresh Debian machine with Rust:
+#   make run   - the edge with the demo on 127.0.0.1:8080 (Ctrl-C stops everything)
+#   make test  - every test, against real Redis, PostgreSQL and upstream servers
+# Both install the Debian packages they need when they are missing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Packages each command needs (Pingora builds with cmake and links OpenSSL).
+BUILD_PKGS := cmake pkg-config libssl-dev
+SERVICE_PKGS := redis-server redis-tools postgresql
+BENCH_PKGS := nginx wrk
+
+.PHONY: run test check deps-build deps-services deps-bench bench fmt
+
+run: deps-build deps-services
+	$(CARGO) build --release -p edge -p demo-movies
+	./scripts/run-demo.sh
+
+test: deps-build deps-services
+	$(CARGO) test --workspace
+
+check:
+	$(CARGO) run -q -p edge -- check --conf conf
+
+bench: deps-build deps-bench
+	./bench/proxy.sh
+
+deps-build:
+	@./scripts/ensure-packages.sh $(BUILD_PKGS)
+
+deps-services:
+	@./scripts/ensure-packages.sh $(SERVICE_PKGS)
+
+deps-bench:
+	@./scripts/ensure-packages.sh $(BENCH_PKGS)
+
+fmt:
+	$(CARGO) fmt --all

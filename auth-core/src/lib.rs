@@ -1,0 +1,1 @@
+//! Authentication core (accounts, tokens); filled in by the auth issue.

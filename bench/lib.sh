@@ -1,0 +1,26 @@
+# Shared helpers for the bench scripts (sourced).
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
+
+# CPU ticks (utime + stime) of the given pids.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+# measure NAME URL "PIDS" -> prints "NAME rps p99_ms cpu_us_per_req" and appends to $results
+measure() {
+  local name=$1 url=$2 pids=$3 c0 c1 out req rps p99
+  c0=$(cpu_ticks $pids)
+  out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url")
+  c1=$(cpu_ticks $pids)
+  req=$(awk '/requests in/{print $1}' <<<"$out")
+  rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
+  p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  local cpu
+  cpu=$(python3 -c "print(f'{($c1-$c0)/$(getconf CLK_TCK)*1e6/$req:.2f}')")
+  if grep -q "Non-2xx" <<<"$out"; then echo "WARNING: $name had non-2xx responses" >&2; fi
+  printf '%-10s %10s %8s %8s\n' "$name" "$rps" "$p99" "$cpu" | tee -a "$results"
+}
+
+# nginx worker pids of a master.
+nginx_workers() { pgrep -P "$1" | tr '\n' ' '; }

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Edge vs nginx as a reverse proxy, same machine, same run, interleaved rounds.
+#   (a) the upstream directly, (b) nginx proxy_pass with upstream keepalive, (c) the edge.
+# One worker each (nginx worker_processes 1, edge threads = 1), access logs off on both.
+# Prints requests/s, p99 (ms) and the proxy's CPU µs per request (utime+stime over the run /
+# requests), then the edge/nginx ratios (medians over the rounds).
+# Usage: bench/proxy.sh [ROUNDS] [SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+ROUNDS=${1:-3}; SECS=${2:-10}; CONNS=${3:-32}
+EDGE=${EDGE_BIN:-target/release/edge}
+[ -x "$EDGE" ] || cargo build --release -p edge
+out=bench/out/proxy; rm -rf "$out"; mkdir -p "$out/logs"
+results="$out/results.txt"; : >"$results"
+
+up=$(free_port); ngx=$(free_port); edge=$(free_port)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# The upstream: a static nginx answer, the cheapest server we can put behind both proxies.
+cat >"$out/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  server { listen 127.0.0.1:$up; location / { return 200 "ok\n"; } } }
+NGINX
+cat >"$out/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  upstream backend { server 127.0.0.1:$up; keepalive 128; }
+  server { listen 127.0.0.1:$ngx;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+                 proxy_set_header X-Request-Id \$request_id; add_header X-Request-Id \$request_id; } } }
+NGINX
+mkdir -p "$out/conf"
+cat >"$out/conf/edge.toml" <<TOML
+[server]
+threads = 1
+work_stealing = false
+grace_period = "0s"
+graceful_shutdown_timeout = "1s"
+pid_file = "$PWD/$out/edge.pid"
+upgrade_sock = "$PWD/$out/edge.sock"
+upstream_keepalive_pool_size = 128
+watch = false
+[log]
+format = "json"
+level = "warn"
+access_log = false
+[[listener]]
+address = "127.0.0.1:$edge"
+[[route]]
+name = "bench"
+path = "/"
+upstream = "backend"
+[upstream.backend]
+servers = ["127.0.0.1:$up"]
+TOML
+
+nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
+nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
+"$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
+wait_port "$up"; wait_port "$ngx"; wait_port "$edge"
+sleep 0.5
+up_workers=$(nginx_workers "$up_master"); ngx_workers=$(nginx_workers "$ngx_master")
+
+# warm-up (connection pools, page cache)
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$ngx/" >/dev/null
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$edge/" >/dev/null
+
+echo "wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS rounds; $(nproc) cores; $(date -u +%FT%TZ)"
+printf '%-10s %10s %8s %8s\n' target req/s p99_ms cpu_us | tee -a "$results"
+for r in $(seq "$ROUNDS"); do
+  measure direct "http://127.0.0.1:$up/" "$up_workers"
+  measure nginx "http://127.0.0.1:$ngx/" "$ngx_workers"
+  measure edge "http://127.0.0.1:$edge/" "$edge_pid"
+done
+
+python3 - "$results" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1]) if l.strip() and not l.startswith("target")]
+med = {}
+for name in ("direct", "nginx", "edge"):
+    rs = [r for r in rows if r[0] == name]
+    med[name] = [st.median(float(r[i]) for r in rs) for i in (1, 2, 3)]
+print("\nmedians:")
+for name, (rps, p99, cpu) in med.items():
+    print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:6.2f} ms  {cpu:6.2f} µs CPU/req")
+e, n = med["edge"], med["nginx"]
+print(f"\nedge/nginx: throughput {e[0]/n[0]:.2f}x  p99 {e[1]/n[1]:.2f}x  CPU per request {e[2]/n[2]:.2f}x")
+PY

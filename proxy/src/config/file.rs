@@ -1,0 +1,130 @@
+//! Serde mirror of the TOML files in the conf dir. Nothing here is used on the request path:
+//! `validate` turns these into the runtime types of `runtime.rs`. Every struct rejects unknown
+//! keys, because service owners make typos and a silently ignored key is a production incident.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One conf file. Every section is optional so owners can split routes and upstreams per
+/// service; `validate` checks what must exist once across the whole directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConf {
+    pub server: Option<ServerFile>,
+    pub log: Option<LogFile>,
+    #[serde(default)]
+    pub listener: Vec<ListenerFile>,
+    #[serde(default)]
+    pub route: Vec<RouteFile>,
+    #[serde(default)]
+    pub upstream: BTreeMap<String, UpstreamFile>,
+}
+
+/// Pingora server settings. Changing them takes a binary upgrade, not a reload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// Worker threads of the proxy service (default: number of CPUs).
+    pub threads: Option<usize>,
+    /// Tokio work stealing between worker threads (default: false; it costs CPU per request).
+    pub work_stealing: Option<bool>,
+    /// How long a shutting-down edge keeps accepting before it stops listening (default "1s").
+    pub grace_period: Option<String>,
+    /// How long in-flight requests get to finish after that (default "5s").
+    pub graceful_shutdown_timeout: Option<String>,
+    pub pid_file: Option<String>,
+    pub upgrade_sock: Option<String>,
+    /// Idle upstream connections kept for reuse, across all pools (default 128).
+    pub upstream_keepalive_pool_size: Option<usize>,
+    /// Poll the conf dir for changes and reload (default true). SIGHUP always reloads.
+    pub watch: Option<bool>,
+    /// How often the conf dir is polled (default "1s").
+    pub watch_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// "json" (default) or "human".
+    pub format: Option<String>,
+    /// A tracing filter such as "info" or "info,edge=debug" (default "info"; RUST_LOG wins).
+    pub level: Option<String>,
+    /// One line per request (default true).
+    pub access_log: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerFile {
+    pub address: String,
+    /// TLS certificates; the first one is served when the client sends no matching SNI.
+    #[serde(default)]
+    pub certificate: Vec<CertificateFile>,
+    /// Offer HTTP/2 by ALPN (TLS listeners only; default true).
+    pub http2: Option<bool>,
+    /// Answer every request on this plain listener with a redirect to HTTPS on this port.
+    pub redirect_https_port: Option<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFile {
+    /// PEM certificate chain, relative to the conf dir.
+    pub cert: String,
+    /// PEM private key, relative to the conf dir.
+    pub key: String,
+    /// SNI names this certificate answers for ("*.example.com" allowed).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub name: String,
+    /// Host to match (port ignored, case-insensitive); absent means any host.
+    pub host: Option<String>,
+    /// Path prefix matched on segment boundaries: "/api" matches "/api" and "/api/x", not "/apix".
+    pub path: String,
+    pub upstream: String,
+    /// Remove the matched prefix before forwarding (default false).
+    pub strip_prefix: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    /// "host:port" of each server.
+    pub servers: Vec<String>,
+    /// "round_robin" (default) or "consistent_hash".
+    pub balance: Option<String>,
+    /// With consistent_hash: "ip", "path", "header:<name>" or "cookie:<name>".
+    pub hash_key: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    pub write_timeout: Option<String>,
+    /// How long an idle pooled upstream connection is kept.
+    pub idle_timeout: Option<String>,
+    /// Further servers tried when connecting fails (default 1).
+    pub retries: Option<usize>,
+    /// Speak TLS to the servers.
+    pub tls: Option<bool>,
+    /// SNI and certificate name when `tls` (default: the host part of the first server).
+    pub sni: Option<String>,
+    pub health_check: Option<HealthCheckFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckFile {
+    /// HTTP path to GET; without it the check only opens a TCP connection.
+    pub path: Option<String>,
+    /// Default "5s".
+    pub interval: Option<String>,
+    /// Default "1s".
+    pub timeout: Option<String>,
+    /// Consecutive successes to mark a server up (default 1).
+    pub healthy_threshold: Option<usize>,
+    /// Consecutive failures to mark a server down (default 1).
+    pub unhealthy_threshold: Option<usize>,
+}

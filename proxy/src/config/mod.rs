@@ -1,0 +1,20 @@
+//! Configuration: TOML files in one directory, parsed into serde mirrors (`file`), then
+//! validated into runtime types (`runtime`). `load` is the only entry point.
+
+mod error;
+mod file;
+mod runtime;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ConfigErrors;
+pub use runtime::*;
+
+use std::path::Path;
+
+/// Reads every `*.toml` file in `dir` (sorted by name) and validates the whole set.
+pub fn load(dir: &Path) -> Result<Config, ConfigErrors> {
+    validate::load_dir(dir)
+}

@@ -1,0 +1,116 @@
+//! Validated configuration. These types never derive `Deserialize`: the only way to get one is
+//! through `validate`, so everything the request path reads has already been checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole conf dir, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+    pub listeners: Vec<ListenerSpec>,
+    pub routes: Vec<RouteSpec>,
+    pub upstreams: Vec<UpstreamSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub threads: usize,
+    pub work_stealing: bool,
+    pub grace_period: Duration,
+    pub graceful_shutdown_timeout: Duration,
+    pub pid_file: String,
+    pub upgrade_sock: String,
+    pub upstream_keepalive_pool_size: usize,
+    pub watch: bool,
+    pub watch_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Human,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerSpec {
+    pub address: SocketAddr,
+    pub tls: Option<TlsSpec>,
+    pub redirect_https_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSpec {
+    pub http2: bool,
+    /// Non-empty; the first is the default certificate.
+    pub certificates: Vec<CertificateSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateSpec {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Lowercased SNI names; "*.x" matches one label.
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    pub name: String,
+    /// Lowercased, no port.
+    pub host: Option<String>,
+    /// Starts with '/', no trailing '/' unless it is "/".
+    pub path: String,
+    pub upstream: String,
+    pub strip_prefix: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSpec {
+    pub name: String,
+    pub servers: Vec<SocketAddr>,
+    pub balance: Balance,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub retries: usize,
+    /// SNI when the pool speaks TLS.
+    pub tls_sni: Option<String>,
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    ConsistentHash(HashKey),
+}
+
+/// What a consistent-hash pool hashes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    Path,
+    Header(http::HeaderName),
+    Cookie(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckSpec {
+    /// None: a TCP connect check.
+    pub http_path: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_threshold: usize,
+    pub unhealthy_threshold: usize,
+}

@@ -1,0 +1,382 @@
+//! Config fixtures: a full conf dir compared as a whole struct, then one case per rule.
+
+use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+const LISTENER: &str = "[[listener]]\naddress = \"127.0.0.1:8080\"\n";
+
+/// Every problem for a conf made of `LISTENER` plus `extra`, as "file: key: message" lines.
+fn problems(extra: &str) -> Vec<String> {
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{extra}"))]);
+    match load(dir.path()) {
+        Ok(_) => vec![],
+        Err(e) => {
+            e.0.iter()
+                .map(|p| format!("{}: {}", p.key, p.message))
+                .collect()
+        }
+    }
+}
+
+fn assert_problem(extra: &str, key: &str, needle: &str) {
+    let found = problems(extra);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with(&format!("{key}: ")) && p.contains(needle)),
+        "expected a problem at {key} containing {needle:?}, got {found:#?}"
+    );
+}
+
+#[test]
+fn full_conf_dir_becomes_the_expected_struct() {
+    let dir = dir_with(&[
+        (
+            "edge.toml",
+            r#"
+[server]
+threads = 2
+work_stealing = true
+grace_period = "2s"
+graceful_shutdown_timeout = "3s"
+pid_file = "/tmp/x.pid"
+upgrade_sock = "/tmp/x.sock"
+upstream_keepalive_pool_size = 64
+watch = false
+watch_interval = "250ms"
+
+[log]
+format = "human"
+level = "debug"
+access_log = false
+
+[[listener]]
+address = "127.0.0.1:8080"
+redirect_https_port = 8443
+"#,
+        ),
+        (
+            "movies.toml",
+            r#"
+[[route]]
+name = "movies"
+host = "Cinema.Example"
+path = "/api/v1/movies/"
+upstream = "movies"
+strip_prefix = true
+
+[upstream.movies]
+servers = ["127.0.0.1:8001", "127.0.0.1:8002"]
+balance = "consistent_hash"
+hash_key = "header:X-User-Id"
+connect_timeout = "200ms"
+read_timeout = "5s"
+write_timeout = "6s"
+idle_timeout = "7s"
+retries = 2
+health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_threshold = 2, unhealthy_threshold = 3 }
+"#,
+        ),
+    ]);
+    let got = load(dir.path()).unwrap();
+    let expected = Config {
+        dir: dir.path().to_path_buf(),
+        server: ServerSettings {
+            threads: 2,
+            work_stealing: true,
+            grace_period: Duration::from_secs(2),
+            graceful_shutdown_timeout: Duration::from_secs(3),
+            pid_file: "/tmp/x.pid".into(),
+            upgrade_sock: "/tmp/x.sock".into(),
+            upstream_keepalive_pool_size: 64,
+            watch: false,
+            watch_interval: Duration::from_millis(250),
+        },
+        log: LogSettings {
+            format: LogFormat::Human,
+            level: "debug".into(),
+            access_log: false,
+        },
+        listeners: vec![ListenerSpec {
+            address: "127.0.0.1:8080".parse().unwrap(),
+            tls: None,
+            redirect_https_port: Some(8443),
+        }],
+        routes: vec![RouteSpec {
+            name: "movies".into(),
+            host: Some("cinema.example".into()),
+            path: "/api/v1/movies".into(),
+            upstream: "movies".into(),
+            strip_prefix: true,
+        }],
+        upstreams: vec![UpstreamSpec {
+            name: "movies".into(),
+            servers: vec![
+                "127.0.0.1:8001".parse().unwrap(),
+                "127.0.0.1:8002".parse().unwrap(),
+            ],
+            balance: Balance::ConsistentHash(HashKey::Header(http::HeaderName::from_static(
+                "x-user-id",
+            ))),
+            connect_timeout: Duration::from_millis(200),
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(6),
+            idle_timeout: Duration::from_secs(7),
+            retries: 2,
+            tls_sni: None,
+            health_check: Some(HealthCheckSpec {
+                http_path: Some("/health".into()),
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_millis(300),
+                healthy_threshold: 2,
+                unhealthy_threshold: 3,
+            }),
+        }],
+    };
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn defaults_when_sections_are_absent() {
+    let dir = dir_with(&[("a.toml", LISTENER)]);
+    let c = load(dir.path()).unwrap();
+    assert!(!c.server.work_stealing);
+    assert!(c.server.watch);
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert!(c.log.access_log);
+    assert!(c.routes.is_empty());
+}
+
+#[test]
+fn shipped_conf_dir_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+    if let Err(e) = load(&dir) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_path_and_line() {
+    let found = problems("[[route]]\nname = \"a\"\npath = \"/\"\nupstrem = \"x\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("route[0].upstrem: unknown field `upstrem`"),
+        "{found:?}"
+    );
+    assert!(found[0].contains("line 6"), "{found:?}");
+    assert_problem(
+        "[server]\nthread = 2\n",
+        "server.thread",
+        "unknown field `thread`",
+    );
+    assert_problem(
+        "[upstream.a]\nservers = [\"127.0.0.1:1\"]\nhealth_check = { pth = \"/\" }\n",
+        "upstream.a.health_check.pth",
+        "unknown field `pth`",
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_file_and_line() {
+    let dir = dir_with(&[("a.toml", LISTENER), ("b.toml", "[[route]\nname = 1\n")]);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert!(err.0[0].file.ends_with("b.toml"), "{err}");
+    assert!(err.0[0].message.contains("line 1"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let found = problems(
+        "[[route]]\nname = \"a\"\npath = \"api\"\nupstream = \"none\"\n\
+         [[route]]\nname = \"b\"\npath = \"/b\"\nupstream = \"none\"\n\
+         [upstream.u]\nservers = []\nconnect_timeout = \"fast\"\n",
+    );
+    assert_eq!(found.len(), 4, "{found:#?}");
+}
+
+#[test]
+fn route_rules() {
+    let up = "[upstream.u]\nservers = [\"127.0.0.1:1\"]\n";
+    let route = |body: &str| format!("{up}[[route]]\n{body}\n");
+    assert_problem(
+        &route("name = \"a\"\npath = \"/\"\nupstream = \"x\""),
+        "route[0].upstream",
+        "unknown upstream \"x\" (defined: u)",
+    );
+    assert_problem(
+        &route("name = \"a\"\npath = \"api\"\nupstream = \"u\""),
+        "route[0].path",
+        "must start with '/'",
+    );
+    assert_problem(
+        &route("name = \"a\"\npath = \"/a/../b\"\nupstream = \"u\""),
+        "route[0].path",
+        "'..'",
+    );
+    assert_problem(
+        &route("name = \"a\"\npath = \"/a?b\"\nupstream = \"u\""),
+        "route[0].path",
+        "'?'",
+    );
+    assert_problem(
+        &route("name = \"\"\npath = \"/\"\nupstream = \"u\""),
+        "route[0].name",
+        "must not be empty",
+    );
+    assert_problem(
+        &route("name = \"a\"\nhost = \"a.example:80\"\npath = \"/\"\nupstream = \"u\""),
+        "route[0].host",
+        "not a host name",
+    );
+    let twice = format!("{up}[[route]]\nname = \"a\"\npath = \"/x/\"\nupstream = \"u\"\n[[route]]\nname = \"b\"\npath = \"/x\"\nupstream = \"u\"\n");
+    assert_problem(&twice, "route[1].path", "route \"a\" already matches");
+    let same_name = format!("{up}[[route]]\nname = \"a\"\npath = \"/x\"\nupstream = \"u\"\n[[route]]\nname = \"a\"\npath = \"/y\"\nupstream = \"u\"\n");
+    assert_problem(&same_name, "route[1].name", "already defined");
+}
+
+#[test]
+fn upstream_rules() {
+    assert_problem(
+        "[upstream.u]\nservers = []\n",
+        "upstream.u.servers",
+        "at least one",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"nope\"]\n",
+        "upstream.u.servers[0]",
+        "not host:port",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\n",
+        "upstream.u.servers[1]",
+        "listed twice",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nbalance = \"random\"\n",
+        "upstream.u.balance",
+        "\"random\" is not one of",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nbalance = \"consistent_hash\"\n",
+        "upstream.u.hash_key",
+        "needs a hash_key",
+    );
+    assert_problem("[upstream.u]\nservers = [\"127.0.0.1:1\"]\nbalance = \"consistent_hash\"\nhash_key = \"body\"\n", "upstream.u.hash_key", "not one of");
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nhash_key = \"ip\"\n",
+        "upstream.u.hash_key",
+        "only used with",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nread_timeout = \"soon\"\n",
+        "upstream.u.read_timeout",
+        "not a duration",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nread_timeout = \"0s\"\n",
+        "upstream.u.read_timeout",
+        "longer than zero",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nsni = \"a\"\n",
+        "upstream.u.sni",
+        "only used with tls",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nhealth_check = { path = \"health\" }\n",
+        "upstream.u.health_check.path",
+        "start with '/'",
+    );
+    assert_problem(
+        "[upstream.u]\nservers = [\"127.0.0.1:1\"]\nhealth_check = { unhealthy_threshold = 0 }\n",
+        "upstream.u.health_check.unhealthy_threshold",
+        "at least 1",
+    );
+    assert_problem(
+        "[upstream.\"a b\"]\nservers = [\"127.0.0.1:1\"]\n",
+        "upstream.a b",
+        "letters, digits",
+    );
+}
+
+#[test]
+fn duplicate_upstreams_across_files() {
+    let up = "[upstream.u]\nservers = [\"127.0.0.1:1\"]\n";
+    let dir = dir_with(&[("a.toml", &format!("{LISTENER}{up}")), ("b.toml", up)]);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert!(
+        err.0[0].file.ends_with("b.toml") && err.0[0].message.contains("a.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn server_log_and_listener_rules() {
+    assert_problem(
+        "[server]\nthreads = 0\n",
+        "server.threads",
+        "between 1 and 1024",
+    );
+    assert_problem(
+        "[server]\ngrace_period = \"x\"\n",
+        "server.grace_period",
+        "not a duration",
+    );
+    assert_problem(
+        "[log]\nformat = \"xml\"\n",
+        "log.format",
+        "\"xml\" is not one of",
+    );
+    assert_problem(
+        "[[listener]]\naddress = \"localhost\"\n",
+        "listener[1].address",
+        "not an ip:port",
+    );
+    assert_problem(
+        "[[listener]]\naddress = \"127.0.0.1:8080\"\n",
+        "listener[1].address",
+        "used by another listener",
+    );
+    assert_problem(
+        "[[listener]]\naddress = \"127.0.0.1:9\"\nhttp2 = true\n",
+        "listener[1].http2",
+        "only on TLS listeners",
+    );
+    assert_problem(
+        "[[listener]]\naddress = \"127.0.0.1:9\"\n[[listener.certificate]]\ncert = \"missing.pem\"\nkey = \"missing.key\"\n",
+        "listener[1].certificate[0]",
+        "cannot read certificate",
+    );
+    let dir = dir_with(&[("a.toml", "[log]\nformat = \"json\"\n")]);
+    let err = load(dir.path()).unwrap_err();
+    assert!(
+        err.0
+            .iter()
+            .any(|e| e.key == "listener" && e.message.contains("no [[listener]]")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_or_missing_dir_is_refused() {
+    let dir = dir_with(&[]);
+    assert!(load(dir.path())
+        .unwrap_err()
+        .to_string()
+        .contains("no *.toml files"));
+    assert!(load(&dir.path().join("nope"))
+        .unwrap_err()
+        .to_string()
+        .contains("cannot read the conf dir"));
+}

@@ -1,0 +1,665 @@
+//! Turns the parsed files into a validated `Config`, collecting every problem with its file
+//! and key.
+
+use super::error::{ConfigErrors, Problems};
+use super::file::*;
+use super::runtime::*;
+use std::collections::{BTreeMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A parsed file and the name it is reported under.
+struct Parsed {
+    name: String,
+    conf: FileConf,
+}
+
+pub(super) fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut problems = Problems::default();
+    let dir_name = dir.display().to_string();
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect(),
+        Err(e) => {
+            problems.add(&dir_name, "", format!("cannot read the conf dir: {e}"));
+            return Err(ConfigErrors(problems.0));
+        }
+    };
+    paths.sort();
+    if paths.is_empty() {
+        problems.add(&dir_name, "", "no *.toml files in the conf dir");
+    }
+    let mut files = Vec::with_capacity(paths.len());
+    for path in &paths {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Some(conf) = parse_file(&name, &text, &mut problems) {
+                    files.push(Parsed { name, conf });
+                }
+            }
+            Err(e) => problems.add(&name, "", format!("cannot read: {e}")),
+        }
+    }
+    // A file that did not parse may hold the missing sections: do not report them twice.
+    let all_parsed = files.len() == paths.len();
+    let config = validate(dir, &dir_name, files, all_parsed, &mut problems);
+    if problems.0.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems.0))
+    }
+}
+
+/// Parses one file, reporting syntax errors and unknown keys with their key path and line.
+fn parse_file(name: &str, text: &str, problems: &mut Problems) -> Option<FileConf> {
+    let de = match toml::de::Deserializer::parse(text) {
+        Ok(de) => de,
+        Err(e) => {
+            problems.add(name, "", syntax_message(text, &e));
+            return None;
+        }
+    };
+    match serde_path_to_error::deserialize::<_, FileConf>(de) {
+        Ok(conf) => Some(conf),
+        Err(e) => {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            problems.add(name, key, syntax_message(text, e.inner()));
+            None
+        }
+    }
+}
+
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("{message} (line {line})")
+        }
+        None => message.to_string(),
+    }
+}
+
+fn validate(
+    dir: &Path,
+    dir_name: &str,
+    files: Vec<Parsed>,
+    all_parsed: bool,
+    p: &mut Problems,
+) -> Config {
+    let mut server = None;
+    let mut log = None;
+    let mut listeners = Vec::new();
+    let mut routes = Vec::new();
+    let mut upstreams: BTreeMap<String, (String, UpstreamFile)> = BTreeMap::new();
+
+    for Parsed { name, conf } in files {
+        if let Some(s) = conf.server {
+            match &server {
+                Some((first, _)) => p.add(
+                    &name,
+                    "server",
+                    format!("[server] is already set in {first}"),
+                ),
+                None => server = Some((name.clone(), s)),
+            }
+        }
+        if let Some(l) = conf.log {
+            match &log {
+                Some((first, _)) => p.add(&name, "log", format!("[log] is already set in {first}")),
+                None => log = Some((name.clone(), l)),
+            }
+        }
+        for (i, l) in conf.listener.into_iter().enumerate() {
+            listeners.push((name.clone(), i, l));
+        }
+        for (i, r) in conf.route.into_iter().enumerate() {
+            routes.push((name.clone(), i, r));
+        }
+        for (up_name, u) in conf.upstream {
+            if let Some((first, _)) = upstreams.get(&up_name) {
+                p.add(
+                    &name,
+                    format!("upstream.{up_name}"),
+                    format!("upstream \"{up_name}\" is already defined in {first}"),
+                );
+            } else {
+                upstreams.insert(up_name, (name.clone(), u));
+            }
+        }
+    }
+
+    let server = server_settings(server, p);
+    let log = log_settings(log, p);
+    if listeners.is_empty() && all_parsed {
+        p.add(dir_name, "listener", "no [[listener]] is configured");
+    }
+    let listeners = listener_specs(dir, listeners, p);
+    let upstream_specs: Vec<UpstreamSpec> = upstreams
+        .iter()
+        .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
+        .collect();
+    let routes = route_specs(routes, &upstreams, all_parsed, p);
+    Config {
+        dir: dir.to_path_buf(),
+        server,
+        log,
+        listeners,
+        routes,
+        upstreams: upstream_specs,
+    }
+}
+
+// === sections ===
+
+fn server_settings(server: Option<(String, ServerFile)>, p: &mut Problems) -> ServerSettings {
+    let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let Some((file, s)) = server else {
+        return ServerSettings {
+            threads: default_threads,
+            work_stealing: false,
+            grace_period: Duration::from_secs(1),
+            graceful_shutdown_timeout: Duration::from_secs(5),
+            pid_file: "/tmp/edge.pid".into(),
+            upgrade_sock: "/tmp/edge_upgrade.sock".into(),
+            upstream_keepalive_pool_size: 128,
+            watch: true,
+            watch_interval: Duration::from_secs(1),
+        };
+    };
+    let threads = s.threads.unwrap_or(default_threads);
+    if !(1..=1024).contains(&threads) {
+        p.add(&file, "server.threads", "must be between 1 and 1024");
+    }
+    let f = file.as_str();
+    ServerSettings {
+        threads,
+        work_stealing: s.work_stealing.unwrap_or(false),
+        grace_period: duration(
+            f,
+            "server.grace_period",
+            s.grace_period.as_deref(),
+            "1s",
+            true,
+            p,
+        ),
+        graceful_shutdown_timeout: duration(
+            f,
+            "server.graceful_shutdown_timeout",
+            s.graceful_shutdown_timeout.as_deref(),
+            "5s",
+            true,
+            p,
+        ),
+        pid_file: s.pid_file.unwrap_or_else(|| "/tmp/edge.pid".into()),
+        upgrade_sock: s
+            .upgrade_sock
+            .unwrap_or_else(|| "/tmp/edge_upgrade.sock".into()),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size.unwrap_or(128),
+        watch: s.watch.unwrap_or(true),
+        watch_interval: duration(
+            f,
+            "server.watch_interval",
+            s.watch_interval.as_deref(),
+            "1s",
+            false,
+            p,
+        ),
+    }
+}
+
+fn log_settings(log: Option<(String, LogFile)>, p: &mut Problems) -> LogSettings {
+    let Some((file, l)) = log else {
+        return LogSettings {
+            format: LogFormat::Json,
+            level: "info".into(),
+            access_log: true,
+        };
+    };
+    let format = match l.format.as_deref() {
+        None | Some("json") => LogFormat::Json,
+        Some("human") => LogFormat::Human,
+        Some(other) => {
+            p.add(
+                &file,
+                "log.format",
+                format!("\"{other}\" is not one of \"json\", \"human\""),
+            );
+            LogFormat::Json
+        }
+    };
+    let level = l.level.unwrap_or_else(|| "info".into());
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        p.add(&file, "log.level", format!("not a valid filter: {e}"));
+    }
+    LogSettings {
+        format,
+        level,
+        access_log: l.access_log.unwrap_or(true),
+    }
+}
+
+fn listener_specs(
+    dir: &Path,
+    listeners: Vec<(String, usize, ListenerFile)>,
+    p: &mut Problems,
+) -> Vec<ListenerSpec> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (file, i, l) in listeners {
+        let key = format!("listener[{i}]");
+        let address = match l.address.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                p.add(
+                    &file,
+                    format!("{key}.address"),
+                    format!("\"{}\" is not an ip:port address", l.address),
+                );
+                continue;
+            }
+        };
+        if !seen.insert(address) {
+            p.add(
+                &file,
+                format!("{key}.address"),
+                format!("{address} is used by another listener"),
+            );
+        }
+        let tls = if l.certificate.is_empty() {
+            if l.http2.is_some() {
+                p.add(
+                    &file,
+                    format!("{key}.http2"),
+                    "HTTP/2 is offered only on TLS listeners (add a [[listener.certificate]])",
+                );
+            }
+            None
+        } else {
+            if l.redirect_https_port.is_some() {
+                p.add(
+                    &file,
+                    format!("{key}.redirect_https_port"),
+                    "only a plain listener can redirect to HTTPS",
+                );
+            }
+            let certificates = l
+                .certificate
+                .iter()
+                .enumerate()
+                .filter_map(|(j, c)| {
+                    certificate_spec(dir, &file, &format!("{key}.certificate[{j}]"), c, p)
+                })
+                .collect();
+            Some(TlsSpec {
+                http2: l.http2.unwrap_or(true),
+                certificates,
+            })
+        };
+        out.push(ListenerSpec {
+            address,
+            tls,
+            redirect_https_port: l.redirect_https_port,
+        });
+    }
+    out
+}
+
+fn certificate_spec(
+    dir: &Path,
+    file: &str,
+    key: &str,
+    c: &CertificateFile,
+    p: &mut Problems,
+) -> Option<CertificateSpec> {
+    let cert = dir.join(&c.cert);
+    let key_path = dir.join(&c.key);
+    match crate::tls::load_pair(&cert, &key_path) {
+        Ok(_) => {}
+        Err(e) => {
+            p.add(file, key, e);
+            return None;
+        }
+    }
+    let mut hosts = Vec::with_capacity(c.hosts.len());
+    for (k, h) in c.hosts.iter().enumerate() {
+        let h = h.to_ascii_lowercase();
+        let bare = h.strip_prefix("*.").unwrap_or(&h);
+        if !valid_hostname(bare) {
+            p.add(
+                file,
+                format!("{key}.hosts[{k}]"),
+                format!("\"{h}\" is not a host name"),
+            );
+        }
+        hosts.push(h);
+    }
+    Some(CertificateSpec {
+        cert,
+        key: key_path,
+        hosts,
+    })
+}
+
+fn route_specs(
+    routes: Vec<(String, usize, RouteFile)>,
+    upstreams: &BTreeMap<String, (String, UpstreamFile)>,
+    all_parsed: bool,
+    p: &mut Problems,
+) -> Vec<RouteSpec> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut matches: BTreeMap<(Option<String>, String), String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (file, i, r) in routes {
+        let key = format!("route[{i}]");
+        if r.name.is_empty() {
+            p.add(&file, format!("{key}.name"), "must not be empty");
+        } else if let Some(first) = names.insert(r.name.clone(), file.clone()) {
+            p.add(
+                &file,
+                format!("{key}.name"),
+                format!("route \"{}\" is already defined in {first}", r.name),
+            );
+        }
+        let host = r.host.as_ref().map(|h| h.to_ascii_lowercase());
+        if let Some(h) = &host {
+            if !valid_hostname(h) {
+                p.add(
+                    &file,
+                    format!("{key}.host"),
+                    format!("\"{h}\" is not a host name (no port, no scheme)"),
+                );
+            }
+        }
+        let path = match normalize_prefix(&r.path) {
+            Ok(path) => path,
+            Err(why) => {
+                p.add(&file, format!("{key}.path"), why);
+                continue;
+            }
+        };
+        if let Some(first) = matches.insert((host.clone(), path.clone()), r.name.clone()) {
+            p.add(
+                &file,
+                format!("{key}.path"),
+                format!("route \"{first}\" already matches this host and path"),
+            );
+        }
+        // An upstream may live in a file that failed to parse; only complain when all parsed.
+        if !upstreams.contains_key(&r.upstream) && all_parsed {
+            let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+            p.add(
+                &file,
+                format!("{key}.upstream"),
+                format!(
+                    "unknown upstream \"{}\" (defined: {})",
+                    r.upstream,
+                    known.join(", ")
+                ),
+            );
+        }
+        out.push(RouteSpec {
+            name: r.name,
+            host,
+            path,
+            upstream: r.upstream,
+            strip_prefix: r.strip_prefix.unwrap_or(false),
+        });
+    }
+    out
+}
+
+fn upstream_spec(
+    file: &str,
+    name: &str,
+    u: &UpstreamFile,
+    p: &mut Problems,
+) -> Option<UpstreamSpec> {
+    let key = format!("upstream.{name}");
+    let before = p.0.len();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        p.add(
+            file,
+            &key,
+            "upstream names use letters, digits, '-' and '_'",
+        );
+    }
+    if u.servers.is_empty() {
+        p.add(file, format!("{key}.servers"), "needs at least one server");
+    }
+    let mut servers = Vec::with_capacity(u.servers.len());
+    for (i, s) in u.servers.iter().enumerate() {
+        match resolve(s) {
+            Ok(a) if servers.contains(&a) => p.add(
+                file,
+                format!("{key}.servers[{i}]"),
+                format!("{s} is listed twice"),
+            ),
+            Ok(a) => servers.push(a),
+            Err(why) => p.add(file, format!("{key}.servers[{i}]"), why),
+        }
+    }
+    let balance = match (u.balance.as_deref(), u.hash_key.as_deref()) {
+        (None | Some("round_robin"), None) => Balance::RoundRobin,
+        (None | Some("round_robin"), Some(_)) => {
+            p.add(
+                file,
+                format!("{key}.hash_key"),
+                "only used with balance = \"consistent_hash\"",
+            );
+            Balance::RoundRobin
+        }
+        (Some("consistent_hash"), Some(k)) => match hash_key(k) {
+            Ok(k) => Balance::ConsistentHash(k),
+            Err(why) => {
+                p.add(file, format!("{key}.hash_key"), why);
+                Balance::RoundRobin
+            }
+        },
+        (Some("consistent_hash"), None) => {
+            p.add(file, format!("{key}.hash_key"), "consistent_hash needs a hash_key: \"ip\", \"path\", \"header:<name>\" or \"cookie:<name>\"");
+            Balance::RoundRobin
+        }
+        (Some(other), _) => {
+            p.add(
+                file,
+                format!("{key}.balance"),
+                format!("\"{other}\" is not one of \"round_robin\", \"consistent_hash\""),
+            );
+            Balance::RoundRobin
+        }
+    };
+    let d = |field: &str, value: &Option<String>, default: &str, p: &mut Problems| {
+        duration(
+            file,
+            &format!("{key}.{field}"),
+            value.as_deref(),
+            default,
+            false,
+            p,
+        )
+    };
+    let connect_timeout = d("connect_timeout", &u.connect_timeout, "1s", p);
+    let read_timeout = d("read_timeout", &u.read_timeout, "30s", p);
+    let write_timeout = d("write_timeout", &u.write_timeout, "30s", p);
+    let idle_timeout = d("idle_timeout", &u.idle_timeout, "60s", p);
+    let tls_sni = match (u.tls.unwrap_or(false), &u.sni) {
+        (true, Some(sni)) => Some(sni.clone()),
+        (true, None) => Some(
+            u.servers
+                .first()
+                .and_then(|s| s.rsplit_once(':'))
+                .map_or(String::new(), |(h, _)| h.to_string()),
+        ),
+        (false, Some(_)) => {
+            p.add(file, format!("{key}.sni"), "only used with tls = true");
+            None
+        }
+        (false, None) => None,
+    };
+    let health_check = u.health_check.as_ref().map(|h| {
+        let hk = format!("{key}.health_check");
+        if let Some(path) = &h.path {
+            if !path.starts_with('/') {
+                p.add(file, format!("{hk}.path"), "must start with '/'");
+            }
+        }
+        let threshold = |field: &str, v: Option<usize>, p: &mut Problems| {
+            let v = v.unwrap_or(1);
+            if v == 0 {
+                p.add(file, format!("{hk}.{field}"), "must be at least 1");
+            }
+            v
+        };
+        HealthCheckSpec {
+            http_path: h.path.clone(),
+            interval: duration(
+                file,
+                &format!("{hk}.interval"),
+                h.interval.as_deref(),
+                "5s",
+                false,
+                p,
+            ),
+            timeout: duration(
+                file,
+                &format!("{hk}.timeout"),
+                h.timeout.as_deref(),
+                "1s",
+                false,
+                p,
+            ),
+            healthy_threshold: threshold("healthy_threshold", h.healthy_threshold, p),
+            unhealthy_threshold: threshold("unhealthy_threshold", h.unhealthy_threshold, p),
+        }
+    });
+    if p.0.len() > before {
+        return None;
+    }
+    Some(UpstreamSpec {
+        name: name.to_string(),
+        servers,
+        balance,
+        connect_timeout,
+        read_timeout,
+        write_timeout,
+        idle_timeout,
+        retries: u.retries.unwrap_or(1),
+        tls_sni,
+        health_check,
+    })
+}
+
+// === values ===
+
+fn duration(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+    zero_ok: bool,
+    p: &mut Problems,
+) -> Duration {
+    let text = value.unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            p.add(file, key, "must be longer than zero");
+            d
+        }
+        Ok(d) => d,
+        Err(e) => {
+            p.add(
+                file,
+                key,
+                format!("\"{text}\" is not a duration like \"500ms\" or \"5s\": {e}"),
+            );
+            Duration::ZERO
+        }
+    }
+}
+
+/// "/api/v1/" and "/api/v1" are the same prefix; keep one form so matching is a plain compare.
+fn normalize_prefix(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("\"{path}\" must start with '/'"));
+    }
+    if path
+        .bytes()
+        .any(|b| b <= b' ' || b == b'?' || b == b'#' || b >= 0x7f)
+    {
+        return Err(format!(
+            "\"{path}\" must not contain spaces, control characters, '?' or '#'"
+        ));
+    }
+    if path.contains("//") || path.split('/').any(|s| s == ".." || s == ".") {
+        return Err(format!(
+            "\"{path}\" must not contain empty, '.' or '..' segments"
+        ));
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
+}
+
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn hash_key(k: &str) -> Result<HashKey, String> {
+    match k {
+        "ip" => Ok(HashKey::ClientIp),
+        "path" => Ok(HashKey::Path),
+        _ => {
+            if let Some(h) = k.strip_prefix("header:") {
+                http::HeaderName::from_bytes(h.as_bytes())
+                    .map(HashKey::Header)
+                    .map_err(|_| format!("\"{h}\" is not a header name"))
+            } else if let Some(c) = k.strip_prefix("cookie:").filter(|c| !c.is_empty()) {
+                Ok(HashKey::Cookie(c.to_string()))
+            } else {
+                Err(format!(
+                    "\"{k}\" is not one of \"ip\", \"path\", \"header:<name>\", \"cookie:<name>\""
+                ))
+            }
+        }
+    }
+}
+
+/// Upstream servers may be named ("movies:8081" in compose); names are resolved when the
+/// config is loaded, so a reload picks up DNS changes.
+fn resolve(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if s.rsplit_once(':')
+        .is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(format!("\"{s}\" is not host:port"));
+    }
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("\"{s}\" resolves to no address")),
+        Err(e) => Err(format!("cannot resolve \"{s}\": {e}")),
+    }
+}

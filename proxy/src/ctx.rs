@@ -1,0 +1,30 @@
+//! Per-request state shared by the proxy phases.
+
+use crate::routing::Route;
+use http::HeaderValue;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct RequestCtx {
+    /// Set in the first phase; every answer and log line of the request carries it.
+    pub request_id: HeaderValue,
+    pub route: Option<Arc<Route>>,
+    /// The server this attempt goes to.
+    pub server: Option<SocketAddr>,
+    /// Servers that refused a connection; empty (no allocation) unless a retry happened.
+    pub tried: Vec<SocketAddr>,
+    pub started: Instant,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            request_id: HeaderValue::from_static(""),
+            route: None,
+            server: None,
+            tried: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The edge's one error type for answers it gives itself; `status` is the single place where
+//! an error becomes an HTTP status.
+
+use pingora::{Error, ErrorSource, ErrorType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    #[error("no route for this host and path")]
+    NoRoute,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("no healthy upstream server")]
+    NoHealthyUpstream,
+    #[error("upstream unreachable")]
+    UpstreamUnreachable,
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    #[error("upstream sent an invalid response")]
+    UpstreamProtocol,
+    #[error("internal error")]
+    Internal,
+}
+
+impl EdgeError {
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::NoRoute => 404,
+            EdgeError::BadRequest(_) => 400,
+            EdgeError::NoHealthyUpstream
+            | EdgeError::UpstreamUnreachable
+            | EdgeError::UpstreamProtocol => 502,
+            EdgeError::UpstreamTimeout => 504,
+            EdgeError::Internal => 500,
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        matches!(self, EdgeError::NoHealthyUpstream).then_some(1)
+    }
+
+    /// Classifies a Pingora failure. `None` means the client is gone and no answer can be sent.
+    pub fn from_proxy_error(e: &Error) -> Option<EdgeError> {
+        use ErrorType::*;
+        if let HTTPStatus(code) = e.etype() {
+            return Some(match code {
+                400..=499 => EdgeError::BadRequest("rejected"),
+                504 => EdgeError::UpstreamTimeout,
+                _ => EdgeError::UpstreamProtocol,
+            });
+        }
+        match e.esource() {
+            ErrorSource::Upstream => Some(match e.etype() {
+                ConnectTimedout | ReadTimedout | WriteTimedout => EdgeError::UpstreamTimeout,
+                ConnectRefused | ConnectNoRoute | ConnectError | ConnectProxyFailure
+                | SocketError | BindError => EdgeError::UpstreamUnreachable,
+                _ => EdgeError::UpstreamProtocol,
+            }),
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed | ReadTimedout | WriteTimedout => None,
+                _ => Some(EdgeError::BadRequest("malformed request")),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => match e.etype() {
+                ConnectTimedout => Some(EdgeError::UpstreamTimeout),
+                ConnectRefused | ConnectNoRoute | ConnectError => {
+                    Some(EdgeError::UpstreamUnreachable)
+                }
+                _ => Some(EdgeError::Internal),
+            },
+        }
+    }
+}

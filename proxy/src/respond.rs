@@ -1,0 +1,45 @@
+//! Answers the edge writes itself: JSON `{"error", "request_id"}` with Content-Length, so no
+//! client is left waiting for a body that never ends.
+
+use crate::error::EdgeError;
+use bytes::Bytes;
+use http::HeaderValue;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+/// Builds the JSON body of an error.
+pub fn error_body(message: &str, request_id: &HeaderValue) -> Bytes {
+    let id = request_id.to_str().unwrap_or("");
+    Bytes::from(serde_json::json!({ "error": message, "request_id": id }).to_string())
+}
+
+/// Writes `err` as a complete JSON response.
+pub async fn error(session: &mut Session, err: &EdgeError, request_id: &HeaderValue) -> Result<()> {
+    let body = error_body(&err.to_string(), request_id);
+    let mut header = ResponseHeader::build(err.status(), Some(5))?;
+    header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    header.insert_header(crate::request_id::HEADER, request_id)?;
+    if let Some(secs) = err.retry_after() {
+        header.insert_header(http::header::RETRY_AFTER, secs)?;
+    }
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await
+}
+
+/// A redirect with an empty body.
+pub async fn redirect(
+    session: &mut Session,
+    location: &str,
+    request_id: &HeaderValue,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(308, Some(4))?;
+    header.insert_header(http::header::LOCATION, location)?;
+    header.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    header.insert_header(crate::request_id::HEADER, request_id)?;
+    session.write_response_header(Box::new(header), true).await
+}

@@ -1,0 +1,217 @@
+//! Route table: host + longest path prefix on segment boundaries. Built once per config
+//! generation; a lookup allocates nothing for lowercase hosts.
+
+use crate::config::RouteSpec;
+use crate::upstream::Pool;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A compiled route.
+pub struct Route {
+    pub name: String,
+    pub prefix: String,
+    pub strip_prefix: bool,
+    pub pool: Arc<Pool>,
+}
+
+impl Route {
+    /// The path sent upstream: the matched prefix removed when `strip_prefix` is set.
+    pub fn upstream_path<'a>(&self, path: &'a str) -> &'a str {
+        if !self.strip_prefix || self.prefix == "/" {
+            return path;
+        }
+        let rest = &path[self.prefix.len().min(path.len())..];
+        if rest.is_empty() {
+            "/"
+        } else {
+            rest
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Router {
+    /// Routes for one host, longest prefix first.
+    by_host: HashMap<String, Vec<Arc<Route>>>,
+    /// Routes without a host, longest prefix first.
+    any_host: Vec<Arc<Route>>,
+}
+
+impl Router {
+    pub fn build(
+        specs: &[RouteSpec],
+        pools: &HashMap<String, Arc<Pool>>,
+    ) -> Result<Router, String> {
+        let mut router = Router::default();
+        for spec in specs {
+            let pool = pools.get(&spec.upstream).ok_or_else(|| {
+                format!("route {}: unknown upstream {}", spec.name, spec.upstream)
+            })?;
+            let route = Arc::new(Route {
+                name: spec.name.clone(),
+                prefix: spec.path.clone(),
+                strip_prefix: spec.strip_prefix,
+                pool: pool.clone(),
+            });
+            match &spec.host {
+                Some(h) => router.by_host.entry(h.clone()).or_default().push(route),
+                None => router.any_host.push(route),
+            }
+        }
+        let by_len = |a: &Arc<Route>, b: &Arc<Route>| b.prefix.len().cmp(&a.prefix.len());
+        router.any_host.sort_by(by_len);
+        for routes in router.by_host.values_mut() {
+            routes.sort_by(by_len);
+        }
+        Ok(router)
+    }
+
+    /// The route for `host` (may carry a port, any case) and `path` (no query). The longest
+    /// matching prefix wins across host routes and host-less routes; on a tie the host route wins.
+    pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
+        let host_routes = host.map(strip_port).and_then(|h| {
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.by_host.get(&h.to_ascii_lowercase())
+            } else {
+                self.by_host.get(h)
+            }
+        });
+        let specific =
+            host_routes.and_then(|routes| routes.iter().find(|r| prefix_matches(&r.prefix, path)));
+        let general = self
+            .any_host
+            .iter()
+            .find(|r| prefix_matches(&r.prefix, path));
+        match (specific, general) {
+            (Some(s), Some(g)) if g.prefix.len() > s.prefix.len() => Some(g),
+            (Some(s), _) => Some(s),
+            (None, g) => g,
+        }
+    }
+}
+
+/// "/api" matches "/api", "/api/" and "/api/x" but not "/apix".
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // IPv6 literal: "[::1]:8080" → "::1"
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Balance, UpstreamSpec};
+    use std::time::Duration;
+
+    fn pool(name: &str) -> Arc<Pool> {
+        let spec = UpstreamSpec {
+            name: name.into(),
+            servers: vec!["127.0.0.1:1".parse().unwrap()],
+            balance: Balance::RoundRobin,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            write_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            retries: 0,
+            tls_sni: None,
+            health_check: None,
+        };
+        Arc::new(Pool::build(spec).unwrap())
+    }
+
+    fn route(name: &str, host: Option<&str>, path: &str, strip: bool) -> RouteSpec {
+        RouteSpec {
+            name: name.into(),
+            host: host.map(Into::into),
+            path: path.into(),
+            upstream: "u".into(),
+            strip_prefix: strip,
+        }
+    }
+
+    fn router(specs: &[RouteSpec]) -> Router {
+        let pools = HashMap::from([("u".to_string(), pool("u"))]);
+        Router::build(specs, &pools).unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries() {
+        let r = router(&[
+            route("root", None, "/", false),
+            route("api", None, "/api", false),
+            route("v1", None, "/api/v1", false),
+        ]);
+        let name = |p: &str| r.find(None, p).map(|r| r.name.as_str());
+        assert_eq!(name("/api/v1/movies"), Some("v1"));
+        assert_eq!(name("/api/v1"), Some("v1"));
+        assert_eq!(name("/api/v10"), Some("api"));
+        assert_eq!(name("/apix"), Some("root"));
+        assert_eq!(name("/"), Some("root"));
+    }
+
+    #[test]
+    fn host_routes_and_hostless_routes() {
+        let r = router(&[
+            route("any", None, "/api/v1", false),
+            route("host", Some("cinema.example"), "/api", false),
+        ]);
+        let name = |h: &str, p: &str| r.find(Some(h), p).map(|r| r.name.clone());
+        // the longer host-less prefix beats the shorter host prefix
+        assert_eq!(name("cinema.example", "/api/v1/x").as_deref(), Some("any"));
+        assert_eq!(name("cinema.example", "/api/x").as_deref(), Some("host"));
+        assert_eq!(
+            name("CINEMA.example:8080", "/api/x").as_deref(),
+            Some("host")
+        );
+        assert_eq!(name("other.example", "/api/x"), None);
+        assert_eq!(name("other.example", "/api/v1"), Some("any".into()));
+    }
+
+    #[test]
+    fn equal_prefix_prefers_host_route() {
+        let r = router(&[
+            route("any", None, "/api", false),
+            route("host", Some("a.example"), "/api", false),
+        ]);
+        assert_eq!(r.find(Some("a.example"), "/api").unwrap().name, "host");
+        assert_eq!(r.find(Some("b.example"), "/api").unwrap().name, "any");
+        assert_eq!(r.find(None, "/api").unwrap().name, "any");
+    }
+
+    #[test]
+    fn strip_prefix_keeps_a_leading_slash() {
+        let r = router(&[
+            route("s", None, "/svc", true),
+            route("root", None, "/", true),
+        ]);
+        let s = r.find(None, "/svc/a/b").unwrap();
+        assert_eq!(s.upstream_path("/svc/a/b"), "/a/b");
+        assert_eq!(s.upstream_path("/svc"), "/");
+        assert_eq!(r.find(None, "/x").unwrap().upstream_path("/x"), "/x");
+    }
+
+    #[test]
+    fn ports_and_ipv6_hosts() {
+        assert_eq!(strip_port("a.example:8080"), "a.example");
+        assert_eq!(strip_port("a.example"), "a.example");
+        assert_eq!(strip_port("[::1]:8080"), "::1");
+    }
+}

@@ -1,0 +1,86 @@
+//! Builds the Pingora server from a validated config: server settings, listeners, the proxy
+//! service and the reloader.
+
+use crate::config::Config;
+use crate::drain::{DrainWatch, Draining};
+use crate::live::{Live, Reloader, Runtime};
+use crate::service::Edge;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server};
+use pingora::services::background::background_service;
+use std::sync::Mutex;
+
+/// How the process was started.
+pub struct Launch {
+    /// Take the listening sockets over from a running edge (zero-downtime binary upgrade).
+    pub upgrade: bool,
+    pub daemon: bool,
+}
+
+fn server_conf(config: &Config) -> ServerConf {
+    let s = &config.server;
+    ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        grace_period_seconds: Some(s.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.as_secs().max(1)),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        ..ServerConf::default()
+    }
+}
+
+/// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (hand over to an upgraded binary).
+pub fn run(config: Config, launch: Launch) -> Result<(), String> {
+    let opt = Opt {
+        upgrade: launch.upgrade,
+        daemon: launch.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
+    server.bootstrap();
+
+    let redirects = config
+        .listeners
+        .iter()
+        .filter_map(|l| l.redirect_https_port.map(|https| (l.address.port(), https)))
+        .collect();
+    let listeners = config.listeners.clone();
+    let access_log = config.log.access_log;
+    let dir = config.dir.clone();
+    let (runtime, _) = Runtime::build(config, None)?;
+    let live = Live::new(runtime);
+
+    let draining = Draining::default();
+    let drain_watch = DrainWatch {
+        draining: draining.clone(),
+        phases: Mutex::new(Some(server.watch_execution_phase())),
+    };
+    let edge = Edge {
+        live: live.clone(),
+        redirects,
+        access_log,
+        draining,
+    };
+    let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
+    for l in &listeners {
+        let addr = l.address.to_string();
+        match &l.tls {
+            Some(tls) => proxy.add_tls_with_settings(&addr, None, crate::tls::settings(tls)?),
+            None => proxy.add_tcp(&addr),
+        }
+    }
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "config reloader",
+        Reloader { live, dir },
+    ));
+    server.add_service(background_service("drain watch", drain_watch));
+    tracing::info!(listeners = ?listeners.iter().map(|l| l.address).collect::<Vec<_>>(), "edge starting");
+    server.run(RunArgs::default());
+    Ok(())
+}

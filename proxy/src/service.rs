@@ -1,0 +1,230 @@
+//! The Pingora `ProxyHttp` implementation. It stays thin: each phase hands its work to the
+//! module that owns it (request ids, routing, pools, responses, access log).
+
+use crate::ctx::RequestCtx;
+use crate::drain::Draining;
+use crate::error::EdgeError;
+use crate::live::Live;
+use crate::{access_log, request_id, respond};
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use std::sync::Arc;
+
+/// Plain listeners that answer with a redirect to HTTPS, by local port.
+pub type RedirectPorts = Vec<(u16, u16)>;
+
+pub struct Edge {
+    pub live: Arc<Live>,
+    pub redirects: RedirectPorts,
+    pub access_log: bool,
+    pub draining: Draining,
+}
+
+const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
+
+#[async_trait]
+impl ProxyHttp for Edge {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(https_port) = self.redirect_port(session) {
+            return match crate::redirect::https_location(session.req_header(), https_port) {
+                Some(location) => respond::redirect(session, &location, &ctx.request_id)
+                    .await
+                    .map(|_| true),
+                None => {
+                    self.answer(session, ctx, EdgeError::BadRequest("missing Host header"))
+                        .await
+                }
+            };
+        }
+        let req = session.req_header();
+        let host = req.uri.authority().map(|a| a.as_str()).or_else(|| {
+            req.headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        let route = self.live.load().router.find(host, req.uri.path()).cloned();
+        match route {
+            Some(route) => {
+                ctx.route = Some(route);
+                Ok(false)
+            }
+            None => self.answer(session, ctx, EdgeError::NoRoute).await,
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let Some(route) = ctx.route.as_ref() else {
+            return Error::e_explain(ErrorType::InternalError, "no route in upstream_peer");
+        };
+        let mut key_buf = [0u8; 16];
+        let key = crate::balance_key::extract(&route.pool.spec.balance, session, &mut key_buf);
+        let Some(backend) = route.pool.select(key, &ctx.tried) else {
+            return Error::e_explain(
+                NO_HEALTHY_UPSTREAM,
+                format!("upstream {}", route.pool.spec.name),
+            );
+        };
+        ctx.server = backend.addr.as_inet().copied();
+        Ok(route.pool.peer(&backend))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let Some(route) = ctx.route.as_ref() else {
+            return e;
+        };
+        if let Some(server) = ctx.server {
+            ctx.tried.push(server);
+        }
+        let retry = ctx.tried.len() <= route.pool.spec.retries
+            && ctx.tried.len() < route.pool.spec.servers.len();
+        tracing::warn!(
+            request_id = ctx.request_id.to_str().unwrap_or(""),
+            upstream = %route.pool.spec.name,
+            server = ctx.server.map(tracing::field::display),
+            error = e.etype().as_str(),
+            retry,
+            "upstream connect failed"
+        );
+        e.set_retry(retry);
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()>
+    where
+        Self::CTX: Send + Sync,
+    {
+        upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let Some(route) = ctx.route.as_ref().filter(|r| r.strip_prefix) {
+            let path = route.upstream_path(upstream.uri.path());
+            let uri = match upstream.uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path.to_string(),
+            };
+            let uri = uri.parse().map_err(|_| {
+                Error::explain(ErrorType::InternalError, "stripped path is not a URI")
+            })?;
+            upstream.set_uri(uri);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()>
+    where
+        Self::CTX: Send + Sync,
+    {
+        if self.draining.is_set() {
+            session.set_keepalive(None);
+        }
+        response.insert_header(request_id::HEADER, &ctx.request_id)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy
+    where
+        Self::CTX: Send + Sync,
+    {
+        let err = if e.etype() == &NO_HEALTHY_UPSTREAM {
+            Some(EdgeError::NoHealthyUpstream)
+        } else {
+            EdgeError::from_proxy_error(e)
+        };
+        let error_code = err.as_ref().map_or(0, EdgeError::status);
+        tracing::error!(
+            request_id = ctx.request_id.to_str().unwrap_or(""),
+            route = ctx.route.as_ref().map(|r| r.name.as_str()),
+            server = ctx.server.map(tracing::field::display),
+            status = error_code,
+            error = %e,
+            "request failed"
+        );
+        // A response already started cannot be replaced; Pingora closes the connection.
+        if let Some(err) = err.filter(|_| session.response_written().is_none()) {
+            if let Err(write_err) = respond::error(session, &err, &ctx.request_id).await {
+                tracing::debug!(error = %write_err, "could not send the error response");
+            }
+        }
+        FailToProxy {
+            error_code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        // fail_to_proxy logs the same failure with the request id
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx)
+    where
+        Self::CTX: Send + Sync,
+    {
+        if self.access_log {
+            access_log::write(session, ctx, e);
+        }
+    }
+}
+
+impl Edge {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        err: EdgeError,
+    ) -> Result<bool> {
+        respond::error(session, &err, &ctx.request_id).await?;
+        Ok(true)
+    }
+
+    fn redirect_port(&self, session: &Session) -> Option<u16> {
+        if self.redirects.is_empty() {
+            return None;
+        }
+        let local = session.server_addr()?.as_inet()?.port();
+        self.redirects
+            .iter()
+            .find(|(port, _)| *port == local)
+            .map(|(_, https)| *https)
+    }
+}

@@ -1,0 +1,39 @@
+//! Logging setup in one place: JSON or human lines to stdout through a non-blocking writer, so
+//! a slow log pipe never stalls a request. Pingora's own `log` records are captured too.
+
+use crate::config::{LogFormat, LogSettings};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber; keep the guard alive until exit so buffered lines flush.
+pub fn init(log: &LogSettings) -> WorkerGuard {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let result = match log.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("logging was already initialised: {e}");
+    }
+    guard
+}
+
+/// Plain stderr logging for commands that run before a config is known.
+pub fn init_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,125 @@
+use crate::support::{client, edge::Edge, eventually, free_port, upstream::Upstream};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+async fn server_of(edge: &Edge, path: &str, headers: &[(&str, &str)]) -> String {
+    let mut req = client().get(edge.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    body["server"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn round_robin_spreads_requests_evenly() {
+    let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
+    let servers: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr())).collect();
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [{}]\n",
+        servers.join(", ")
+    ));
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for _ in 0..30 {
+        *counts.entry(server_of(&edge, "/x", &[]).await).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(
+        counts.values().all(|&n| n == 10),
+        "round robin must be even: {counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn consistent_hash_keeps_a_key_on_one_server() {
+    let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
+    let servers: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr())).collect();
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
+         [upstream.p]\nservers = [{}]\nbalance = \"consistent_hash\"\nhash_key = \"header:x-session\"\n",
+        servers.join(", ")
+    ));
+    let mut owners = HashMap::new();
+    for user in 0..30 {
+        let key = format!("user-{user}");
+        let first = server_of(&edge, "/x", &[("x-session", &key)]).await;
+        for _ in 0..3 {
+            assert_eq!(
+                server_of(&edge, "/y", &[("x-session", &key)]).await,
+                first,
+                "{key} moved"
+            );
+        }
+        owners.insert(key, first);
+    }
+    let distinct: std::collections::HashSet<_> = owners.values().collect();
+    assert!(
+        distinct.len() >= 2,
+        "30 keys all hashed to one server: {owners:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_on_another_server() {
+    let live = Upstream::start("live");
+    let dead = free_port();
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
+         [upstream.p]\nservers = [\"127.0.0.1:{dead}\", \"{}\"]\nretries = 1\n",
+        live.addr()
+    ));
+    for _ in 0..20 {
+        assert_eq!(server_of(&edge, "/x", &[]).await, "live");
+    }
+    assert_eq!(live.hits(), 20);
+    assert!(
+        edge.logs().contains("upstream connect failed"),
+        "the failed attempt is logged"
+    );
+}
+
+#[tokio::test]
+async fn health_checks_take_a_server_out_and_back() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
+         [upstream.p]\nservers = [\"{}\", \"{}\"]\nretries = 0\n\
+         health_check = {{ path = \"/health\", interval = \"100ms\", timeout = \"500ms\" }}\n",
+        a.addr(),
+        b.addr()
+    ));
+    b.set_healthy(false);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = b.hits();
+    for _ in 0..20 {
+        assert_eq!(
+            server_of(&edge, "/x", &[]).await,
+            "a",
+            "an unhealthy server got traffic"
+        );
+    }
+    assert_eq!(b.hits(), before);
+    assert!(edge
+        .logs()
+        .contains("upstream server failed its health check"));
+
+    b.set_healthy(true);
+    let mut back = false;
+    for _ in 0..40 {
+        if server_of(&edge, "/x", &[]).await == "b" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "a recovered server must receive traffic again");
+    assert!(
+        eventually(Duration::from_secs(2), || edge
+            .logs()
+            .contains("upstream server is healthy again"))
+        .await
+    );
+}

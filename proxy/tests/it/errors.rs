@@ -1,0 +1,90 @@
+use crate::support::{client, edge::Edge, free_port, upstream::Upstream};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+async fn json_error(resp: reqwest::Response) -> (u16, String, Value) {
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert!(
+        resp.headers().contains_key("content-length"),
+        "an edge error always has a Content-Length"
+    );
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["request_id"],
+        id.as_str(),
+        "the body carries the request id"
+    );
+    (status, id, body)
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_502() {
+    let dead = free_port();
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"127.0.0.1:{dead}\"]\n"
+    ));
+    let resp = client()
+        .get(edge.url("/x"))
+        .header("x-request-id", "rid-502")
+        .send()
+        .await
+        .unwrap();
+    let (status, id, body) = json_error(resp).await;
+    assert_eq!((status, id.as_str()), (502, "rid-502"));
+    assert_eq!(body["error"], "upstream unreachable");
+    // the failure is logged with the request id
+    let logged = edge
+        .json_logs()
+        .into_iter()
+        .any(|l| l["message"] == "request failed" && l["request_id"] == "rid-502");
+    assert!(logged, "{}", edge.logs());
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
+    let u = Upstream::start("u");
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\nread_timeout = \"300ms\"\n",
+        u.addr()
+    ));
+    let started = Instant::now();
+    let resp = client().get(edge.url("/slow/3000")).send().await.unwrap();
+    let elapsed = started.elapsed();
+    let (status, _, body) = json_error(resp).await;
+    assert_eq!(status, 504);
+    assert_eq!(body["error"], "upstream timed out");
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(2500),
+        "{elapsed:?}"
+    );
+    // a fast request on the same route still works
+    assert_eq!(
+        client()
+            .get(edge.url("/slow/10"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_pool_with_every_server_unhealthy_is_a_502_without_connecting() {
+    let u = Upstream::start("u");
+    let edge = Edge::start(&format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n\
+         health_check = {{ path = \"/health\", interval = \"100ms\" }}\n",
+        u.addr()
+    ));
+    u.set_healthy(false);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = u.hits();
+    let resp = client().get(edge.url("/x")).send().await.unwrap();
+    let (status, _, body) = json_error(resp).await;
+    assert_eq!(status, 502);
+    assert_eq!(body["error"], "no healthy upstream server");
+    assert_eq!(u.hits(), before);
+}

@@ -1,0 +1,15 @@
+//! Integration tests: one binary, real processes and servers (see `support`).
+
+mod support;
+
+mod access_log;
+mod balancing;
+mod config_errors;
+mod errors;
+mod harness;
+mod reload;
+mod request_id;
+mod routing;
+mod streaming;
+mod tls;
+mod upgrade;

@@ -1,0 +1,142 @@
+use crate::support::{client, edge::Edge, eventually, upstream::Upstream};
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn routes(a: &Upstream, b: &Upstream, extra_route: Option<&str>) -> String {
+    let extra = extra_route.map_or(String::new(), |p| {
+        format!("[[route]]\nname = \"extra\"\npath = \"{p}\"\nupstream = \"b\"\n")
+    });
+    format!(
+        "[[route]]\nname = \"main\"\npath = \"/\"\nupstream = \"a\"\n{extra}\
+         [upstream.a]\nservers = [\"{}\"]\n[upstream.b]\nservers = [\"{}\"]\n",
+        a.addr(),
+        b.addr()
+    )
+}
+
+async fn server_of(edge: &Edge, path: &str) -> Option<String> {
+    let resp = client().get(edge.url(path)).send().await.ok()?;
+    let body: Value = resp.json().await.ok()?;
+    body["server"].as_str().map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_changed_file_is_reloaded_under_load_with_no_failed_request() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let edge = Edge::start(&routes(&a, &b, None));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (stop, ok, failed, url) = (stop.clone(), ok.clone(), failed.clone(), edge.url("/load"));
+        workers.push(tokio::spawn(async move {
+            let c = client();
+            while !stop.load(Ordering::Relaxed) {
+                match c.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    // flip the extra route on and off repeatedly while the load runs
+    for round in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        edge.write_routes(&routes(&a, &b, (round % 2 == 0).then_some("/extra")));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(
+        failed, 0,
+        "{failed} requests failed during reloads ({ok} succeeded)"
+    );
+    assert!(ok > 100, "too little load to mean anything: {ok}");
+    let reloads = edge
+        .json_logs()
+        .iter()
+        .filter(|l| l["message"] == "configuration reloaded")
+        .count();
+    assert!(
+        reloads >= 5,
+        "expected the edge to reload on each change, saw {reloads}\n{}",
+        edge.logs()
+    );
+
+    // the last version (round 5: no extra route) is what serves now
+    assert_eq!(server_of(&edge, "/extra").await.as_deref(), Some("a"));
+    edge.write_routes(&routes(&a, &b, Some("/extra")));
+    assert!(
+        eventually_async(|| server_of(&edge, "/extra"), "b").await,
+        "new route not picked up"
+    );
+}
+
+async fn eventually_async<F, Fut>(mut f: F, want: &str) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
+    for _ in 0..100 {
+        if f().await.as_deref() == Some(want) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn sighup_reloads_even_when_watching_is_off() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let edge = Edge::start_full("watch = false\n", &routes(&a, &b, None), |_, _| {
+        String::new()
+    });
+    edge.write_routes(&routes(&a, &b, Some("/extra")));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        server_of(&edge, "/extra").await.as_deref(),
+        Some("a"),
+        "with watch = false a file change alone must not reload"
+    );
+    edge.signal("HUP");
+    assert!(
+        eventually_async(|| server_of(&edge, "/extra"), "b").await,
+        "SIGHUP must reload"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_reload_is_refused_and_the_old_routes_keep_serving() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let edge = Edge::start(&routes(&a, &b, Some("/extra")));
+    assert_eq!(server_of(&edge, "/extra").await.as_deref(), Some("b"));
+    edge.write_routes(
+        "[[route]]\nname = \"broken\"\npath = \"/\"\nupstream = \"missing\"\nbogus_key = 1\n",
+    );
+    let refused = eventually(Duration::from_secs(5), || {
+        edge.json_logs().iter().any(|l| {
+            l["message"] == "configuration refused; the previous one keeps serving"
+                && l["problems"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("routes.toml") && p.contains("bogus_key"))
+        })
+    })
+    .await;
+    assert!(refused, "{}", edge.logs());
+    for _ in 0..10 {
+        assert_eq!(server_of(&edge, "/extra").await.as_deref(), Some("b"));
+    }
+    edge.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server_of(&edge, "/extra").await.as_deref(),
+        Some("b"),
+        "SIGHUP with a bad conf keeps the old one"
+    );
+}

@@ -1,0 +1,216 @@
+//! A real HTTP upstream on its own thread and runtime: echoes what it received as JSON and
+//! has endpoints for slow, streamed, ranged and WebSocket responses, and a switchable /health.
+
+use super::free_port;
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Shared {
+    name: String,
+    hits: AtomicUsize,
+    unhealthy: AtomicBool,
+}
+
+pub struct Upstream {
+    pub port: u16,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Bytes served by `/range`: 1000 bytes of digits.
+pub fn range_body() -> Vec<u8> {
+    (0..1000u32).map(|i| b'0' + (i % 10) as u8).collect()
+}
+
+impl Upstream {
+    pub fn start(name: &str) -> Upstream {
+        Self::start_on(name, free_port())
+    }
+
+    pub fn start_on(name: &str, port: u16) -> Upstream {
+        let shared = Arc::new(Shared {
+            name: name.to_string(),
+            ..Default::default()
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let app = Router::new()
+            .route("/health", get(health))
+            .route("/slow/{ms}", get(slow))
+            .route("/stream", get(stream))
+            .route("/range", get(range))
+            .route("/ws", get(ws))
+            .fallback(echo)
+            .with_state(shared.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .expect("bind upstream");
+                let _ = ready_tx.send(());
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
+            });
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("upstream did not start");
+        Upstream {
+            port,
+            shared,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Requests served, /health excluded.
+    pub fn hits(&self) -> usize {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn set_healthy(&self, healthy: bool) {
+        self.shared.unhealthy.store(!healthy, Ordering::SeqCst);
+    }
+
+    /// Closes the listener: connections to the port are then refused.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn echo(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            )
+        })
+        .collect();
+    let body = serde_json::json!({
+        "server": s.name,
+        "method": req.method().as_str(),
+        "uri": req.uri().to_string(),
+        "headers": headers,
+    });
+    (
+        [
+            ("content-type", "application/json"),
+            ("x-served-by", s.name.as_str()),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn health(State(s): State<Arc<Shared>>) -> StatusCode {
+    if s.unhealthy.load(Ordering::SeqCst) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn slow(State(s): State<Arc<Shared>>, Path(ms): Path<u64>) -> String {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms} ms")
+}
+
+/// One chunk at once, the rest after 800 ms: a buffering proxy would hold the first chunk.
+async fn stream(State(s): State<Arc<Shared>>) -> Response {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let chunks = futures_util::stream::unfold(0u32, |n| async move {
+        match n {
+            0 => Some((
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"first chunk\n")),
+                1,
+            )),
+            1..=4 => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Some((Ok(bytes::Bytes::from(vec![b'x'; 1 << 20])), n + 1))
+            }
+            _ => None,
+        }
+    });
+    Response::new(Body::from_stream(chunks))
+}
+
+async fn range(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let body = range_body();
+    let spec = headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="));
+    let Some((a, b)) = spec.and_then(|s| s.split_once('-')) else {
+        return ([("accept-ranges", "bytes")], body).into_response();
+    };
+    let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) else {
+        return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+    };
+    let b = b.min(body.len() - 1);
+    let content_range = format!("bytes {a}-{b}/{}", body.len());
+    (
+        StatusCode::PARTIAL_CONTENT,
+        [("content-range", content_range)],
+        body[a..=b].to_vec(),
+    )
+        .into_response()
+}
+
+async fn ws(State(s): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    upgrade.on_upgrade(|mut socket| async move {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if let Message::Text(t) = msg {
+                if socket
+                    .send(Message::Text(format!("echo: {t}").into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    })
+}

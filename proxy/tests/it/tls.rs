@@ -1,0 +1,127 @@
+use crate::support::{client, edge::Edge, free_port, upstream::Upstream};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Writes a self-signed certificate for `host` into `dir` and returns its PEM.
+fn self_signed(dir: &Path, host: &str) -> String {
+    // A distinct subject per certificate: OpenSSL finds trust anchors by subject name.
+    let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, host);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    std::fs::write(dir.join(format!("{host}.pem")), &pem).unwrap();
+    std::fs::write(dir.join(format!("{host}.key")), key.serialize_pem()).unwrap();
+    pem
+}
+
+struct TlsEdge {
+    edge: Edge,
+    tls_port: u16,
+    redirect_port: u16,
+    certs: Vec<String>,
+    _upstream: Upstream,
+}
+
+fn start() -> TlsEdge {
+    let u = Upstream::start("u");
+    let (tls_port, redirect_port) = (free_port(), free_port());
+    let mut certs = Vec::new();
+    let edge = Edge::start_with(
+        &format!("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n", u.addr()),
+        |dir, _| {
+            certs.push(self_signed(dir, "a.example"));
+            certs.push(self_signed(dir, "b.example"));
+            format!(
+                "[[listener]]\naddress = \"127.0.0.1:{tls_port}\"\n\
+                 [[listener.certificate]]\ncert = \"a.example.pem\"\nkey = \"a.example.key\"\nhosts = [\"a.example\"]\n\
+                 [[listener.certificate]]\ncert = \"b.example.pem\"\nkey = \"b.example.key\"\nhosts = [\"b.example\"]\n\
+                 [[listener]]\naddress = \"127.0.0.1:{redirect_port}\"\nredirect_https_port = {tls_port}\n"
+            )
+        },
+    );
+    assert!(crate::support::wait_for_port(
+        tls_port,
+        std::time::Duration::from_secs(5)
+    ));
+    TlsEdge {
+        edge,
+        tls_port,
+        redirect_port,
+        certs,
+        _upstream: u,
+    }
+}
+
+/// A client that trusts only our two certificates and resolves both names to the edge.
+fn tls_client(t: &TlsEdge, http1_only: bool) -> reqwest::Client {
+    let addr: SocketAddr = ([127, 0, 0, 1], t.tls_port).into();
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("a.example", addr)
+        .resolve("b.example", addr);
+    for pem in &t.certs {
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+    }
+    if http1_only {
+        b = b.http1_only();
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test]
+async fn sni_selects_the_certificate_and_alpn_offers_http2() {
+    let t = start();
+    for host in ["a.example", "b.example"] {
+        // verification fails unless the edge served the certificate for this very name
+        let resp = tls_client(&t, false)
+            .get(format!("https://{host}:{}/x", t.tls_port))
+            .send()
+            .await;
+        let resp = resp.unwrap_or_else(|e| panic!("{host}: {e:?}\n{}", t.edge.logs()));
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), reqwest::Version::HTTP_2, "{host} over h2");
+        assert!(resp.headers().contains_key("x-request-id"));
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["server"], "u");
+    }
+    let resp = tls_client(&t, true)
+        .get(format!("https://a.example:{}/x", t.tls_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn plain_listener_redirects_to_https() {
+    let t = start();
+    let resp = client()
+        .get(format!(
+            "http://127.0.0.1:{}/movies?page=2",
+            t.redirect_port
+        ))
+        .header("host", "a.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 308);
+    assert_eq!(
+        resp.headers()["location"],
+        format!("https://a.example:{}/movies?page=2", t.tls_port)
+    );
+    assert!(resp.headers().contains_key("x-request-id"));
+    // the main plain listener is not redirected
+    assert_eq!(
+        client()
+            .get(t.edge.url("/x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The demo behind `make run`: Redis, PostgreSQL, the demo movies service on 127.0.0.1:8081 and
+# the edge on 127.0.0.1:8080 with conf/. State lives in .run/ (git-ignored). Ctrl-C stops all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+run="$root/.run"
+mkdir -p "$run"
+REDIS_PORT=${DEMO_REDIS_PORT:-6380}
+PG_PORT=${DEMO_PG_PORT:-5433}
+bin="$root/target/release"
+pids=()
+
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi
+}
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping the demo..."
+  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  [ -f "$run/redis.pid" ] && kill "$(cat "$run/redis.pid")" 2>/dev/null || true
+  [ -d "$run/pg/data" ] && as_postgres "$pg_bin/pg_ctl -D $run/pg/data -m fast -w stop" >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+echo "starting redis on 127.0.0.1:$REDIS_PORT"
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+  --dir "$run" --pidfile "$run/redis.pid" --logfile "$run/redis.log"
+
+echo "starting postgresql on 127.0.0.1:$PG_PORT"
+mkdir -p "$run/pg"
+[ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$run/pg" && chmod o+x "$root" "$run"
+if [ ! -f "$run/pg/data/PG_VERSION" ]; then
+  as_postgres "$pg_bin/initdb -D $run/pg/data -U postgres --auth=trust -E UTF8 --locale=C.UTF-8" >"$run/initdb.log" 2>&1
+fi
+as_postgres "$pg_bin/pg_ctl -D $run/pg/data -l $run/pg/pg.log -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $run/pg' -w start" >/dev/null
+
+"$bin/demo-movies" & pids+=($!)
+"$bin/edge" run --conf conf & pids+=($!)
+
+for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:8080/api/v1/movies 2>/dev/null && break; sleep 0.1; done
+cat <<MSG
+
+  The edge is up on http://127.0.0.1:8080 (demo movies service behind it on 127.0.0.1:8081)
+
+    curl -i http://127.0.0.1:8080/api/v1/movies
+    curl -s http://127.0.0.1:8080/api/v1/whoami -H 'x-request-id: demo-1'
+    curl -i http://127.0.0.1:8080/nowhere                  # JSON 404 with the request id
+
+  Edit conf/*.toml and save: the edge reloads (or refuses and keeps serving).
+  Redis 127.0.0.1:$REDIS_PORT, PostgreSQL 127.0.0.1:$PG_PORT (data in .run/).  Ctrl-C stops everything.
+
+MSG
+wait -n "${pids[@]}"
