@@ -4,10 +4,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
 
-# CPU ticks (utime + stime) of the given pids.
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# CPU ticks of the given pids: "user system".
+cpu_ticks() { local u=0 s=0 p; for p in "$@"; do read -r pu ps < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + pu)); s=$((s + ps)); done; echo "$u $s"; }
 
-# measure NAME URL "PIDS" -> prints "NAME rps p99_ms cpu_us_per_req" and appends to $results
+# measure NAME URL "PIDS" -> prints "NAME rps p99_ms cpu_us_per_req user_us sys_us" and appends
+# to $results
 measure() {
   local name=$1 url=$2 pids=$3 c0 c1 out req rps p99
   c0=$(cpu_ticks $pids)
@@ -17,9 +18,12 @@ measure() {
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   p99=$(awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
   local cpu
-  cpu=$(python3 -c "print(f'{($c1-$c0)/$(getconf CLK_TCK)*1e6/$req:.2f}')")
+  cpu=$(python3 -c "
+u0, s0, u1, s1, tck, n = map(float, '$c0 $c1 $(getconf CLK_TCK) $req'.split())
+per = lambda t: t / tck * 1e6 / n
+print(f'{per(u1 - u0 + s1 - s0):.2f} {per(u1 - u0):.2f} {per(s1 - s0):.2f}')")
   if grep -q "Non-2xx" <<<"$out"; then echo "WARNING: $name had non-2xx responses" >&2; fi
-  printf '%-10s %10s %8s %8s\n' "$name" "$rps" "$p99" "$cpu" | tee -a "$results"
+  printf '%-10s %10s %8s %8s %8s %8s\n' "$name" "$rps" "$p99" $cpu | tee -a "$results"
 }
 
 # nginx worker pids of a master.

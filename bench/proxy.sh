@@ -72,7 +72,7 @@ wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$ngx/" >/dev/null
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$edge/" >/dev/null
 
 echo "wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS rounds; $(nproc) cores; $(date -u +%FT%TZ)"
-printf '%-10s %10s %8s %8s\n' target req/s p99_ms cpu_us | tee -a "$results"
+printf '%-10s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us | tee -a "$results"
 for r in $(seq "$ROUNDS"); do
   measure direct "http://127.0.0.1:$up/" "$up_workers"
   measure nginx "http://127.0.0.1:$ngx/" "$ngx_workers"
@@ -85,10 +85,10 @@ rows = [l.split() for l in open(sys.argv[1]) if l.strip() and not l.startswith("
 med = {}
 for name in ("direct", "nginx", "edge"):
     rs = [r for r in rows if r[0] == name]
-    med[name] = [st.median(float(r[i]) for r in rs) for i in (1, 2, 3)]
+    med[name] = [st.median(float(r[i]) for r in rs) for i in (1, 2, 3, 4, 5)]
 print("\nmedians:")
-for name, (rps, p99, cpu) in med.items():
-    print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:6.2f} ms  {cpu:6.2f} µs CPU/req")
+for name, (rps, p99, cpu, usr, sys_) in med.items():
+    print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:6.2f} ms  {cpu:6.2f} µs CPU/req ({usr:.2f} user + {sys_:.2f} sys)")
 e, n = med["edge"], med["nginx"]
 print(f"\nedge/nginx: throughput {e[0]/n[0]:.2f}x  p99 {e[1]/n[1]:.2f}x  CPU per request {e[2]/n[2]:.2f}x")
 PY

@@ -19,7 +19,8 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping the demo..."
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  # TERM, not INT: background jobs of a non-interactive shell ignore SIGINT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   [ -f "$run/redis.pid" ] && kill "$(cat "$run/redis.pid")" 2>/dev/null || true
   [ -d "$run/pg/data" ] && as_postgres "$pg_bin/pg_ctl -D $run/pg/data -m fast -w stop" >/dev/null 2>&1 || true
   wait 2>/dev/null || true

@@ -37,6 +37,24 @@ async fn whoami(headers: HeaderMap) -> Json<Value> {
     Json(json!({ "headers": seen }))
 }
 
+/// SIGINT or SIGTERM. Handled explicitly: a background job of a non-interactive shell (as in
+/// `make run`) starts with SIGINT ignored.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
@@ -52,7 +70,10 @@ async fn main() {
         }
     };
     println!("demo-movies listening on {addr}");
-    if let Err(e) = axum::serve(listener, app).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop_signal())
+        .await
+    {
         eprintln!("demo-movies: {e}");
     }
 }

@@ -8,6 +8,7 @@ use crate::live::Live;
 use crate::{access_log, request_id, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
@@ -31,6 +32,11 @@ impl ProxyHttp for Edge {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new()
+    }
+
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {
+        // Pingora's default adds a (disabled) compression module whose context is built and
+        // whose filters run on every request; the edge does not compress, so add nothing.
     }
 
     async fn early_request_filter(

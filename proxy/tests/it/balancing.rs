@@ -1,4 +1,4 @@
-use crate::support::{client, edge::Edge, eventually, free_port, upstream::Upstream};
+use crate::support::{client, edge::Edge, eventually, free_port, one_route, upstream::Upstream};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,11 +17,8 @@ async fn server_of(edge: &Edge, path: &str, headers: &[(&str, &str)]) -> String 
 #[tokio::test]
 async fn round_robin_spreads_requests_evenly() {
     let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
-    let servers: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr())).collect();
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [{}]\n",
-        servers.join(", ")
-    ));
+    let servers: Vec<String> = ups.iter().map(Upstream::addr).collect();
+    let edge = Edge::start(&one_route(&servers, ""));
     let mut counts: HashMap<String, usize> = HashMap::new();
     for _ in 0..30 {
         *counts.entry(server_of(&edge, "/x", &[]).await).or_default() += 1;
@@ -36,11 +33,10 @@ async fn round_robin_spreads_requests_evenly() {
 #[tokio::test]
 async fn consistent_hash_keeps_a_key_on_one_server() {
     let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
-    let servers: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr())).collect();
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
-         [upstream.p]\nservers = [{}]\nbalance = \"consistent_hash\"\nhash_key = \"header:x-session\"\n",
-        servers.join(", ")
+    let servers: Vec<String> = ups.iter().map(Upstream::addr).collect();
+    let edge = Edge::start(&one_route(
+        &servers,
+        "balance = \"consistent_hash\"\nhash_key = \"header:x-session\"\n",
     ));
     let mut owners = HashMap::new();
     for user in 0..30 {
@@ -66,10 +62,9 @@ async fn consistent_hash_keeps_a_key_on_one_server() {
 async fn a_refused_connection_is_retried_on_another_server() {
     let live = Upstream::start("live");
     let dead = free_port();
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
-         [upstream.p]\nservers = [\"127.0.0.1:{dead}\", \"{}\"]\nretries = 1\n",
-        live.addr()
+    let edge = Edge::start(&one_route(
+        &[format!("127.0.0.1:{dead}"), live.addr()],
+        "retries = 1\n",
     ));
     for _ in 0..20 {
         assert_eq!(server_of(&edge, "/x", &[]).await, "live");
@@ -84,12 +79,9 @@ async fn a_refused_connection_is_retried_on_another_server() {
 #[tokio::test]
 async fn health_checks_take_a_server_out_and_back() {
     let (a, b) = (Upstream::start("a"), Upstream::start("b"));
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n\
-         [upstream.p]\nservers = [\"{}\", \"{}\"]\nretries = 0\n\
-         health_check = {{ path = \"/health\", interval = \"100ms\", timeout = \"500ms\" }}\n",
-        a.addr(),
-        b.addr()
+    let edge = Edge::start(&one_route(
+        &[a.addr(), b.addr()],
+        "retries = 0\nhealth_check = { path = \"/health\", interval = \"100ms\", timeout = \"500ms\" }\n",
     ));
     b.set_healthy(false);
     tokio::time::sleep(Duration::from_millis(400)).await;

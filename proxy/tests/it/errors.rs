@@ -1,4 +1,4 @@
-use crate::support::{client, edge::Edge, free_port, upstream::Upstream};
+use crate::support::{client, edge::Edge, free_port, one_route, upstream::Upstream};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,7 @@ async fn json_error(resp: reqwest::Response) -> (u16, String, Value) {
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_502() {
     let dead = free_port();
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"127.0.0.1:{dead}\"]\n"
-    ));
+    let edge = Edge::start(&one_route(&[format!("127.0.0.1:{dead}")], ""));
     let resp = client()
         .get(edge.url("/x"))
         .header("x-request-id", "rid-502")
@@ -45,10 +43,7 @@ async fn an_unreachable_upstream_is_a_502() {
 #[tokio::test]
 async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
     let u = Upstream::start("u");
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\nread_timeout = \"300ms\"\n",
-        u.addr()
-    ));
+    let edge = Edge::start(&one_route(&[u.addr()], "read_timeout = \"300ms\"\n"));
     let started = Instant::now();
     let resp = client().get(edge.url("/slow/3000")).send().await.unwrap();
     let elapsed = started.elapsed();
@@ -74,10 +69,9 @@ async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
 #[tokio::test]
 async fn a_pool_with_every_server_unhealthy_is_a_502_without_connecting() {
     let u = Upstream::start("u");
-    let edge = Edge::start(&format!(
-        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n\
-         health_check = {{ path = \"/health\", interval = \"100ms\" }}\n",
-        u.addr()
+    let edge = Edge::start(&one_route(
+        &[u.addr()],
+        "health_check = { path = \"/health\", interval = \"100ms\" }\n",
     ));
     u.set_healthy(false);
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -1,11 +1,11 @@
-use crate::support::{client, edge::Edge, upstream::Upstream};
+use crate::support::{client, edge::Edge, one_route, upstream::Upstream};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 fn conf(u: &Upstream) -> String {
-    format!("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n", u.addr())
+    one_route(&[u.addr()], "")
 }
 
 fn is_uuid_v7(s: &str) -> bool {

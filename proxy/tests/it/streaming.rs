@@ -1,6 +1,7 @@
 use crate::support::{
     client,
     edge::Edge,
+    one_route,
     upstream::{range_body, Upstream},
 };
 use futures_util::{SinkExt, StreamExt};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 fn conf(u: &Upstream) -> String {
-    format!("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n", u.addr())
+    one_route(&[u.addr()], "")
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-use crate::support::{client, edge::Edge, free_port, upstream::Upstream};
+use crate::support::{client, edge::Edge, free_port, one_route, upstream::Upstream};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -29,19 +29,16 @@ fn start() -> TlsEdge {
     let u = Upstream::start("u");
     let (tls_port, redirect_port) = (free_port(), free_port());
     let mut certs = Vec::new();
-    let edge = Edge::start_with(
-        &format!("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n", u.addr()),
-        |dir, _| {
-            certs.push(self_signed(dir, "a.example"));
-            certs.push(self_signed(dir, "b.example"));
-            format!(
+    let edge = Edge::start_with(&one_route(&[u.addr()], ""), |dir, _| {
+        certs.push(self_signed(dir, "a.example"));
+        certs.push(self_signed(dir, "b.example"));
+        format!(
                 "[[listener]]\naddress = \"127.0.0.1:{tls_port}\"\n\
                  [[listener.certificate]]\ncert = \"a.example.pem\"\nkey = \"a.example.key\"\nhosts = [\"a.example\"]\n\
                  [[listener.certificate]]\ncert = \"b.example.pem\"\nkey = \"b.example.key\"\nhosts = [\"b.example\"]\n\
                  [[listener]]\naddress = \"127.0.0.1:{redirect_port}\"\nredirect_https_port = {tls_port}\n"
             )
-        },
-    );
+    });
     assert!(crate::support::wait_for_port(
         tls_port,
         std::time::Duration::from_secs(5)

@@ -1,7 +1,7 @@
 //! Zero-downtime binary upgrade: a second edge takes the listening sockets over from the
 //! first (Pingora's upgrade socket) while clients keep sending requests.
 
-use crate::support::{client, edge::Edge, upstream::Upstream};
+use crate::support::{client, edge::Edge, one_route, upstream::Upstream};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ async fn upgrade_hands_the_listener_over_without_failed_requests() {
     // a grace period lets keep-alive clients finish on the old process and reconnect
     let mut old = Edge::start_full(
         "grace_period = \"1s\"\n",
-        &format!("[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [\"{}\"]\n", u.addr()),
+        &one_route(&[u.addr()], ""),
         |_, _| String::new(),
     );
     let stop = Arc::new(AtomicBool::new(false));

@@ -45,6 +45,16 @@ pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> b
     check()
 }
 
+/// `routes.toml` with one catch-all route "r" to pool "p" of `servers`; `upstream_extra` adds
+/// keys to `[upstream.p]`.
+pub fn one_route(servers: &[String], upstream_extra: &str) -> String {
+    let list: Vec<String> = servers.iter().map(|s| format!("\"{s}\"")).collect();
+    format!(
+        "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\n[upstream.p]\nservers = [{}]\n{upstream_extra}",
+        list.join(", ")
+    )
+}
+
 /// An HTTP client that never uses a proxy from the environment.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
