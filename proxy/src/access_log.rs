@@ -8,10 +8,7 @@ pub const TARGET: &str = "edge::access";
 pub fn write(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>) {
     let req = session.req_header();
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
-    let client = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip());
+    let client = ctx.client_ip;
     let route = ctx.route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
     tracing::info!(
         target: TARGET,

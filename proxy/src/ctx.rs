@@ -1,8 +1,9 @@
 //! Per-request state shared by the proxy phases.
 
+use crate::limiter::Quota;
 use crate::routing::Route;
 use http::HeaderValue;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,10 @@ pub struct RequestCtx {
     /// Servers that refused a connection; empty (no allocation) unless a retry happened.
     pub tried: Vec<SocketAddr>,
     pub started: Instant,
+    /// The client as resolved through trusted proxies (the socket peer otherwise).
+    pub client_ip: Option<IpAddr>,
+    /// RateLimit-* values for the response, when the route is limited.
+    pub quota: Option<Quota>,
 }
 
 impl RequestCtx {
@@ -25,6 +30,8 @@ impl RequestCtx {
             server: None,
             tried: Vec::new(),
             started: Instant::now(),
+            client_ip: None,
+            quota: None,
         }
     }
 }

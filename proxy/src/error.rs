@@ -17,6 +17,10 @@ pub enum EdgeError {
     UpstreamTimeout,
     #[error("upstream sent an invalid response")]
     UpstreamProtocol,
+    #[error("rate limit exceeded")]
+    RateLimited { retry_after: u64 },
+    #[error("rate limiter unavailable")]
+    LimiterUnavailable,
     #[error("internal error")]
     Internal,
 }
@@ -30,12 +34,18 @@ impl EdgeError {
             | EdgeError::UpstreamUnreachable
             | EdgeError::UpstreamProtocol => 502,
             EdgeError::UpstreamTimeout => 504,
+            EdgeError::RateLimited { .. } => 429,
+            EdgeError::LimiterUnavailable => 503,
             EdgeError::Internal => 500,
         }
     }
 
     pub fn retry_after(&self) -> Option<u64> {
-        matches!(self, EdgeError::NoHealthyUpstream).then_some(1)
+        match self {
+            EdgeError::RateLimited { retry_after } => Some((*retry_after).max(1)),
+            EdgeError::NoHealthyUpstream | EdgeError::LimiterUnavailable => Some(1),
+            _ => None,
+        }
     }
 
     /// Classifies a Pingora failure. `None` means the client is gone and no answer can be sent.

@@ -3,6 +3,7 @@
 //! swap never disturbs requests in flight: the old generation lives until they finish.
 
 use crate::config::{self, Config};
+use crate::limiter::Policy;
 use crate::routing::Router;
 use crate::upstream::{self, Pool};
 use arc_swap::ArcSwap;
@@ -46,7 +47,17 @@ impl Runtime {
             };
             pools.insert(spec.name.clone(), pool);
         }
-        let router = Router::build(&config.routes, &pools)?;
+        let policies = config
+            .limits
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    Arc::new(Policy::compile(l, &config.rate_limit)),
+                )
+            })
+            .collect();
+        let router = Router::build(&config.routes, &pools, &policies)?;
         let generation = previous.map_or(1, |p| p.generation + 1);
         Ok((
             Runtime {
@@ -95,6 +106,9 @@ impl Live {
                 "listener or [server] changes need a binary upgrade (edge run --upgrade); \
                  the current listeners and server settings stay until then"
             );
+        }
+        if config.redis != old.config.redis {
+            tracing::warn!("[redis] changes take effect at the next start");
         }
         if config.log != old.config.log {
             tracing::warn!("[log] changes take effect at the next start");

@@ -16,8 +16,18 @@ pub fn error_body(message: &str, request_id: &HeaderValue) -> Bytes {
 
 /// Writes `err` as a complete JSON response.
 pub async fn error(session: &mut Session, err: &EdgeError, request_id: &HeaderValue) -> Result<()> {
+    error_with(session, err, request_id, |_| Ok(())).await
+}
+
+/// Like `error`, with more headers set by `extra` (e.g. RateLimit-*).
+pub async fn error_with(
+    session: &mut Session,
+    err: &EdgeError,
+    request_id: &HeaderValue,
+    extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
+) -> Result<()> {
     let body = error_body(&err.to_string(), request_id);
-    let mut header = ResponseHeader::build(err.status(), Some(5))?;
+    let mut header = ResponseHeader::build(err.status(), Some(9))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
@@ -25,6 +35,7 @@ pub async fn error(session: &mut Session, err: &EdgeError, request_id: &HeaderVa
     if let Some(secs) = err.retry_after() {
         header.insert_header(http::header::RETRY_AFTER, secs)?;
     }
+    extra(&mut header)?;
     session
         .write_response_header(Box::new(header), false)
         .await?;

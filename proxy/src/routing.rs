@@ -2,6 +2,7 @@
 //! generation; a lookup allocates nothing for lowercase hosts.
 
 use crate::config::RouteSpec;
+use crate::limiter::Policy;
 use crate::upstream::Pool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ pub struct Route {
     pub prefix: String,
     pub strip_prefix: bool,
     pub pool: Arc<Pool>,
+    /// Rate-limit policies, every one must allow.
+    pub limits: Vec<Arc<Policy>>,
 }
 
 impl Route {
@@ -41,6 +44,7 @@ impl Router {
     pub fn build(
         specs: &[RouteSpec],
         pools: &HashMap<String, Arc<Pool>>,
+        policies: &HashMap<String, Arc<Policy>>,
     ) -> Result<Router, String> {
         let mut router = Router::default();
         for spec in specs {
@@ -52,6 +56,16 @@ impl Router {
                 prefix: spec.path.clone(),
                 strip_prefix: spec.strip_prefix,
                 pool: pool.clone(),
+                limits: spec
+                    .limits
+                    .iter()
+                    .map(|l| {
+                        policies
+                            .get(l)
+                            .cloned()
+                            .ok_or_else(|| format!("route {}: unknown limit {l}", spec.name))
+                    })
+                    .collect::<Result<_, _>>()?,
             });
             match &spec.host {
                 Some(h) => router.by_host.entry(h.clone()).or_default().push(route),
@@ -144,12 +158,13 @@ mod tests {
             path: path.into(),
             upstream: "u".into(),
             strip_prefix: strip,
+            limits: vec![],
         }
     }
 
     fn router(specs: &[RouteSpec]) -> Router {
         let pools = HashMap::from([("u".to_string(), pool("u"))]);
-        Router::build(specs, &pools).unwrap()
+        Router::build(specs, &pools, &HashMap::new()).unwrap()
     }
 
     #[test]

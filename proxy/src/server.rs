@@ -3,12 +3,15 @@
 
 use crate::config::Config;
 use crate::drain::{DrainWatch, Draining};
+use crate::limiter::Limiter;
 use crate::live::{Live, Reloader, Runtime};
 use crate::service::Edge;
+use crate::shared_redis::{RedisConnector, SharedRedis};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 /// How the process was started.
@@ -52,6 +55,8 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
     let listeners = config.listeners.clone();
     let access_log = config.log.access_log;
     let dir = config.dir.clone();
+    let redis = config.redis.clone().map(SharedRedis::new);
+    let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
     let (runtime, _) = Runtime::build(config, None)?;
     let live = Live::new(runtime);
 
@@ -65,6 +70,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         redirects,
         access_log,
         draining,
+        limiter,
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {
@@ -80,6 +86,9 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Reloader { live, dir },
     ));
     server.add_service(background_service("drain watch", drain_watch));
+    if let Some(redis) = redis {
+        server.add_service(background_service("redis", RedisConnector(redis)));
+    }
     tracing::info!(listeners = ?listeners.iter().map(|l| l.address).collect::<Vec<_>>(), "edge starting");
     server.run(RunArgs::default());
     Ok(())

@@ -4,8 +4,10 @@
 use crate::ctx::RequestCtx;
 use crate::drain::Draining;
 use crate::error::EdgeError;
+use crate::limiter::{Limiter, Subject, Verdict};
 use crate::live::Live;
-use crate::{access_log, request_id, respond};
+use crate::routing::Route;
+use crate::{access_log, client_ip, request_id, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -22,6 +24,7 @@ pub struct Edge {
     pub redirects: RedirectPorts,
     pub access_log: bool,
     pub draining: Draining,
+    pub limiter: Arc<Limiter>,
 }
 
 const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
@@ -45,6 +48,18 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
+        if let Some(peer) = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+        {
+            let trusted = &self.live.load().config.trusted_proxies;
+            ctx.client_ip = Some(if trusted.is_empty() {
+                peer
+            } else {
+                client_ip::resolve(peer, &session.req_header().headers, trusted)
+            });
+        }
         Ok(())
     }
 
@@ -67,13 +82,14 @@ impl ProxyHttp for Edge {
                 .and_then(|h| h.to_str().ok())
         });
         let route = self.live.load().router.find(host, req.uri.path()).cloned();
-        match route {
-            Some(route) => {
-                ctx.route = Some(route);
-                Ok(false)
-            }
-            None => self.answer(session, ctx, EdgeError::NoRoute).await,
+        let Some(route) = route else {
+            return self.answer(session, ctx, EdgeError::NoRoute).await;
+        };
+        if !route.limits.is_empty() && self.rate_limit(session, ctx, &route).await? {
+            return Ok(true);
         }
+        ctx.route = Some(route);
+        Ok(false)
     }
 
     async fn upstream_peer(
@@ -159,6 +175,9 @@ impl ProxyHttp for Edge {
         if self.draining.is_set() {
             session.set_keepalive(None);
         }
+        if let Some(quota) = &ctx.quota {
+            quota.write_to(response)?;
+        }
         response.insert_header(request_id::HEADER, &ctx.request_id)
     }
 
@@ -213,6 +232,46 @@ impl ProxyHttp for Edge {
 }
 
 impl Edge {
+    /// Applies the route's rate limits; true when the request was answered (429 or 503).
+    async fn rate_limit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        route: &Route,
+    ) -> Result<bool> {
+        let Some(ip) = ctx.client_ip else {
+            return Ok(false);
+        };
+        let headers_on_success = self.live.load().config.rate_limit.headers_on_success;
+        let mut key = String::with_capacity(64);
+        let subject = Subject {
+            ip,
+            user: None,
+            route: &route.name,
+            headers: &session.req_header().headers,
+        };
+        match self.limiter.check(&route.limits, &subject, &mut key).await {
+            Verdict::Allow(quota) => {
+                ctx.quota = quota.filter(|_| headers_on_success);
+                Ok(false)
+            }
+            Verdict::Deny {
+                quota,
+                retry_after_secs,
+            } => {
+                let err = EdgeError::RateLimited {
+                    retry_after: retry_after_secs,
+                };
+                respond::error_with(session, &err, &ctx.request_id, |h| quota.write_to(h)).await?;
+                Ok(true)
+            }
+            Verdict::Unavailable => {
+                self.answer(session, ctx, EdgeError::LimiterUnavailable)
+                    .await
+            }
+        }
+    }
+
     async fn answer(
         &self,
         session: &mut Session,

@@ -18,6 +18,60 @@ pub struct FileConf {
     pub route: Vec<RouteFile>,
     #[serde(default)]
     pub upstream: BTreeMap<String, UpstreamFile>,
+    pub redis: Option<RedisFile>,
+    pub rate_limit: Option<RateLimitFile>,
+    #[serde(default)]
+    pub limit: BTreeMap<String, LimitFile>,
+    pub client_ip: Option<ClientIpFile>,
+}
+
+/// The Redis shared by every edge replica (limiter now; captcha and sessions later).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    /// "redis://host:port/db".
+    pub url: String,
+    /// Longest wait for one Redis answer before the request goes on without it (default "10ms").
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Edge replicas sharing the Redis; local fallback buckets get rate / replicas (default 1).
+    pub replicas: Option<u32>,
+    /// RateLimit-* headers on allowed responses too (default true).
+    pub headers_on_success: Option<bool>,
+    /// Consecutive Redis failures that open the circuit (default 3).
+    pub breaker_failures: Option<u32>,
+    /// How long the circuit stays open before one probe (default "1s").
+    pub breaker_cooldown: Option<String>,
+    /// Keys remembered locally as denied or as fallback buckets (default 100000).
+    pub local_capacity: Option<u64>,
+}
+
+/// A named token-bucket policy that routes list in `limits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitFile {
+    /// "ip", "user" (the JWT subject; the IP when anonymous), "route" or "header:<name>".
+    pub key: String,
+    /// "50/s", "600/m", "10000/h".
+    pub rate: String,
+    /// Bucket size: requests allowed at once after a quiet period (default: one second of rate).
+    pub burst: Option<u64>,
+    /// Tokens one request takes (default 1).
+    pub cost: Option<u64>,
+    /// "local" (default), "deny" or "allow" while Redis is unreachable.
+    pub on_redis_down: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIpFile {
+    /// Peers whose X-Forwarded-For / Forwarded headers are believed (CIDRs).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Pingora server settings. Changing them takes a binary upgrade, not a reload.
@@ -89,6 +143,9 @@ pub struct RouteFile {
     pub upstream: String,
     /// Remove the matched prefix before forwarding (default false).
     pub strip_prefix: Option<bool>,
+    /// Names of `[limit.<name>]` policies; every one must allow the request.
+    #[serde(default)]
+    pub limits: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

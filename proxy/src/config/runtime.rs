@@ -14,6 +14,64 @@ pub struct Config {
     pub listeners: Vec<ListenerSpec>,
     pub routes: Vec<RouteSpec>,
     pub upstreams: Vec<UpstreamSpec>,
+    pub redis: Option<RedisSpec>,
+    pub rate_limit: RateLimitSettings,
+    pub limits: Vec<LimitSpec>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedisSpec {
+    pub url: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSettings {
+    pub replicas: u32,
+    pub headers_on_success: bool,
+    pub breaker_failures: u32,
+    pub breaker_cooldown: Duration,
+    pub local_capacity: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            replicas: 1,
+            headers_on_success: true,
+            breaker_failures: 3,
+            breaker_cooldown: Duration::from_secs(1),
+            local_capacity: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSpec {
+    pub name: String,
+    pub key: LimitKey,
+    /// Requests per second.
+    pub rate: f64,
+    pub burst: u64,
+    pub cost: u64,
+    pub on_redis_down: OnRedisDown,
+}
+
+/// What a policy counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitKey {
+    Ip,
+    User,
+    Route,
+    Header(http::HeaderName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisDown {
+    Local,
+    Deny,
+    Allow,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +131,7 @@ pub struct RouteSpec {
     pub path: String,
     pub upstream: String,
     pub strip_prefix: bool,
+    pub limits: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

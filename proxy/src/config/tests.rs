@@ -62,6 +62,20 @@ access_log = false
 [[listener]]
 address = "127.0.0.1:8080"
 redirect_https_port = 8443
+
+[redis]
+url = "redis://127.0.0.1:6379/0"
+timeout = "5ms"
+
+[rate_limit]
+replicas = 3
+headers_on_success = false
+breaker_failures = 2
+breaker_cooldown = "500ms"
+local_capacity = 1000
+
+[client_ip]
+trusted_proxies = ["10.0.0.0/8", "::1"]
 "#,
         ),
         (
@@ -73,6 +87,18 @@ host = "Cinema.Example"
 path = "/api/v1/movies/"
 upstream = "movies"
 strip_prefix = true
+limits = ["per-ip", "per-key"]
+
+[limit.per-ip]
+key = "ip"
+rate = "50/s"
+burst = 100
+on_redis_down = "deny"
+
+[limit.per-key]
+key = "header:X-Api-Key"
+rate = "600/m"
+cost = 2
 
 [upstream.movies]
 servers = ["127.0.0.1:8001", "127.0.0.1:8002"]
@@ -117,6 +143,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             path: "/api/v1/movies".into(),
             upstream: "movies".into(),
             strip_prefix: true,
+            limits: vec!["per-ip".into(), "per-key".into()],
         }],
         upstreams: vec![UpstreamSpec {
             name: "movies".into(),
@@ -141,6 +168,36 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 unhealthy_threshold: 3,
             }),
         }],
+        redis: Some(RedisSpec {
+            url: "redis://127.0.0.1:6379/0".into(),
+            timeout: Duration::from_millis(5),
+        }),
+        rate_limit: RateLimitSettings {
+            replicas: 3,
+            headers_on_success: false,
+            breaker_failures: 2,
+            breaker_cooldown: Duration::from_millis(500),
+            local_capacity: 1000,
+        },
+        limits: vec![
+            LimitSpec {
+                name: "per-ip".into(),
+                key: LimitKey::Ip,
+                rate: 50.0,
+                burst: 100,
+                cost: 1,
+                on_redis_down: OnRedisDown::Deny,
+            },
+            LimitSpec {
+                name: "per-key".into(),
+                key: LimitKey::Header(http::HeaderName::from_static("x-api-key")),
+                rate: 10.0,
+                burst: 10,
+                cost: 2,
+                on_redis_down: OnRedisDown::Local,
+            },
+        ],
+        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
     };
     assert_eq!(got, expected);
 }
@@ -379,4 +436,80 @@ fn an_empty_or_missing_dir_is_refused() {
         .unwrap_err()
         .to_string()
         .contains("cannot read the conf dir"));
+}
+
+#[test]
+fn limit_rules() {
+    let route = |limits: &str| {
+        format!("[upstream.u]\nservers = [\"127.0.0.1:1\"]\n[[route]]\nname = \"a\"\npath = \"/\"\nupstream = \"u\"\nlimits = {limits}\n")
+    };
+    assert_problem(
+        &route("[\"nope\"]"),
+        "route[0].limits[0]",
+        "unknown limit \"nope\"",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"cookie\"\nrate = \"1/s\"\n",
+        "limit.a.key",
+        "\"cookie\" is not one of",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"fast\"\n",
+        "limit.a.rate",
+        "not a rate",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"0/s\"\n",
+        "limit.a.rate",
+        "above zero",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/d\"\n",
+        "limit.a.rate",
+        "not a rate",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nburst = 0\n",
+        "limit.a.burst",
+        "at least 1",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nburst = 2\ncost = 3\n",
+        "limit.a.cost",
+        "between 1 and the burst",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\non_redis_down = \"panic\"\n",
+        "limit.a.on_redis_down",
+        "not one of",
+    );
+    assert_problem(
+        "[redis]\nurl = \"http://x\"\n",
+        "redis.url",
+        "not a redis:// URL",
+    );
+    assert_problem(
+        "[rate_limit]\nreplicas = 0\n",
+        "rate_limit.replicas",
+        "at least 1",
+    );
+    assert_problem(
+        "[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+        "client_ip.trusted_proxies[0]",
+        "not an IP address or CIDR",
+    );
+}
+
+#[test]
+fn rates_per_minute_and_hour() {
+    let dir = dir_with(&[("a.toml", &format!("{LISTENER}[limit.m]\nkey = \"route\"\nrate = \"120/m\"\n[limit.h]\nkey = \"user\"\nrate = \"3600/h\"\nburst = 5\n"))]);
+    let c = load(dir.path()).unwrap();
+    let rate = |n: &str| c.limits.iter().find(|l| l.name == n).unwrap().rate;
+    assert_eq!(rate("m"), 2.0);
+    assert_eq!(rate("h"), 1.0);
+    assert_eq!(
+        c.limits.iter().find(|l| l.name == "m").unwrap().burst,
+        2,
+        "default burst: one second of rate"
+    );
 }

@@ -97,24 +97,28 @@ fn validate(
     let mut listeners = Vec::new();
     let mut routes = Vec::new();
     let mut upstreams: BTreeMap<String, (String, UpstreamFile)> = BTreeMap::new();
+    let mut redis = None;
+    let mut rate_limit = None;
+    let mut client_ip = None;
+    let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
-        if let Some(s) = conf.server {
-            match &server {
-                Some((first, _)) => p.add(
+        once(&mut redis, &name, "redis", conf.redis, p);
+        once(&mut rate_limit, &name, "rate_limit", conf.rate_limit, p);
+        once(&mut client_ip, &name, "client_ip", conf.client_ip, p);
+        for (limit_name, l) in conf.limit {
+            if let Some((first, _)) = limits.get(&limit_name) {
+                p.add(
                     &name,
-                    "server",
-                    format!("[server] is already set in {first}"),
-                ),
-                None => server = Some((name.clone(), s)),
+                    format!("limit.{limit_name}"),
+                    format!("limit \"{limit_name}\" is already defined in {first}"),
+                );
+            } else {
+                limits.insert(limit_name, (name.clone(), l));
             }
         }
-        if let Some(l) = conf.log {
-            match &log {
-                Some((first, _)) => p.add(&name, "log", format!("[log] is already set in {first}")),
-                None => log = Some((name.clone(), l)),
-            }
-        }
+        once(&mut server, &name, "server", conf.server, p);
+        once(&mut log, &name, "log", conf.log, p);
         for (i, l) in conf.listener.into_iter().enumerate() {
             listeners.push((name.clone(), i, l));
         }
@@ -144,7 +148,15 @@ fn validate(
         .iter()
         .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
         .collect();
-    let routes = route_specs(routes, &upstreams, all_parsed, p);
+    let routes = route_specs(routes, &upstreams, &limits, all_parsed, p);
+    let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
+    let rate_limit = rate_limit_settings(rate_limit, p);
+    let limits = limits
+        .iter()
+        .filter_map(|(n, (file, l))| limit_spec(file, n, l, p))
+        .collect();
+    let trusted_proxies =
+        client_ip.map_or_else(Vec::new, |(file, c)| trusted_proxies(&file, &c, p));
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -152,6 +164,29 @@ fn validate(
         listeners,
         routes,
         upstreams: upstream_specs,
+        redis,
+        rate_limit,
+        limits,
+        trusted_proxies,
+    }
+}
+
+/// Keeps the first file's section and reports any other file that sets it again.
+fn once<T>(
+    slot: &mut Option<(String, T)>,
+    file: &str,
+    section: &str,
+    value: Option<T>,
+    p: &mut Problems,
+) {
+    let Some(value) = value else { return };
+    match slot {
+        Some((first, _)) => p.add(
+            file,
+            section,
+            format!("[{section}] is already set in {first}"),
+        ),
+        None => *slot = Some((file.to_string(), value)),
     }
 }
 
@@ -349,6 +384,7 @@ fn certificate_spec(
 fn route_specs(
     routes: Vec<(String, usize, RouteFile)>,
     upstreams: &BTreeMap<String, (String, UpstreamFile)>,
+    limits: &BTreeMap<String, (String, LimitFile)>,
     all_parsed: bool,
     p: &mut Problems,
 ) -> Vec<RouteSpec> {
@@ -403,12 +439,23 @@ fn route_specs(
                 ),
             );
         }
+        for (j, l) in r.limits.iter().enumerate() {
+            if !limits.contains_key(l) && all_parsed {
+                let known: Vec<&str> = limits.keys().map(String::as_str).collect();
+                p.add(
+                    &file,
+                    format!("{key}.limits[{j}]"),
+                    format!("unknown limit \"{l}\" (defined: {})", known.join(", ")),
+                );
+            }
+        }
         out.push(RouteSpec {
             name: r.name,
             host,
             path,
             upstream: r.upstream,
             strip_prefix: r.strip_prefix.unwrap_or(false),
+            limits: r.limits,
         });
     }
     out
@@ -557,6 +604,172 @@ fn upstream_spec(
         tls_sni,
         health_check,
     })
+}
+
+fn redis_spec(file: &str, r: RedisFile, p: &mut Problems) -> Option<RedisSpec> {
+    if !(r.url.starts_with("redis://")
+        || r.url.starts_with("rediss://")
+        || r.url.starts_with("unix://"))
+    {
+        p.add(
+            file,
+            "redis.url",
+            format!("\"{}\" is not a redis:// URL", r.url),
+        );
+        return None;
+    }
+    let timeout = duration(
+        file,
+        "redis.timeout",
+        r.timeout.as_deref(),
+        "10ms",
+        false,
+        p,
+    );
+    Some(RedisSpec {
+        url: r.url,
+        timeout,
+    })
+}
+
+fn rate_limit_settings(r: Option<(String, RateLimitFile)>, p: &mut Problems) -> RateLimitSettings {
+    let d = RateLimitSettings::default();
+    let Some((file, r)) = r else { return d };
+    let replicas = r.replicas.unwrap_or(d.replicas);
+    if replicas == 0 {
+        p.add(&file, "rate_limit.replicas", "must be at least 1");
+    }
+    let breaker_failures = r.breaker_failures.unwrap_or(d.breaker_failures);
+    if breaker_failures == 0 {
+        p.add(&file, "rate_limit.breaker_failures", "must be at least 1");
+    }
+    RateLimitSettings {
+        replicas: replicas.max(1),
+        headers_on_success: r.headers_on_success.unwrap_or(d.headers_on_success),
+        breaker_failures: breaker_failures.max(1),
+        breaker_cooldown: duration(
+            &file,
+            "rate_limit.breaker_cooldown",
+            r.breaker_cooldown.as_deref(),
+            "1s",
+            false,
+            p,
+        ),
+        local_capacity: r.local_capacity.unwrap_or(d.local_capacity).max(1),
+    }
+}
+
+fn limit_spec(file: &str, name: &str, l: &LimitFile, p: &mut Problems) -> Option<LimitSpec> {
+    let key = format!("limit.{name}");
+    let before = p.0.len();
+    let limit_key = match l.key.as_str() {
+        "ip" => LimitKey::Ip,
+        "user" => LimitKey::User,
+        "route" => LimitKey::Route,
+        other => {
+            match other
+                .strip_prefix("header:")
+                .map(|h| http::HeaderName::from_bytes(h.as_bytes()))
+            {
+                Some(Ok(h)) => LimitKey::Header(h),
+                _ => {
+                    p.add(file, format!("{key}.key"), format!("\"{other}\" is not one of \"ip\", \"user\", \"route\", \"header:<name>\""));
+                    LimitKey::Ip
+                }
+            }
+        }
+    };
+    let rate = match parse_rate(&l.rate) {
+        Ok(r) => r,
+        Err(why) => {
+            p.add(file, format!("{key}.rate"), why);
+            1.0
+        }
+    };
+    let burst = l.burst.unwrap_or_else(|| rate.ceil() as u64);
+    if burst == 0 {
+        p.add(file, format!("{key}.burst"), "must be at least 1");
+    }
+    let cost = l.cost.unwrap_or(1);
+    if cost == 0 || cost > burst.max(1) {
+        p.add(
+            file,
+            format!("{key}.cost"),
+            format!("must be between 1 and the burst ({burst})"),
+        );
+    }
+    let on_redis_down = match l.on_redis_down.as_deref() {
+        None | Some("local") => OnRedisDown::Local,
+        Some("deny") => OnRedisDown::Deny,
+        Some("allow") => OnRedisDown::Allow,
+        Some(other) => {
+            p.add(
+                file,
+                format!("{key}.on_redis_down"),
+                format!("\"{other}\" is not one of \"local\", \"deny\", \"allow\""),
+            );
+            OnRedisDown::Local
+        }
+    };
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        || name.is_empty()
+    {
+        p.add(file, &key, "limit names use letters, digits, '-' and '_'");
+    }
+    (p.0.len() == before).then(|| LimitSpec {
+        name: name.to_string(),
+        key: limit_key,
+        rate,
+        burst,
+        cost,
+        on_redis_down,
+    })
+}
+
+/// "50/s", "600/m", "10000/h" → requests per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let err = || format!("\"{text}\" is not a rate like \"50/s\", \"600/m\" or \"10000/h\"");
+    let (n, unit) = text.split_once('/').ok_or_else(err)?;
+    let n: f64 = n.trim().parse().map_err(|_| err())?;
+    let per = match unit.trim() {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(err()),
+    };
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("\"{text}\": the rate must be above zero"));
+    }
+    let rate = n / per;
+    if rate > 1_000_000.0 {
+        return Err(format!("\"{text}\": above one million per second"));
+    }
+    Ok(rate)
+}
+
+fn trusted_proxies(file: &str, c: &ClientIpFile, p: &mut Problems) -> Vec<ipnet::IpNet> {
+    c.trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let parsed = t
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    p.add(
+                        file,
+                        format!("client_ip.trusted_proxies[{i}]"),
+                        format!("\"{t}\" is not an IP address or CIDR"),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 // === values ===

@@ -7,6 +7,7 @@ mod balancing;
 mod config_errors;
 mod errors;
 mod harness;
+mod rate_limit;
 mod reload;
 mod request_id;
 mod routing;

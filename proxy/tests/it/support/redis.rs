@@ -12,8 +12,12 @@ pub struct Redis {
 
 impl Redis {
     pub fn start() -> Redis {
+        Self::start_on(free_port())
+    }
+
+    /// On a given port: restarting on the port of a killed instance is how tests bring it back.
+    pub fn start_on(port: u16) -> Redis {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let child = Command::new(need("redis-server"))
             .args([
                 "--bind",
@@ -44,6 +48,24 @@ impl Redis {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits until the port is closed.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `calls` of one command from INFO commandstats (0 when never called).
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let stats = self.cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
+            .and_then(|l| l.split("calls=").nth(1))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Runs one command with redis-cli and returns its output.

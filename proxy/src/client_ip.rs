@@ -1,0 +1,180 @@
+//! The client's IP: the socket peer, unless that peer is a trusted proxy, in which case the
+//! forwarding headers are walked from the right, skipping trusted hops. Headers from anyone
+//! else are ignored, so a client cannot choose the IP its rate limit is counted under.
+
+use http::HeaderMap;
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+/// Resolves the client IP from the socket peer and, through trusted proxies, the headers.
+/// `Forwarded` (RFC 7239) wins over `X-Forwarded-For` when both are present.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if trusted.is_empty() || !is_trusted(peer, trusted) {
+        return peer;
+    }
+    let hops = forwarded_hops(headers).or_else(|| xff_hops(headers));
+    let Some(hops) = hops else { return peer };
+    // Rightmost first: the hop our trusted proxy saw. The first untrusted one is the client.
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(ip) if is_trusted(ip, trusted) => client = ip,
+            Some(ip) => return ip,
+            // an unparsable hop ends the trusted chain: stop at the last address we believe
+            None => return client,
+        }
+    }
+    client
+}
+
+fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
+    let ip = canonical(ip);
+    trusted.iter().any(|net| net.contains(&ip))
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Every X-Forwarded-For value, comma-split, in order. None when the header is absent.
+fn xff_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let mut hops = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(v) = v.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        hops.extend(v.split(',').map(|h| parse_hop(h.trim())));
+    }
+    (!hops.is_empty()).then_some(hops)
+}
+
+/// The `for=` of every Forwarded element, in order. None when the header is absent.
+fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let mut hops = Vec::new();
+    for v in headers.get_all(http::header::FORWARDED) {
+        let Ok(v) = v.to_str() else {
+            hops.push(None);
+            continue;
+        };
+        for element in v.split(',') {
+            let node = element
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k.eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v.trim().trim_matches('"'));
+            hops.push(node.and_then(parse_hop));
+        }
+    }
+    (!hops.is_empty()).then_some(hops)
+}
+
+/// "1.2.3.4", "1.2.3.4:5678", "[2001:db8::1]:443", "2001:db8::1".
+fn parse_hop(h: &str) -> Option<IpAddr> {
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok().map(canonical);
+    }
+    let (ip, port) = h.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    ip.parse().ok().map(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_choose_their_ip() {
+        let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
+        assert_eq!(
+            resolve(ip("9.9.9.9"), &h, &nets(&["10.0.0.0/8"])),
+            ip("9.9.9.9")
+        );
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &[]),
+            ip("10.0.0.1"),
+            "no trusted proxies: never believe"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_skipped_from_the_right() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        // client spoofed 6.6.6.6; the real client 2.2.2.2 reached our proxy chain 10.0.0.5
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 2.2.2.2, 10.0.0.5")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &trusted), ip("2.2.2.2"));
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "2.2.2.2"),
+        ]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &trusted),
+            ip("2.2.2.2"),
+            "several header lines"
+        );
+        let h = headers(&[("x-forwarded-for", "10.0.0.9")]);
+        assert_eq!(
+            resolve(ip("10.0.0.1"), &h, &trusted),
+            ip("10.0.0.9"),
+            "all trusted: the leftmost"
+        );
+    }
+
+    #[test]
+    fn garbage_stops_the_walk() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-for", "2.2.2.2, nonsense, 10.0.0.5")]);
+        assert_eq!(resolve(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.5"));
+    }
+
+    #[test]
+    fn forwarded_header_and_ports() {
+        let trusted = nets(&["10.0.0.0/8", "::1/128"]);
+        let h = headers(&[(
+            "forwarded",
+            "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https",
+        )]);
+        assert_eq!(resolve(ip("::1"), &h, &trusted), ip("2001:db8::7"));
+        let h = headers(&[
+            ("forwarded", "for=3.3.3.3:80"),
+            ("x-forwarded-for", "4.4.4.4"),
+        ]);
+        assert_eq!(
+            resolve(ip("10.1.1.1"), &h, &trusted),
+            ip("3.3.3.3"),
+            "Forwarded wins"
+        );
+        let h = headers(&[("x-forwarded-for", "::ffff:5.5.5.5")]);
+        assert_eq!(
+            resolve(ip("::ffff:10.0.0.1"), &h, &trusted),
+            ip("5.5.5.5"),
+            "mapped addresses"
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Bucket keys: `rl:{policy}:{kind}:{value}`, written into a buffer the request reuses for
+//! each of its policies. One key per Redis call keeps the script Redis Cluster safe.
+
+use super::Policy;
+use crate::config::LimitKey;
+use http::HeaderMap;
+use std::fmt::Write;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+
+/// What a request is counted as.
+pub struct Subject<'a> {
+    pub ip: IpAddr,
+    /// The verified user id, when identity at the edge has one.
+    pub user: Option<&'a str>,
+    pub route: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Header values longer than this are hashed so a client cannot grow Redis keys.
+const MAX_RAW_VALUE: usize = 64;
+
+impl Subject<'_> {
+    pub fn write_key(&self, policy: &Policy, buf: &mut String) {
+        buf.clear();
+        let _ = write!(buf, "rl:{}:", policy.name);
+        let _ = match &policy.key {
+            LimitKey::Ip => write!(buf, "ip:{}", self.ip),
+            LimitKey::Route => write!(buf, "route:{}", self.route),
+            LimitKey::User => match self.user {
+                Some(user) => write!(buf, "user:{user}"),
+                // anonymous requests are counted by address
+                None => write!(buf, "ip:{}", self.ip),
+            },
+            LimitKey::Header(name) => match self
+                .headers
+                .get(name)
+                .map(|v| v.as_bytes())
+                .filter(|v| !v.is_empty())
+            {
+                Some(v) if v.len() <= MAX_RAW_VALUE && v.iter().all(|b| b.is_ascii_graphic()) => {
+                    // graphic ASCII is valid UTF-8
+                    write!(buf, "h:{}", std::str::from_utf8(v).unwrap_or(""))
+                }
+                Some(v) => {
+                    // a fixed-key hasher: every replica maps the value to the same key
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    v.hash(&mut h);
+                    write!(buf, "hh:{:016x}", h.finish())
+                }
+                None => write!(buf, "ip:{}", self.ip),
+            },
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{LimitSpec, OnRedisDown, RateLimitSettings};
+
+    fn policy(key: LimitKey) -> Policy {
+        let spec = LimitSpec {
+            name: "p".into(),
+            key,
+            rate: 1.0,
+            burst: 1,
+            cost: 1,
+            on_redis_down: OnRedisDown::Local,
+        };
+        Policy::compile(&spec, &RateLimitSettings::default())
+    }
+
+    #[test]
+    fn keys_by_kind() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", "abc".parse().unwrap());
+        let s = Subject {
+            ip: "10.1.2.3".parse().unwrap(),
+            user: None,
+            route: "movies",
+            headers: &headers,
+        };
+        let mut buf = String::new();
+        let key = |k: LimitKey, buf: &mut String| {
+            s.write_key(&policy(k), buf);
+            buf.clone()
+        };
+        assert_eq!(key(LimitKey::Ip, &mut buf), "rl:p:ip:10.1.2.3");
+        assert_eq!(key(LimitKey::Route, &mut buf), "rl:p:route:movies");
+        assert_eq!(
+            key(LimitKey::User, &mut buf),
+            "rl:p:ip:10.1.2.3",
+            "anonymous: by IP"
+        );
+        assert_eq!(
+            key(LimitKey::Header("x-api-key".parse().unwrap()), &mut buf),
+            "rl:p:h:abc"
+        );
+        assert_eq!(
+            key(LimitKey::Header("x-missing".parse().unwrap()), &mut buf),
+            "rl:p:ip:10.1.2.3"
+        );
+        let s = Subject {
+            user: Some("u-42"),
+            ..s
+        };
+        s.write_key(&policy(LimitKey::User), &mut buf);
+        assert_eq!(buf, "rl:p:user:u-42");
+    }
+
+    #[test]
+    fn long_or_odd_header_values_are_hashed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-k", "y".repeat(500).parse().unwrap());
+        let s = Subject {
+            ip: "10.1.2.3".parse().unwrap(),
+            user: None,
+            route: "r",
+            headers: &headers,
+        };
+        let mut buf = String::new();
+        s.write_key(&policy(LimitKey::Header("x-k".parse().unwrap())), &mut buf);
+        assert!(
+            buf.starts_with("rl:p:hh:") && buf.len() == "rl:p:hh:".len() + 16,
+            "{buf}"
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! Rate limiting with a real Redis and several real edge processes.
+
+use crate::support::{client, edge::Edge, free_port, one_route, redis::Redis, upstream::Upstream};
+use serde_json::Value;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One limited catch-all route; `redis` may be None (no [redis] at all).
+fn conf(u: &Upstream, redis: Option<&str>, limit: &str, extra: &str) -> String {
+    let redis = redis.map_or(String::new(), |url| {
+        format!("[redis]\nurl = \"{url}\"\ntimeout = \"50ms\"\n")
+    });
+    let route = one_route(&[u.addr()], "")
+        .replace("upstream = \"p\"\n", "upstream = \"p\"\nlimits = [\"l\"]\n");
+    format!("{route}{redis}[limit.l]\n{limit}\n{extra}")
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn allowed_and_refused_responses_carry_the_headers_and_a_json_429() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"ip\"\nrate = \"1/m\"\nburst = 3",
+        "",
+    ));
+    for remaining in ["2", "1", "0"] {
+        let r = get(&edge.url("/x"), &[]).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["ratelimit-limit"], "3");
+        assert_eq!(r.headers()["ratelimit-remaining"], remaining);
+        assert_eq!(r.headers()["ratelimit-policy"], "3;w=180;name=\"l\"");
+        assert!(
+            r.headers()["ratelimit-reset"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+    }
+    let r = get(&edge.url("/x"), &[("x-request-id", "rid-429")]).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.headers()["retry-after"],
+        "60",
+        "1/m: the next token comes in 60 s"
+    );
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "rate limit exceeded", "request_id": "rid-429"})
+    );
+    assert_eq!(u.hits(), 3, "refused requests never reach the upstream");
+    // the bucket lives in Redis and expires once it would be full again
+    let keys = redis.cli(&["KEYS", "rl:*"]);
+    assert_eq!(keys, "rl:l:ip:127.0.0.1");
+    let ttl: i64 = redis.cli(&["PTTL", "rl:l:ip:127.0.0.1"]).parse().unwrap();
+    assert!(ttl > 170_000 && ttl <= 180_001, "{ttl}");
+}
+
+#[tokio::test]
+async fn a_refused_client_costs_no_redis_call() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"ip\"\nrate = \"1/m\"\nburst = 2",
+        "",
+    ));
+    for _ in 0..3 {
+        get(&edge.url("/x"), &[]).await;
+    }
+    let calls = || redis.command_calls("evalsha") + redis.command_calls("eval");
+    let before = calls();
+    for _ in 0..100 {
+        assert_eq!(get(&edge.url("/x"), &[]).await.status(), 429);
+    }
+    let per_request = (calls() - before) as f64 / 100.0;
+    assert!(
+        per_request <= 0.2,
+        "{per_request} Redis calls per refused request"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let limit = "key = \"ip\"\nrate = \"1/m\"\nburst = 1";
+    let untrusted = Edge::start(&conf(&u, Some(&redis.url()), limit, ""));
+    assert_eq!(
+        get(&untrusted.url("/x"), &[("x-forwarded-for", "1.1.1.1")])
+            .await
+            .status(),
+        200
+    );
+    let r = get(&untrusted.url("/x"), &[("x-forwarded-for", "2.2.2.2")]).await;
+    assert_eq!(
+        r.status(),
+        429,
+        "a client cannot pick a fresh IP with X-Forwarded-For"
+    );
+
+    redis.cli(&["FLUSHALL"]);
+    let trusted = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        limit,
+        "[client_ip]\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    ));
+    for ip in ["3.3.3.3", "4.4.4.4", "5.5.5.5"] {
+        assert_eq!(
+            get(&trusted.url("/x"), &[("x-forwarded-for", ip)])
+                .await
+                .status(),
+            200,
+            "{ip}"
+        );
+    }
+    assert_eq!(
+        get(&trusted.url("/x"), &[("x-forwarded-for", "3.3.3.3")])
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        get(&trusted.url("/x"), &[("forwarded", "for=6.6.6.6")])
+            .await
+            .status(),
+        200
+    );
+    let keys = redis.cli(&["KEYS", "rl:l:ip:3.3.3.3"]);
+    assert_eq!(keys, "rl:l:ip:3.3.3.3");
+    // the access log shows the resolved client
+    let logged = trusted
+        .json_logs()
+        .iter()
+        .any(|l| l["target"] == "edge::access" && l["client_ip"] == "4.4.4.4");
+    assert!(logged);
+}
+
+/// Sends requests from `clients` tasks spread over the edges until `until`; counts statuses.
+async fn load(urls: Vec<String>, clients: usize, until: Instant) -> (usize, usize, usize) {
+    let (ok, limited, other) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..clients {
+        let url = urls[i % urls.len()].clone();
+        let (ok, limited, other) = (ok.clone(), limited.clone(), other.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            while Instant::now() < until {
+                match c.get(&url).send().await.map(|r| r.status().as_u16()) {
+                    Ok(200) => ok.fetch_add(1, Ordering::Relaxed),
+                    Ok(429) => limited.fetch_add(1, Ordering::Relaxed),
+                    _ => other.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        limited.load(Ordering::Relaxed),
+        other.load(Ordering::Relaxed),
+    )
+}
+
+#[tokio::test]
+async fn three_replicas_share_one_limit() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let text = conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"route\"\nrate = \"20/s\"\nburst = 10",
+        "[rate_limit]\nreplicas = 3\n",
+    );
+    let edges: Vec<Edge> = (0..3).map(|_| Edge::start(&text)).collect();
+    let urls = edges.iter().map(|e| e.url("/x")).collect();
+    let (ok, limited, other) = load(urls, 6, Instant::now() + Duration::from_secs(10)).await;
+    let expected = 20.0 * 10.0 + 10.0;
+    let deviation = (ok as f64 - expected).abs() / expected;
+    eprintln!("three replicas, 10 s: admitted {ok} (expected {expected}), limited {limited}");
+    assert_eq!(other, 0);
+    assert!(
+        limited > ok,
+        "the load must exceed the limit to test it ({ok} ok, {limited} limited)"
+    );
+    assert!(
+        deviation <= 0.05,
+        "admitted {ok}, expected {expected} ±5% (limited {limited})"
+    );
+}
+
+#[tokio::test]
+async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let port = redis.port;
+    let text = conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"route\"\nrate = \"30/s\"\nburst = 15",
+        "[rate_limit]\nreplicas = 3\nbreaker_cooldown = \"300ms\"\n",
+    );
+    let edges: Vec<Edge> = (0..3).map(|_| Edge::start(&text)).collect();
+    let urls: Vec<String> = edges.iter().map(|e| e.url("/x")).collect();
+
+    let (ok, _, other) = load(urls.clone(), 6, Instant::now() + Duration::from_secs(2)).await;
+    assert_eq!(other, 0);
+    assert!(
+        ok <= 15 + 30 * 2 + 5,
+        "shared limit before the outage: {ok}"
+    );
+
+    redis.kill();
+    let started = Instant::now();
+    let (ok, limited, other) = load(urls.clone(), 6, started + Duration::from_secs(3)).await;
+    assert_eq!(
+        other, 0,
+        "Redis down must cause no 5xx (and no transport error)"
+    );
+    assert!(limited > 0);
+    // each replica: 10/s with a burst of 5 → the three together: 30/s + 15
+    let bound = (15.0 + 30.0 * started.elapsed().as_secs_f64()) * 1.1;
+    eprintln!("Redis down for 3 s: admitted {ok}, limited {limited}, bound {bound:.0}");
+    assert!(
+        (ok as f64) <= bound,
+        "fallback admitted {ok}, bound {bound:.0}"
+    );
+    assert!(ok as f64 >= bound * 0.5, "fallback admitted too few: {ok}");
+    for e in &edges {
+        assert!(
+            e.logs()
+                .contains("redis unreachable: rate limits fall back"),
+            "{}",
+            e.logs()
+        );
+    }
+
+    let redis = Redis::start_on(port);
+    let (_, _, other) = load(urls, 6, Instant::now() + Duration::from_secs(3)).await;
+    assert_eq!(other, 0);
+    assert!(
+        redis.command_calls("evalsha") + redis.command_calls("eval") > 0,
+        "shared limiting resumed"
+    );
+    for e in &edges {
+        assert!(
+            e.logs().contains("shared rate limiting resumed"),
+            "{}",
+            e.logs()
+        );
+    }
+}
+
+#[tokio::test]
+async fn on_redis_down_deny_answers_503_and_allow_passes() {
+    let u = Upstream::start("u");
+    let dead = format!("redis://127.0.0.1:{}/", free_port());
+    let deny = Edge::start(&conf(
+        &u,
+        Some(&dead),
+        "key = \"ip\"\nrate = \"100/s\"\non_redis_down = \"deny\"",
+        "",
+    ));
+    let started = Instant::now();
+    let r = get(&deny.url("/x"), &[("x-request-id", "rid-503")]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "never hangs on a dead Redis"
+    );
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "rate limiter unavailable");
+    assert_eq!(body["request_id"], "rid-503");
+
+    let allow = Edge::start(&conf(
+        &u,
+        Some(&dead),
+        "key = \"ip\"\nrate = \"1/m\"\nburst = 1\non_redis_down = \"allow\"",
+        "",
+    ));
+    for _ in 0..5 {
+        assert_eq!(get(&allow.url("/x"), &[]).await.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn without_redis_the_edge_limits_in_process_and_says_so() {
+    let u = Upstream::start("u");
+    let edge = Edge::start(&conf(
+        &u,
+        None,
+        "key = \"header:x-api-key\"\nrate = \"1/m\"\nburst = 2",
+        "",
+    ));
+    let key = [("x-api-key", "k1")];
+    assert_eq!(get(&edge.url("/x"), &key).await.status(), 200);
+    assert_eq!(get(&edge.url("/x"), &key).await.status(), 200);
+    assert_eq!(get(&edge.url("/x"), &key).await.status(), 429);
+    assert_eq!(
+        get(&edge.url("/x"), &[("x-api-key", "k2")]).await.status(),
+        200,
+        "another key, another bucket"
+    );
+    assert!(edge.logs().contains("no [redis] configured"));
+}
