@@ -23,8 +23,9 @@ test: deps-build deps-services
 check:
 	$(CARGO) run -q -p edge -- check --conf conf
 
-bench: deps-build deps-bench
+bench: deps-build deps-services deps-bench
 	./bench/proxy.sh
+	./bench/limiter.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)

@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 ROUNDS=${1:-3}; SECS=${2:-10}; CONNS=${3:-32}
+# a fresh release build unless another binary is given (cargo is a no-op when up to date)
+if [ -z "${EDGE_BIN:-}" ]; then cargo build --release -q -p edge; fi
 EDGE=${EDGE_BIN:-target/release/edge}
-[ -x "$EDGE" ] || cargo build --release -p edge
 out=bench/out/proxy; rm -rf "$out"; mkdir -p "$out/logs"
 results="$out/results.txt"; : >"$results"
 

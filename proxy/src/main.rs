@@ -10,6 +10,7 @@ mod drain;
 mod error;
 mod limiter;
 mod live;
+mod metrics;
 mod redirect;
 mod request_id;
 mod respond;

@@ -42,6 +42,26 @@ pub async fn error_with(
     session.write_response_body(Some(body), true).await
 }
 
+/// A 200 with a body the edge produced itself (metrics).
+pub async fn text(
+    session: &mut Session,
+    content_type: &'static str,
+    body: String,
+    request_id: &HeaderValue,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(200, Some(4))?;
+    header.insert_header(http::header::CONTENT_TYPE, content_type)?;
+    header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    header.insert_header(crate::request_id::HEADER, request_id)?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session
+        .write_response_body(Some(bytes::Bytes::from(body)), true)
+        .await
+}
+
 /// A redirect with an empty body.
 pub async fn redirect(
     session: &mut Session,

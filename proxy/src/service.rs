@@ -7,7 +7,7 @@ use crate::error::EdgeError;
 use crate::limiter::{Limiter, Subject, Verdict};
 use crate::live::Live;
 use crate::routing::Route;
-use crate::{access_log, client_ip, request_id, respond};
+use crate::{access_log, client_ip, metrics, request_id, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -26,6 +26,9 @@ pub struct Edge {
     pub draining: Draining,
     pub limiter: Arc<Limiter>,
 }
+
+/// Paths the edge answers itself.
+const EDGE_PREFIX: &str = "/_edge/";
 
 const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
 
@@ -74,6 +77,16 @@ impl ProxyHttp for Edge {
                         .await
                 }
             };
+        }
+        let path = session.req_header().uri.path();
+        if path.starts_with(EDGE_PREFIX) {
+            // the edge's own namespace: never proxied, whatever the routes say
+            if path == metrics::PATH && self.may_scrape(session) {
+                let body = metrics::render(&self.limiter);
+                respond::text(session, "text/plain; version=0.0.4", body, &ctx.request_id).await?;
+                return Ok(true);
+            }
+            return self.answer(session, ctx, EdgeError::NoRoute).await;
         }
         let req = session.req_header();
         let host = req.uri.authority().map(|a| a.as_str()).or_else(|| {
@@ -270,6 +283,17 @@ impl Edge {
                     .await
             }
         }
+    }
+
+    /// Metrics are for the operators' scrapers only; anyone else gets the usual 404. Decided on
+    /// the socket peer, never on forwarded headers, which a client behind a proxy controls.
+    fn may_scrape(&self, session: &Session) -> bool {
+        let allow = &self.live.load().config.metrics_allow;
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        peer.is_some_and(|ip| allow.iter().any(|net| net.contains(&ip)))
     }
 
     async fn answer(

@@ -23,6 +23,15 @@ pub struct FileConf {
     #[serde(default)]
     pub limit: BTreeMap<String, LimitFile>,
     pub client_ip: Option<ClientIpFile>,
+    pub metrics: Option<MetricsFile>,
+}
+
+/// `/_edge/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Client CIDRs allowed to scrape (default: loopback only).
+    pub allow: Vec<String>,
 }
 
 /// The Redis shared by every edge replica (limiter now; captcha and sessions later).

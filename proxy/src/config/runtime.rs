@@ -18,6 +18,8 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     pub limits: Vec<LimitSpec>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Clients allowed to read /_edge/metrics.
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -76,6 +76,9 @@ local_capacity = 1000
 
 [client_ip]
 trusted_proxies = ["10.0.0.0/8", "::1"]
+
+[metrics]
+allow = ["10.1.0.0/16"]
 "#,
         ),
         (
@@ -198,6 +201,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             },
         ],
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
     };
     assert_eq!(got, expected);
 }

@@ -100,12 +100,14 @@ fn validate(
     let mut redis = None;
     let mut rate_limit = None;
     let mut client_ip = None;
+    let mut metrics = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
         once(&mut redis, &name, "redis", conf.redis, p);
         once(&mut rate_limit, &name, "rate_limit", conf.rate_limit, p);
         once(&mut client_ip, &name, "client_ip", conf.client_ip, p);
+        once(&mut metrics, &name, "metrics", conf.metrics, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -155,8 +157,16 @@ fn validate(
         .iter()
         .filter_map(|(n, (file, l))| limit_spec(file, n, l, p))
         .collect();
-    let trusted_proxies =
-        client_ip.map_or_else(Vec::new, |(file, c)| trusted_proxies(&file, &c, p));
+    let trusted_proxies = client_ip.map_or_else(Vec::new, |(file, c)| {
+        cidrs(&file, "client_ip.trusted_proxies", &c.trusted_proxies, p)
+    });
+    let metrics_allow = match metrics {
+        Some((file, m)) => cidrs(&file, "metrics.allow", &m.allow, p),
+        None => vec![
+            "127.0.0.0/8".parse().expect("literal CIDR"),
+            "::1/128".parse().expect("literal CIDR"),
+        ],
+    };
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -168,6 +178,7 @@ fn validate(
         rate_limit,
         limits,
         trusted_proxies,
+        metrics_allow,
     }
 }
 
@@ -749,9 +760,9 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     Ok(rate)
 }
 
-fn trusted_proxies(file: &str, c: &ClientIpFile, p: &mut Problems) -> Vec<ipnet::IpNet> {
-    c.trusted_proxies
-        .iter()
+/// IP addresses or CIDRs, each problem reported as `key[i]`.
+fn cidrs(file: &str, key: &str, list: &[String], p: &mut Problems) -> Vec<ipnet::IpNet> {
+    list.iter()
         .enumerate()
         .filter_map(|(i, t)| {
             let parsed = t
@@ -762,7 +773,7 @@ fn trusted_proxies(file: &str, c: &ClientIpFile, p: &mut Problems) -> Vec<ipnet:
                 Err(_) => {
                     p.add(
                         file,
-                        format!("client_ip.trusted_proxies[{i}]"),
+                        format!("{key}[{i}]"),
                         format!("\"{t}\" is not an IP address or CIDR"),
                     );
                     None

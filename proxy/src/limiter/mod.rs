@@ -135,6 +135,11 @@ impl Limiter {
         }
     }
 
+    /// Whether decisions are made without Redis right now (circuit open).
+    pub fn in_fallback(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }

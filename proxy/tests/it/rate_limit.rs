@@ -150,6 +150,24 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     assert!(logged);
 }
 
+/// One value from the edge's /_edge/metrics.
+async fn metric(edge: &Edge, name: &str) -> u64 {
+    let text = client()
+        .get(edge.url("/_edge/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name} "))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+}
+
 /// Sends requests from `clients` tasks spread over the edges until `until`; counts statuses.
 async fn load(urls: Vec<String>, clients: usize, until: Instant) -> (usize, usize, usize) {
     let (ok, limited, other) = (
@@ -228,6 +246,8 @@ async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
         "shared limit before the outage: {ok}"
     );
 
+    assert_eq!(metric(&edges[0], "edge_ratelimit_fallback").await, 0);
+
     redis.kill();
     let started = Instant::now();
     let (ok, limited, other) = load(urls.clone(), 6, started + Duration::from_secs(3)).await;
@@ -252,6 +272,12 @@ async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
             e.logs()
         );
     }
+    assert_eq!(
+        metric(&edges[0], "edge_ratelimit_fallback").await,
+        1,
+        "the fallback shows as a metric"
+    );
+    assert!(metric(&edges[0], "edge_ratelimit_fallback_decisions_total").await > 0);
 
     let redis = Redis::start_on(port);
     let (_, _, other) = load(urls, 6, Instant::now() + Duration::from_secs(3)).await;
@@ -266,6 +292,7 @@ async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
             "{}",
             e.logs()
         );
+        assert_eq!(metric(e, "edge_ratelimit_fallback").await, 0);
     }
 }
 
@@ -321,4 +348,46 @@ async fn without_redis_the_edge_limits_in_process_and_says_so() {
         "another key, another bucket"
     );
     assert!(edge.logs().contains("no [redis] configured"));
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_to_allowed_clients() {
+    let u = Upstream::start("u");
+    let limit = "key = \"ip\"\nrate = \"1/m\"\nburst = 1";
+    let edge = Edge::start(&conf(&u, None, limit, ""));
+    get(&edge.url("/x"), &[]).await;
+    get(&edge.url("/x"), &[]).await;
+    let r = get(&edge.url("/_edge/metrics"), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            "# TYPE edge_ratelimit_denied_total counter\nedge_ratelimit_denied_total 1\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("edge_ratelimit_allowed_total 1\n"), "{text}");
+
+    // loopback is not in this list, and X-Forwarded-For cannot change that
+    let closed = Edge::start(&conf(
+        &u,
+        None,
+        limit,
+        "[metrics]\nallow = [\"10.0.0.0/8\"]\n[client_ip]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    ));
+    let r = get(
+        &closed.url("/_edge/metrics"),
+        &[("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        u.hits(),
+        1,
+        "one allowed request; /_edge/ paths are never proxied"
+    );
 }

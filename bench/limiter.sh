@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The limiter's cost and accuracy, against nginx limit_req, same machine, same run.
+#  1. throughput: edge without limits, edge with the Redis limiter (a limit high enough to allow
+#     everything: the cost of one EVALSHA per request), nginx with limit_req (likewise);
+#  2. Redis commands per request while an abusive client is being refused;
+#  3. admitted requests with three instances of each sharing the load, 100 r/s, burst 50, 10 s
+#     (nginx: per instance, so 3x; the edge: shared through Redis).
+# Usage: bench/limiter.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
+# a fresh release build unless another binary is given (cargo is a no-op when up to date)
+if [ -z "${EDGE_BIN:-}" ]; then cargo build --release -q -p edge; fi
+EDGE=${EDGE_BIN:-target/release/edge}
+out=bench/out/limiter; rm -rf "$out"; mkdir -p "$out/logs"
+results="$out/results.txt"; : >"$results"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+up=$(free_port); rport=$(free_port)
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+cat >"$out/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  server { listen 127.0.0.1:$up; location / { return 200 "ok\n"; } } }
+NGINX
+nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!)
+
+# nginx with limit_req in front of the same upstream; RATE and BURST substituted per use
+nginx_conf() { # name port rate burst
+  cat >"$out/$1.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/$1.pid; error_log $PWD/$out/logs/$1.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  limit_req_zone \$binary_remote_addr zone=all:10m rate=$3r/s;  # every client is 127.0.0.1: one key
+  upstream backend { server 127.0.0.1:$up; keepalive 128; }
+  server { listen 127.0.0.1:$2;
+    location / { limit_req zone=all burst=$4 nodelay; limit_req_status 429;
+                 proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+}
+# an edge conf dir; LIMIT empty means no limits on the route
+edge_conf() { # name port limit-body
+  mkdir -p "$out/$1"
+  cat >"$out/$1/edge.toml" <<TOML
+[server]
+threads = 1
+grace_period = "0s"
+graceful_shutdown_timeout = "1s"
+pid_file = "$PWD/$out/$1.pid"
+upgrade_sock = "$PWD/$out/$1.sock"
+watch = false
+[log]
+level = "warn"
+access_log = false
+[[listener]]
+address = "127.0.0.1:$2"
+[redis]
+url = "redis://127.0.0.1:$rport/"
+timeout = "20ms"
+[rate_limit]
+replicas = 3
+headers_on_success = true
+[upstream.backend]
+servers = ["127.0.0.1:$up"]
+[[route]]
+name = "bench"
+path = "/"
+upstream = "backend"
+TOML
+  if [ -n "$3" ]; then
+    printf 'limits = ["l"]\n[limit.l]\n%s\n' "$3" >>"$out/$1/edge.toml"
+  fi
+}
+start_edge() { "$EDGE" run --conf "$out/$1" >"$out/logs/$1.log" 2>&1 & pids+=($!); }
+redis_calls() { redis-cli -p "$rport" INFO commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/{s+=$3} END{print s+0}'; }
+
+wait_port "$rport"; wait_port "$up"
+echo "== 1. throughput (wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds)"
+p_plain=$(free_port); p_lim=$(free_port); p_ngx=$(free_port)
+edge_conf plain "$p_plain" ""
+edge_conf limited "$p_lim" 'key = "ip"
+rate = "1000000/s"
+burst = 1000000'
+nginx_conf nginx-limited "$p_ngx" 1000000 1000000
+start_edge plain; plain_pid=$!; start_edge limited; lim_pid=$!
+nginx -p "$PWD/$out" -c "$PWD/$out/nginx-limited.conf" & pids+=($!); ngx_master=$!
+wait_port "$p_plain"; wait_port "$p_lim"; wait_port "$p_ngx"; sleep 0.5
+ngx_workers=$(nginx_workers "$ngx_master")
+for port in $p_plain $p_lim $p_ngx; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
+printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us | tee -a "$results"
+for _ in $(seq "$ROUNDS"); do
+  measure edge-plain "http://127.0.0.1:$p_plain/" "$plain_pid"
+  measure edge-redis "http://127.0.0.1:$p_lim/" "$lim_pid"
+  measure nginx-limit "http://127.0.0.1:$p_ngx/" "$ngx_workers"
+done
+python3 - "$results" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("target")]
+med = lambda name: [st.median(float(r[i]) for r in rows if r[0] == name) for i in (1, 2, 3)]
+p, r, n = med("edge-plain"), med("edge-redis"), med("nginx-limit")
+print(f"medians: edge-plain {p[0]:.0f} req/s {p[2]:.2f} µs/req; edge-redis {r[0]:.0f} req/s {r[2]:.2f} µs/req; nginx-limit {n[0]:.0f} req/s {n[2]:.2f} µs/req")
+print(f"limiter cost: edge-redis/edge-plain throughput {r[0]/p[0]:.2f}x, CPU/request {r[2]/p[2]:.2f}x")
+print(f"edge-redis/nginx-limit throughput {r[0]/n[0]:.2f}x")
+PY
+echo
+
+echo "== 2. Redis calls per request while refusing an abusive client (100 r/s, burst 50)"
+p_abuse=$(free_port)
+edge_conf abuse "$p_abuse" 'key = "ip"
+rate = "100/s"
+burst = 50'
+start_edge abuse; wait_port "$p_abuse"; sleep 0.3
+c0=$(redis_calls)
+reqs=$(wrk -t1 -c8 -d5s "http://127.0.0.1:$p_abuse/" | awk '/requests in/{print $1}')
+c1=$(redis_calls)
+python3 -c "print(f'{$reqs} requests, {$c1-$c0} EVALSHA: {($c1-$c0)/$reqs:.3f} Redis calls per request')"
+echo
+
+echo "== 3. admitted in 10 s, three instances each, 100 r/s burst 50, load on all three"
+count_admitted() { # ports...
+  local pids_w=() f total=0
+  for port in "$@"; do wrk -t1 -c4 -d10s "http://127.0.0.1:$port/" >"$out/wrk-$port.txt" & pids_w+=($!); done
+  wait "${pids_w[@]}"
+  for port in "$@"; do
+    f="$out/wrk-$port.txt"
+    local n non
+    n=$(awk '/requests in/{print $1}' "$f"); non=$(awk '/Non-2xx/{print $5}' "$f"); non=${non:-0}
+    total=$((total + n - non))
+  done
+  echo "$total"
+}
+redis-cli -p "$rport" FLUSHALL >/dev/null
+ngx_ports=(); edge_ports=()
+for i in 1 2 3; do
+  p=$(free_port); nginx_conf "nginx-$i" "$p" 100 50; nginx -p "$PWD/$out" -c "$PWD/$out/nginx-$i.conf" & pids+=($!); ngx_ports+=("$p")
+  p=$(free_port); edge_conf "edge-$i" "$p" 'key = "route"
+rate = "100/s"
+burst = 50'; start_edge "edge-$i"; edge_ports+=("$p")
+done
+for p in "${ngx_ports[@]}" "${edge_ports[@]}"; do wait_port "$p"; done; sleep 0.5
+ngx_admitted=$(count_admitted "${ngx_ports[@]}")
+edge_admitted=$(count_admitted "${edge_ports[@]}")
+python3 -c "
+conf = 100 * 10 + 50
+print(f'configured {conf}: nginx x3 admitted {$ngx_admitted} ({$ngx_admitted/conf:.2f}x), edge x3 admitted {$edge_admitted} ({$edge_admitted/conf:.2f}x)')"

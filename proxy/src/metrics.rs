@@ -1,0 +1,54 @@
+//! `/_edge/metrics` in Prometheus text format, answered by the edge itself. For now it holds
+//! the limiter's counters; request and latency metrics come with the observability work.
+//! Served only to clients in `[metrics] allow` (loopback by default), judged by the socket
+//! peer; everyone else gets the edge's 404.
+
+use crate::limiter::Limiter;
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub const PATH: &str = "/_edge/metrics";
+
+/// Renders every metric.
+pub fn render(limiter: &Limiter) -> String {
+    let s = &limiter.stats;
+    let mut out = String::with_capacity(1024);
+    let mut counter = |name: &str, help: &str, value: u64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        );
+    };
+    counter(
+        "edge_ratelimit_allowed_total",
+        "Requests every rate-limit policy allowed.",
+        s.allowed.load(Relaxed),
+    );
+    counter(
+        "edge_ratelimit_denied_total",
+        "Requests refused with 429.",
+        s.denied.load(Relaxed),
+    );
+    counter(
+        "edge_ratelimit_denied_cached_total",
+        "Refusals answered from the local denied-until cache, without Redis.",
+        s.denied_from_cache.load(Relaxed),
+    );
+    counter(
+        "edge_ratelimit_fallback_decisions_total",
+        "Decisions made without Redis (on_redis_down) because it was unreachable.",
+        s.fallback_decisions.load(Relaxed),
+    );
+    counter(
+        "edge_ratelimit_redis_errors_total",
+        "Redis errors and timeouts of the limiter.",
+        s.redis_errors.load(Relaxed),
+    );
+    let _ = write!(
+        out,
+        "# HELP edge_ratelimit_fallback Whether the limiter runs without Redis (circuit open).\n\
+         # TYPE edge_ratelimit_fallback gauge\nedge_ratelimit_fallback {}\n",
+        u8::from(limiter.in_fallback())
+    );
+    out
+}
