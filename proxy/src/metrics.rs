@@ -25,6 +25,11 @@ pub fn render(limiter: &Limiter) -> String {
         s.allowed.load(Relaxed),
     );
     counter(
+        "edge_ratelimit_lease_hits_total",
+        "Requests allowed from tokens leased ahead from Redis, without a Redis call.",
+        s.lease_hits.load(Relaxed),
+    );
+    counter(
         "edge_ratelimit_denied_total",
         "Requests refused with 429.",
         s.denied.load(Relaxed),

@@ -73,6 +73,9 @@ pub struct LimitFile {
     pub cost: Option<u64>,
     /// "local" (default), "deny" or "allow" while Redis is unreachable.
     pub on_redis_down: Option<String>,
+    /// Tokens one Redis call may take for later requests of the same key on this replica
+    /// (default 1: no lease). For hot keys; see "leases" in the README.
+    pub lease: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

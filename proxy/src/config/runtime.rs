@@ -58,6 +58,8 @@ pub struct LimitSpec {
     pub burst: u64,
     pub cost: u64,
     pub on_redis_down: OnRedisDown,
+    /// Tokens taken per Redis call (1: none leased ahead).
+    pub lease: u64,
 }
 
 /// What a policy counts by.

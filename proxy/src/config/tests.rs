@@ -102,6 +102,7 @@ on_redis_down = "deny"
 key = "header:X-Api-Key"
 rate = "600/m"
 cost = 2
+lease = 5
 
 [upstream.movies]
 servers = ["127.0.0.1:8001", "127.0.0.1:8002"]
@@ -190,6 +191,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 burst: 100,
                 cost: 1,
                 on_redis_down: OnRedisDown::Deny,
+                lease: 1,
             },
             LimitSpec {
                 name: "per-key".into(),
@@ -198,6 +200,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 burst: 10,
                 cost: 2,
                 on_redis_down: OnRedisDown::Local,
+                lease: 5,
             },
         ],
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
@@ -501,6 +504,20 @@ fn limit_rules() {
         "[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
         "client_ip.trusted_proxies[0]",
         "not an IP address or CIDR",
+    );
+}
+
+#[test]
+fn lease_rule() {
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nburst = 10\nlease = 11\n",
+        "limit.a.lease",
+        "between the cost",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\ncost = 2\nlease = 1\n",
+        "limit.a.lease",
+        "between the cost",
     );
 }
 

@@ -722,6 +722,14 @@ fn limit_spec(file: &str, name: &str, l: &LimitFile, p: &mut Problems) -> Option
             OnRedisDown::Local
         }
     };
+    let lease = l.lease.unwrap_or(1);
+    if lease < cost || lease > burst.max(1) {
+        p.add(
+            file,
+            format!("{key}.lease"),
+            format!("must be between the cost ({cost}) and the burst ({burst})"),
+        );
+    }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -736,6 +744,7 @@ fn limit_spec(file: &str, name: &str, l: &LimitFile, p: &mut Problems) -> Option
         burst,
         cost,
         on_redis_down,
+        lease,
     })
 }
 

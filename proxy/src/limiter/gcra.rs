@@ -28,9 +28,11 @@ impl Bucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub allowed: bool,
+    /// Tokens taken: the request's cost plus any leased ahead (0 when denied).
+    pub granted: u64,
     /// TAT to store (unchanged when denied).
     pub tat_us: u64,
-    /// Whole tokens left after this request.
+    /// Whole tokens left in the bucket after this decision.
     pub remaining: u64,
     /// When denied: how long until this request would be allowed.
     pub retry_after_us: u64,
@@ -41,26 +43,37 @@ pub struct Outcome {
 /// Decides one request. `tat_us` is the stored TAT (0 for a new key). A `now_us` earlier than
 /// a previous call (clock stepping back) never grants extra tokens: TAT only moves forward.
 pub fn decide(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64) -> Outcome {
+    take(tat_us, now_us, bucket, cost, cost)
+}
+
+/// Like `decide`, but takes up to `want` tokens (at least `cost`) when the bucket has them:
+/// a lease the caller spends on later requests of the same key.
+pub fn take(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64, want: u64) -> Outcome {
     let tat = tat_us.max(now_us);
-    let new_tat = tat.saturating_add(cost.saturating_mul(bucket.interval_us));
-    let allow_at = new_tat.saturating_sub(bucket.capacity_us);
-    if allow_at > now_us {
-        let used = tat - now_us;
+    let used = tat - now_us;
+    let available = bucket.capacity_us.saturating_sub(used) / bucket.interval_us;
+    if available < cost {
+        let allow_at = tat
+            .saturating_add(cost.saturating_mul(bucket.interval_us))
+            .saturating_sub(bucket.capacity_us);
         return Outcome {
             allowed: false,
-            tat_us: tat_us,
-            remaining: bucket.capacity_us.saturating_sub(used) / bucket.interval_us,
-            retry_after_us: allow_at - now_us,
+            granted: 0,
+            tat_us,
+            remaining: available,
+            retry_after_us: allow_at.saturating_sub(now_us),
             reset_us: used,
         };
     }
-    let used = new_tat - now_us;
+    let granted = want.max(cost).min(available);
+    let new_tat = tat.saturating_add(granted.saturating_mul(bucket.interval_us));
     Outcome {
         allowed: true,
+        granted,
         tat_us: new_tat,
-        remaining: (bucket.capacity_us - used) / bucket.interval_us,
+        remaining: available - granted,
         retry_after_us: 0,
-        reset_us: used,
+        reset_us: new_tat - now_us,
     }
 }
 
@@ -155,6 +168,45 @@ mod tests {
             assert_eq!(o.tat_us, tat, "a refusal does not move TAT");
         }
         assert!(decide(tat, 100 * SEC + 100_000, b, 1).allowed);
+    }
+
+    #[test]
+    fn a_lease_takes_what_is_there_up_to_the_ask() {
+        let b = Bucket::new(10.0, 10);
+        let o = take(0, SEC, b, 1, 4);
+        assert_eq!((o.allowed, o.granted, o.remaining), (true, 4, 6));
+        let o = take(o.tat_us, SEC, b, 1, 4);
+        assert_eq!((o.granted, o.remaining), (4, 2));
+        let o = take(o.tat_us, SEC, b, 1, 4);
+        assert_eq!(
+            (o.granted, o.remaining),
+            (2, 0),
+            "only two left: a partial lease"
+        );
+        let denied = take(o.tat_us, SEC, b, 1, 4);
+        assert!(!denied.allowed);
+        assert_eq!(denied.granted, 0);
+        // leasing never admits more than the bucket: 10 tokens in total at one instant
+        let (mut tat, mut total) = (0, 0);
+        for _ in 0..20 {
+            let o = take(tat, 5 * SEC, b, 1, 3);
+            total += o.granted;
+            tat = o.tat_us;
+        }
+        assert_eq!(total, 10);
+    }
+
+    #[test]
+    fn take_with_want_equal_to_cost_is_decide() {
+        let b = Bucket::new(7.0, 5);
+        let mut tat = 0;
+        for step in 0..200u64 {
+            let now = SEC + step * 37_000;
+            let cost = 1 + step % 3;
+            let d = decide(tat, now, b, cost);
+            assert_eq!(d, take(tat, now, b, cost, cost));
+            tat = d.tat_us;
+        }
     }
 
     #[test]

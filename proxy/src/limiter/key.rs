@@ -67,6 +67,7 @@ mod tests {
             burst: 1,
             cost: 1,
             on_redis_down: OnRedisDown::Local,
+            lease: 1,
         };
         Policy::compile(&spec, &RateLimitSettings::default())
     }

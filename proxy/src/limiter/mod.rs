@@ -3,6 +3,11 @@
 //! being refused costs no Redis call, and in-process buckets when Redis is down (behind a
 //! circuit breaker) or not configured.
 //!
+//! Leases (`lease = N` on a policy): one Redis call takes up to N tokens and this replica
+//! spends the rest locally until they expire. Totals stay within the bucket (the tokens were
+//! taken in Redis); within any window, admissions can exceed `burst + rate × window` by at
+//! most `replicas × (N − 1)`, and unspent leased tokens are lost (under-admission).
+//!
 //! How it can be wrong, by design: with several policies on a route, a token taken by an
 //! earlier policy is not returned when a later one refuses; while Redis is down each replica
 //! admits `rate / replicas` on its own, so uneven load across replicas admits less than the
@@ -37,6 +42,13 @@ pub struct Policy {
     local_bucket: Bucket,
     cost: u64,
     on_redis_down: OnRedisDown,
+    /// Tokens asked of Redis per call; more than `cost` leases the rest to this replica.
+    lease: u64,
+    /// How long leased tokens stay spendable: ten times what the bucket takes to refill them,
+    /// within 100 ms..1 s. Leased tokens were already taken from the shared bucket, so the
+    /// total never exceeds it; a lease only lets admissions move later in time, so any window
+    /// admits at most `burst + rate × window + replicas × (lease − 1)`.
+    lease_ttl_us: u64,
     limit_header: HeaderValue,
     policy_header: HeaderValue,
 }
@@ -55,6 +67,12 @@ impl Policy {
             local_bucket: Bucket::new(spec.rate / replicas as f64, local_burst),
             cost: spec.cost,
             on_redis_down: spec.on_redis_down,
+            lease: spec.lease.max(spec.cost),
+            lease_ttl_us: Bucket::new(spec.rate, spec.burst)
+                .interval_us
+                .saturating_mul(spec.lease)
+                .saturating_mul(10)
+                .clamp(100_000, 1_000_000),
             limit_header: HeaderValue::from(spec.burst),
             policy_header: HeaderValue::from_str(&policy)
                 .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
@@ -94,6 +112,8 @@ pub enum Verdict {
 #[derive(Default)]
 pub struct Stats {
     pub allowed: AtomicU64,
+    /// Requests allowed from tokens this replica had leased (no Redis call).
+    pub lease_hits: AtomicU64,
     pub denied: AtomicU64,
     pub denied_from_cache: AtomicU64,
     pub fallback_decisions: AtomicU64,
@@ -107,6 +127,7 @@ pub struct Limiter {
     breaker: Breaker,
     local: LocalBuckets,
     denied_until: Cache<String, u64>,
+    leases: Cache<String, Arc<Lease>>,
     epoch: Instant,
     pub stats: Stats,
 }
@@ -129,6 +150,10 @@ impl Limiter {
             denied_until: Cache::builder()
                 .max_capacity(settings.local_capacity)
                 .time_to_live(Duration::from_secs(60))
+                .build(),
+            leases: Cache::builder()
+                .max_capacity(settings.local_capacity)
+                .time_to_live(Duration::from_secs(1))
                 .build(),
             epoch: Instant::now(),
             stats: Stats::default(),
@@ -165,6 +190,12 @@ impl Limiter {
                     retry_after_secs: secs_ceil(wait),
                 };
             }
+            if let Some(q) = self.spend_lease(policy, key_buf, now) {
+                if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
+                    tightest = Some(q);
+                }
+                continue;
+            }
             let outcome = match self.decide(policy, key_buf, now).await {
                 Decided::Outcome(o) => o,
                 Decided::Unavailable => return Verdict::Unavailable,
@@ -180,12 +211,38 @@ impl Limiter {
                     retry_after_secs: secs_ceil(outcome.retry_after_us),
                 };
             }
+            if outcome.granted > policy.cost {
+                let lease = Lease {
+                    tokens: AtomicU64::new(outcome.granted - policy.cost),
+                    expires_us: now + policy.lease_ttl_us,
+                    shared_remaining: outcome.remaining,
+                };
+                self.leases.insert(key_buf.clone(), Arc::new(lease));
+            }
             if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
                 tightest = Some(q);
             }
         }
         self.stats.allowed.fetch_add(1, Relaxed);
         Verdict::Allow(tightest)
+    }
+
+    /// Takes `cost` tokens from this replica's lease of the key, when it has them.
+    fn spend_lease(&self, policy: &Policy, key: &str, now: u64) -> Option<Quota> {
+        if policy.lease <= policy.cost {
+            return None;
+        }
+        let lease = self.leases.get(key)?;
+        if now >= lease.expires_us {
+            return None;
+        }
+        let left = lease.take(policy.cost)?;
+        self.stats.lease_hits.fetch_add(1, Relaxed);
+        Some(quota(
+            policy,
+            lease.shared_remaining + left,
+            policy.lease_ttl_us,
+        ))
     }
 
     async fn decide(&self, policy: &Policy, key: &str, now: u64) -> Decided {
@@ -233,25 +290,53 @@ impl Limiter {
         let mut call = self.script.key(key);
         call.arg(policy.bucket.interval_us)
             .arg(policy.bucket.capacity_us)
-            .arg(policy.cost);
+            .arg(policy.cost)
+            .arg(policy.lease);
         let reply = tokio::time::timeout(
             redis.spec.timeout,
             call.invoke_async::<(i64, i64, i64, i64)>(&mut conn),
         )
         .await;
-        let (allowed, remaining, retry_after_us, reset_us) = match reply {
+        let (granted, remaining, retry_after_us, reset_us) = match reply {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("no answer within {:?}", redis.spec.timeout)),
         };
         let non_negative = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Outcome {
-            allowed: allowed == 1,
+            allowed: granted > 0,
+            granted: non_negative(granted),
             tat_us: 0,
             remaining: non_negative(remaining),
             retry_after_us: non_negative(retry_after_us),
             reset_us: non_negative(reset_us),
         })
+    }
+}
+
+/// Tokens this replica took from the shared bucket ahead of use. They were already counted in
+/// Redis, so spending them never admits more than the bucket allows; unspent ones expire.
+struct Lease {
+    tokens: AtomicU64,
+    expires_us: u64,
+    /// The shared bucket's remaining tokens when the lease was taken (for the headers).
+    shared_remaining: u64,
+}
+
+impl Lease {
+    /// Takes `cost` tokens; returns what is left, or None when there are not enough.
+    fn take(&self, cost: u64) -> Option<u64> {
+        let mut current = self.tokens.load(Relaxed);
+        loop {
+            let left = current.checked_sub(cost)?;
+            match self
+                .tokens
+                .compare_exchange_weak(current, left, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(left),
+                Err(actual) => current = actual,
+            }
+        }
     }
 }
 

@@ -391,3 +391,61 @@ async fn metrics_are_served_only_to_allowed_clients() {
         "one allowed request; /_edge/ paths are never proxied"
     );
 }
+
+#[tokio::test]
+async fn leases_cut_redis_calls_for_traffic_under_the_limit() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"route\"\nrate = \"1000/s\"\nburst = 1000\nlease = 10",
+        "",
+    ));
+    let calls = || redis.command_calls("evalsha") + redis.command_calls("eval");
+    let before = calls();
+    // one keep-alive client, as a busy API consumer is
+    let c = client();
+    for _ in 0..200 {
+        let r = c.get(edge.url("/x")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers().contains_key("ratelimit-remaining"));
+    }
+    let used = calls() - before;
+    assert!(
+        used <= 30,
+        "{used} Redis calls for 200 requests with leases of 10"
+    );
+    assert!(metric(&edge, "edge_ratelimit_lease_hits_total").await >= 170);
+}
+
+#[tokio::test]
+async fn leases_never_admit_more_than_the_bucket() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    let text = conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"route\"\nrate = \"20/s\"\nburst = 10\nlease = 5",
+        "[rate_limit]\nreplicas = 3\n",
+    );
+    let edges: Vec<Edge> = (0..3).map(|_| Edge::start(&text)).collect();
+    let started = Instant::now();
+    let (ok, limited, other) = load(
+        edges.iter().map(|e| e.url("/x")).collect(),
+        6,
+        started + Duration::from_secs(5),
+    )
+    .await;
+    let most = 10.0 + 20.0 * started.elapsed().as_secs_f64();
+    eprintln!(
+        "leases of 5, three replicas, 5 s: admitted {ok} (at most {most:.0}), limited {limited}"
+    );
+    assert_eq!(other, 0);
+    assert!(
+        ok as f64 <= most * 1.02,
+        "admitted {ok}, more than the bucket's {most:.0}"
+    );
+    assert!(
+        ok as f64 >= most * 0.85,
+        "admitted {ok}: leases wasted too many tokens"
+    );
+}
