@@ -28,3 +28,27 @@ print(f'{per(u1 - u0 + s1 - s0):.2f} {per(u1 - u0):.2f} {per(s1 - s0):.2f}')")
 
 # nginx worker pids of a master.
 nginx_workers() { pgrep -P "$1" | tr '\n' ' '; }
+
+# bench_setup NAME: a fresh release build (unless EDGE_BIN names another binary), a clean
+# bench/out/NAME with logs/, $results, and $pids killed on exit. Sets EDGE, out, results, pids.
+bench_setup() {
+  # cargo is a no-op when the build is up to date
+  if [ -z "${EDGE_BIN:-}" ]; then cargo build --release -q -p edge; fi
+  EDGE=${EDGE_BIN:-target/release/edge}
+  out=bench/out/$1; rm -rf "$out"; mkdir -p "$out/logs"
+  results="$out/results.txt"; : >"$results"
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+}
+
+# start_upstream PORT: the upstream behind every proxy, a static nginx answer (the cheapest
+# server we can put there). Sets up_master.
+start_upstream() {
+  cat >"$out/upstream.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  server { listen 127.0.0.1:$1; location / { return 200 "ok\n"; } } }
+NGINX
+  nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
+}

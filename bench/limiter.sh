@@ -10,24 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
-# a fresh release build unless another binary is given (cargo is a no-op when up to date)
-if [ -z "${EDGE_BIN:-}" ]; then cargo build --release -q -p edge; fi
-EDGE=${EDGE_BIN:-target/release/edge}
-out=bench/out/limiter; rm -rf "$out"; mkdir -p "$out/logs"
-results="$out/results.txt"; : >"$results"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
+bench_setup limiter
 up=$(free_port); rport=$(free_port)
 redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
-cat >"$out/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000;
-  server { listen 127.0.0.1:$up; location / { return 200 "ok\n"; } } }
-NGINX
-nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!)
+start_upstream "$up"
 
 # nginx with limit_req in front of the same upstream; RATE and BURST substituted per use
 nginx_conf() { # name port rate burst

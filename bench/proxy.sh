@@ -9,24 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 ROUNDS=${1:-3}; SECS=${2:-10}; CONNS=${3:-32}
-# a fresh release build unless another binary is given (cargo is a no-op when up to date)
-if [ -z "${EDGE_BIN:-}" ]; then cargo build --release -q -p edge; fi
-EDGE=${EDGE_BIN:-target/release/edge}
-out=bench/out/proxy; rm -rf "$out"; mkdir -p "$out/logs"
-results="$out/results.txt"; : >"$results"
-
+bench_setup proxy
 up=$(free_port); ngx=$(free_port); edge=$(free_port)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-# The upstream: a static nginx answer, the cheapest server we can put behind both proxies.
-cat >"$out/upstream.conf" <<NGINX
-worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000;
-  server { listen 127.0.0.1:$up; location / { return 200 "ok\n"; } } }
-NGINX
+start_upstream "$up"
 cat >"$out/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
 events { worker_connections 4096; }
@@ -61,7 +46,6 @@ upstream = "backend"
 servers = ["127.0.0.1:$up"]
 TOML
 
-nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
 nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
 wait_port "$up"; wait_port "$ngx"; wait_port "$edge"

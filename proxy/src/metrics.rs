@@ -13,42 +13,45 @@ pub const PATH: &str = "/_edge/metrics";
 pub fn render(limiter: &Limiter) -> String {
     let s = &limiter.stats;
     let mut out = String::with_capacity(1024);
-    let mut counter = |name: &str, help: &str, value: u64| {
+    let counters = [
+        (
+            "edge_ratelimit_allowed_total",
+            "Requests every rate-limit policy allowed.",
+            &s.allowed,
+        ),
+        (
+            "edge_ratelimit_lease_hits_total",
+            "Requests allowed from tokens leased ahead from Redis, without a Redis call.",
+            &s.lease_hits,
+        ),
+        (
+            "edge_ratelimit_denied_total",
+            "Requests refused with 429.",
+            &s.denied,
+        ),
+        (
+            "edge_ratelimit_denied_cached_total",
+            "Refusals answered from the local denied-until cache, without Redis.",
+            &s.denied_from_cache,
+        ),
+        (
+            "edge_ratelimit_fallback_decisions_total",
+            "Decisions made without Redis (on_redis_down) because it was unreachable.",
+            &s.fallback_decisions,
+        ),
+        (
+            "edge_ratelimit_redis_errors_total",
+            "Redis errors and timeouts of the limiter.",
+            &s.redis_errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let value = value.load(Relaxed);
         let _ = write!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         );
-    };
-    counter(
-        "edge_ratelimit_allowed_total",
-        "Requests every rate-limit policy allowed.",
-        s.allowed.load(Relaxed),
-    );
-    counter(
-        "edge_ratelimit_lease_hits_total",
-        "Requests allowed from tokens leased ahead from Redis, without a Redis call.",
-        s.lease_hits.load(Relaxed),
-    );
-    counter(
-        "edge_ratelimit_denied_total",
-        "Requests refused with 429.",
-        s.denied.load(Relaxed),
-    );
-    counter(
-        "edge_ratelimit_denied_cached_total",
-        "Refusals answered from the local denied-until cache, without Redis.",
-        s.denied_from_cache.load(Relaxed),
-    );
-    counter(
-        "edge_ratelimit_fallback_decisions_total",
-        "Decisions made without Redis (on_redis_down) because it was unreachable.",
-        s.fallback_decisions.load(Relaxed),
-    );
-    counter(
-        "edge_ratelimit_redis_errors_total",
-        "Redis errors and timeouts of the limiter.",
-        s.redis_errors.load(Relaxed),
-    );
+    }
     let _ = write!(
         out,
         "# HELP edge_ratelimit_fallback Whether the limiter runs without Redis (circuit open).\n\
