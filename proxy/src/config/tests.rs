@@ -534,3 +534,43 @@ fn rates_per_minute_and_hour() {
         "default burst: one second of rate"
     );
 }
+
+#[test]
+fn tls_certificates_are_checked_at_load() {
+    let dir = dir_with(&[]);
+    let write_pair = |name: &str| {
+        let mut params = rcgen::CertificateParams::new(vec![format!("{name}.example")]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.pem")),
+            params.self_signed(&key).unwrap().pem(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    };
+    write_pair("a");
+    write_pair("b");
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+    let listener = |cert: &str, key: &str| {
+        format!("[[listener]]\naddress = \"127.0.0.1:9443\"\n[[listener.certificate]]\ncert = \"{cert}\"\nkey = \"{key}\"\nhosts = [\"a.example\"]\n")
+    };
+    std::fs::write(dir.path().join("edge.toml"), listener("a.pem", "a.key")).unwrap();
+    let c = load(dir.path()).unwrap();
+    let tls = c.listeners[0].tls.as_ref().unwrap();
+    assert!(tls.http2, "HTTP/2 is on by default on TLS listeners");
+    assert_eq!(tls.certificates[0].hosts, vec!["a.example".to_string()]);
+
+    std::fs::write(dir.path().join("edge.toml"), listener("a.pem", "b.key")).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("listener[0].certificate[0]")
+            && err.contains("does not belong to the certificate"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join("edge.toml"), listener("junk.pem", "a.key")).unwrap();
+    let err = load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("junk.pem holds no certificate"), "{err}");
+}
