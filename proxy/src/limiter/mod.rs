@@ -216,6 +216,7 @@ impl Limiter {
                     tokens: AtomicU64::new(outcome.granted - policy.cost),
                     expires_us: now + policy.lease_ttl_us,
                     shared_remaining: outcome.remaining,
+                    full_at_us: now + outcome.reset_us,
                 };
                 self.leases.insert(key_buf.clone(), Arc::new(lease));
             }
@@ -241,7 +242,7 @@ impl Limiter {
         Some(quota(
             policy,
             lease.shared_remaining + left,
-            policy.lease_ttl_us,
+            lease.full_at_us.saturating_sub(now),
         ))
     }
 
@@ -321,6 +322,8 @@ struct Lease {
     expires_us: u64,
     /// The shared bucket's remaining tokens when the lease was taken (for the headers).
     shared_remaining: u64,
+    /// When the shared bucket is full again, as Redis reported at the grant (for the headers).
+    full_at_us: u64,
 }
 
 impl Lease {
