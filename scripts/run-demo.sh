@@ -39,6 +39,19 @@ if [ ! -f "$run/pg/data/PG_VERSION" ]; then
 fi
 as_postgres "$pg_bin/pg_ctl -D $run/pg/data -l $run/pg/pg.log -o '-c listen_addresses=127.0.0.1 -p $PG_PORT -k $run/pg' -w start" >/dev/null
 
+as_postgres "psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc \"SELECT 1 FROM pg_database WHERE datname='edge'\"" | grep -q 1 \
+  || as_postgres "createdb -h 127.0.0.1 -p $PG_PORT -U postgres edge"
+
+# the auth core: schema (and, with generate_keys, the first signing key) and two demo
+# accounts, kept across runs
+"$bin/edge" migrate --conf conf >/dev/null
+ADMIN_EMAIL=admin@cinema.example ADMIN_PASSWORD=demo-admin-2026
+VIEWER_EMAIL=viewer@cinema.example VIEWER_PASSWORD=demo-viewer-2026
+echo "$ADMIN_PASSWORD" | "$bin/edge" user create --conf conf --email "$ADMIN_EMAIL" \
+  --password-stdin --role admin --role subscriber --if-missing >/dev/null
+echo "$VIEWER_PASSWORD" | "$bin/edge" user create --conf conf --email "$VIEWER_EMAIL" \
+  --password-stdin --role subscriber --if-missing >/dev/null
+
 "$bin/demo-movies" & pids+=($!)
 "$bin/edge" run --conf conf & pids+=($!)
 
@@ -50,6 +63,15 @@ cat <<MSG
     curl -i http://127.0.0.1:8080/api/v1/movies
     curl -s http://127.0.0.1:8080/api/v1/whoami -H 'x-request-id: demo-1'
     curl -i http://127.0.0.1:8080/nowhere                  # JSON 404 with the request id
+
+  Auth core (contract: http://127.0.0.1:8080/auth/openapi.json)
+    admin:      $ADMIN_EMAIL / $ADMIN_PASSWORD   (roles admin, subscriber)
+    subscriber: $VIEWER_EMAIL / $VIEWER_PASSWORD  (role subscriber)
+
+    curl -s http://127.0.0.1:8080/auth/login -H 'content-type: application/json' \\
+         -d '{"email":"$VIEWER_EMAIL","password":"$VIEWER_PASSWORD"}'
+    curl -s http://127.0.0.1:8080/auth/me -H "authorization: Bearer <access_token>"
+    curl -s http://127.0.0.1:8080/auth/.well-known/jwks.json
 
   Edit conf/*.toml and save: the edge reloads (or refuses and keeps serving).
   Redis 127.0.0.1:$REDIS_PORT, PostgreSQL 127.0.0.1:$PG_PORT (data in .run/).  Ctrl-C stops everything.

@@ -1,4 +1,5 @@
-//! Command line: `edge run`, `edge check`.
+//! Command line: `edge run`, `edge check`, and the auth core's admin commands (`migrate`,
+//! `keys`, `user`).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,5 +34,66 @@ pub enum Command {
     Check {
         #[arg(long, env = "EDGE_CONF", default_value = "conf")]
         conf: PathBuf,
+    },
+    /// Apply the auth core's database migrations and create login-history partitions.
+    Migrate {
+        #[arg(long, env = "EDGE_CONF", default_value = "conf")]
+        conf: PathBuf,
+    },
+    /// Manage the auth core's signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Manage accounts of the auth core.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysAction {
+    /// Add a signing key; it signs from now on, the previous one stays published until its
+    /// tokens expire. Running edges pick it up within `auth.keys_reload_interval`.
+    Rotate {
+        #[arg(long, env = "EDGE_CONF", default_value = "conf")]
+        conf: PathBuf,
+    },
+    /// Print the published keys (JWKS) and which one signs.
+    List {
+        #[arg(long, env = "EDGE_CONF", default_value = "conf")]
+        conf: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserAction {
+    /// Create an account; the password is read from standard input.
+    Create {
+        #[arg(long, env = "EDGE_CONF", default_value = "conf")]
+        conf: PathBuf,
+        #[arg(long)]
+        email: String,
+        /// Read the password from stdin (one line), so it stays out of shell history and `ps`.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Roles to grant (repeatable), e.g. `--role admin`.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Succeed without changes if the email is already registered.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Show an account's roles, granting `--add` and revoking `--remove` first.
+    Roles {
+        #[arg(long, env = "EDGE_CONF", default_value = "conf")]
+        conf: PathBuf,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        add: Vec<String>,
+        #[arg(long)]
+        remove: Vec<String>,
     },
 }

@@ -1,6 +1,8 @@
 //! `edge`: the cinema's ingress, a Pingora reverse proxy configured by the files in `conf/`.
 
 mod access_log;
+mod admin;
+mod auth_host;
 mod balance_key;
 mod cli;
 mod client_ip;
@@ -49,6 +51,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        cli::Command::Migrate { conf } => admin::migrate(&conf),
+        cli::Command::Keys { action } => admin::keys(action),
+        cli::Command::User { action } => admin::user(action),
         cli::Command::Run {
             conf,
             upgrade,

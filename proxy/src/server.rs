@@ -57,6 +57,13 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
     let dir = config.dir.clone();
     let redis = config.redis.clone().map(SharedRedis::new);
     let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
+    let auth = match config.auth.clone() {
+        Some(auth) => {
+            crate::auth_host::preflight(&auth)?;
+            Some(crate::auth_host::AuthHost::bind(auth)?)
+        }
+        None => None,
+    };
     let (runtime, _) = Runtime::build(config, None)?;
     let live = Live::new(runtime);
 
@@ -86,6 +93,9 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Reloader { live, dir },
     ));
     server.add_service(background_service("drain watch", drain_watch));
+    if let Some(host) = auth {
+        server.add_service(background_service("auth core", host));
+    }
     if let Some(redis) = redis {
         server.add_service(background_service("redis", RedisConnector(redis)));
     }

@@ -162,6 +162,14 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        // the client as the edge saw it (socket, or a trusted proxy's X-Forwarded-For);
+        // replaces any value the client sent
+        if let Some(ip) = ctx.client_ip {
+            let mut buf = [0u8; 45];
+            upstream.insert_header(REAL_IP, format_ip(ip, &mut buf))?;
+        } else {
+            upstream.remove_header(REAL_IP);
+        }
         if let Some(route) = ctx.route.as_ref().filter(|r| r.strip_prefix) {
             let path = route.upstream_path(upstream.uri.path());
             let uri = match upstream.uri.query() {
@@ -316,4 +324,15 @@ impl Edge {
             .find(|(port, _)| *port == local)
             .map(|(_, https)| *https)
     }
+}
+
+const REAL_IP: &str = "x-real-ip";
+
+/// Formats an IP into a stack buffer: no allocation on the request path.
+fn format_ip(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &str {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{ip}");
+    let len = cursor.position() as usize;
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
 }

@@ -24,6 +24,66 @@ pub struct FileConf {
     pub limit: BTreeMap<String, LimitFile>,
     pub client_ip: Option<ClientIpFile>,
     pub metrics: Option<MetricsFile>,
+    pub auth: Option<AuthFile>,
+}
+
+/// The embedded auth core (`[auth]`); absent: no auth core in this process.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Loopback address the core listens on; route `/auth` to it (default "127.0.0.1:8090").
+    pub listen: Option<String>,
+    /// "postgres://user@host:port/db"; when absent, the `DATABASE_URL` environment variable.
+    pub database_url: Option<String>,
+    /// Apply the migrations when the edge starts (default false: run `edge migrate`).
+    pub migrate_on_start: Option<bool>,
+    /// Database pool size (default 10).
+    pub db_max_connections: Option<u32>,
+    /// Longest wait for a database connection before answering 503 (default "2s").
+    pub db_timeout: Option<String>,
+    /// `iss` of access tokens, e.g. "https://cinema.example".
+    pub issuer: String,
+    /// `aud` of access tokens, e.g. "cinema".
+    pub audience: String,
+    /// Access token lifetime (default "15m").
+    pub access_ttl: Option<String>,
+    /// Session (refresh token) lifetime (default "30d").
+    pub refresh_ttl: Option<String>,
+    /// Window in which a just-spent refresh token is honoured again (default "10s").
+    pub refresh_reuse_grace: Option<String>,
+    /// Directory of signing keys, written by `edge keys rotate`.
+    pub keys_dir: String,
+    /// Create the first key when the directory is empty (default false).
+    pub generate_keys: Option<bool>,
+    /// How often the keys directory is re-read (default "10s").
+    pub keys_reload_interval: Option<String>,
+    /// Monthly login-history partitions kept ready ahead (default 3).
+    pub history_months_ahead: Option<u32>,
+    pub password: Option<AuthPasswordFile>,
+    pub throttle: Option<AuthThrottleFile>,
+}
+
+/// Argon2id parameters (defaults: the OWASP minimum, m=19456 KiB, t=2, p=1).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPasswordFile {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+    /// Hashes computed at once (default 2): bounds memory to max_concurrent x memory_kib.
+    pub max_concurrent: Option<usize>,
+}
+
+/// Login attempts counted in Redis before the password is checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthThrottleFile {
+    /// Attempts per account per window (default 10).
+    pub per_account: Option<u32>,
+    /// Attempts per client IP per window (default 50).
+    pub per_ip: Option<u32>,
+    /// Default "15m".
+    pub window: Option<String>,
 }
 
 /// `/_edge/metrics`.

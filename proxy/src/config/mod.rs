@@ -1,6 +1,7 @@
 //! Configuration: TOML files in one directory, parsed into serde mirrors (`file`), then
 //! validated into runtime types (`runtime`). `load` is the only entry point.
 
+mod auth;
 mod error;
 mod file;
 mod runtime;

@@ -20,6 +20,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Clients allowed to read /_edge/metrics.
     pub metrics_allow: Vec<ipnet::IpNet>,
+    /// The embedded auth core, when `[auth]` is set.
+    pub auth: Option<auth_core::Config>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -205,8 +205,125 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         ],
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
         metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
+        auth: None,
     };
     assert_eq!(got, expected);
+}
+
+const AUTH: &str = r#"
+[redis]
+url = "redis://127.0.0.1:6380/"
+
+[auth]
+listen = "127.0.0.1:9100"
+database_url = "postgres://edge@127.0.0.1:5432/edge"
+migrate_on_start = true
+issuer = "https://cinema.test"
+audience = "cinema"
+access_ttl = "10m"
+refresh_ttl = "7d"
+refresh_reuse_grace = "5s"
+keys_dir = "/var/lib/edge/keys"
+generate_keys = true
+history_months_ahead = 2
+password = { memory_kib = 65536, iterations = 3, parallelism = 2, max_concurrent = 4 }
+throttle = { per_account = 5, per_ip = 20, window = "10m" }
+"#;
+
+#[test]
+fn auth_section_becomes_the_core_settings() {
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{AUTH}"))]);
+    let got = load(dir.path()).unwrap().auth.unwrap();
+    let expected = auth_core::Config {
+        listen: "127.0.0.1:9100".parse().unwrap(),
+        database_url: "postgres://edge@127.0.0.1:5432/edge".into(),
+        migrate_on_start: true,
+        db_max_connections: 10,
+        db_timeout: Duration::from_secs(2),
+        redis_url: Some("redis://127.0.0.1:6380/".into()),
+        redis_timeout: Duration::from_millis(100),
+        issuer: "https://cinema.test".into(),
+        audience: "cinema".into(),
+        access_ttl: Duration::from_secs(600),
+        refresh_ttl: Duration::from_secs(7 * 86400),
+        refresh_reuse_grace: Duration::from_secs(5),
+        keys: auth_core::config::KeySettings {
+            dir: "/var/lib/edge/keys".into(),
+            generate_if_missing: true,
+            reload_interval: Duration::from_secs(10),
+        },
+        password: auth_core::config::PasswordSettings {
+            memory_kib: 65536,
+            iterations: 3,
+            parallelism: 2,
+            max_concurrent: 4,
+        },
+        throttle: auth_core::config::ThrottleSettings {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::from_secs(600),
+        },
+        history_months_ahead: 2,
+    };
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn auth_rules() {
+    let with = |from: &str, to: &str| {
+        assert!(AUTH.contains(from), "{from}");
+        AUTH.replace(from, to)
+    };
+    assert_problem(
+        &with("127.0.0.1:9100", "0.0.0.0:9100"),
+        "auth.listen",
+        "loopback",
+    );
+    assert_problem(
+        &with("postgres://edge@127.0.0.1:5432/edge", "mysql://x"),
+        "auth.database_url",
+        "postgres://",
+    );
+    assert_problem(
+        &with("\"10m\"", "\"10s\""),
+        "auth.access_ttl",
+        "between 1m and 24h",
+    );
+    assert_problem(
+        &with("\"7d\"", "\"5m\""),
+        "auth.refresh_ttl",
+        "at least auth.access_ttl",
+    );
+    assert_problem(
+        &with("\"5s\"", "\"5m\""),
+        "auth.refresh_reuse_grace",
+        "at most 60s",
+    );
+    assert_problem(
+        &with("iterations = 3", "iterations = 0"),
+        "auth.password.iterations",
+        "at least 1",
+    );
+    assert_problem(
+        &with("memory_kib = 65536", "memory_kib = 4"),
+        "auth.password.memory_kib",
+        "8 x parallelism",
+    );
+    assert_problem(
+        &with("per_ip = 20", "per_ip = 0"),
+        "auth.throttle.per_ip",
+        "at least 1",
+    );
+    assert_problem(
+        &with("keys_dir", "key_dir"),
+        "auth.key_dir",
+        "unknown field",
+    );
+    assert_problem(
+        &with("issuer = \"https://cinema.test\"", "issuer = \" \""),
+        "auth.issuer",
+        "empty",
+    );
 }
 
 #[test]

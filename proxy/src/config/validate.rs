@@ -101,6 +101,7 @@ fn validate(
     let mut rate_limit = None;
     let mut client_ip = None;
     let mut metrics = None;
+    let mut auth = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -108,6 +109,7 @@ fn validate(
         once(&mut rate_limit, &name, "rate_limit", conf.rate_limit, p);
         once(&mut client_ip, &name, "client_ip", conf.client_ip, p);
         once(&mut metrics, &name, "metrics", conf.metrics, p);
+        once(&mut auth, &name, "auth", conf.auth, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -168,6 +170,7 @@ fn validate(
             .filter_map(|c| c.parse().ok())
             .collect(),
     };
+    let auth = auth.and_then(|(file, a)| super::auth::settings(&file, a, redis.as_ref(), p));
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -180,6 +183,7 @@ fn validate(
         limits,
         trusted_proxies,
         metrics_allow,
+        auth,
     }
 }
 
@@ -795,7 +799,7 @@ fn cidrs(file: &str, key: &str, list: &[String], p: &mut Problems) -> Vec<ipnet:
 
 // === values ===
 
-fn duration(
+pub(super) fn duration(
     file: &str,
     key: &str,
     value: Option<&str>,

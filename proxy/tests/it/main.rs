@@ -3,10 +3,12 @@
 mod support;
 
 mod access_log;
+mod auth;
 mod balancing;
 mod config_errors;
 mod errors;
 mod harness;
+mod partitions;
 mod rate_limit;
 mod reload;
 mod request_id;

@@ -1,0 +1,320 @@
+//! Accounts: registration, password login, the caller's profile and login history.
+
+use crate::core::Auth;
+use crate::device;
+use crate::email;
+use crate::error::{Error, Result};
+use crate::model::{Caller, Client, Credentials, HistoryPage, TokenPair, UpdateMe, UserView};
+use crate::password;
+use crate::repo::{history, sessions, users};
+use crate::{refresh, revocation, throttle};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, TimeZone, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub const HISTORY_DEFAULT_LIMIT: u32 = 20;
+pub const HISTORY_MAX_LIMIT: u32 = 100;
+
+impl Auth {
+    #[tracing::instrument(name = "auth.register", skip_all)]
+    pub async fn register(&self, req: &Credentials, now: DateTime<Utc>) -> Result<UserView> {
+        let email = email::normalize(&req.email)?;
+        password::check_policy(&req.password)?;
+        let hash = self.passwords.hash(&req.password).await?;
+        self.create_user(&email, Some(&hash), &[], now).await
+    }
+
+    /// Creates an account with roles, in one transaction (registration and the admin CLI).
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password_hash: Option<&str>,
+        roles: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<UserView> {
+        let id = Uuid::now_v7();
+        let mut tx = self.db.begin().await?;
+        users::insert(&mut tx, id, email, password_hash, now).await?;
+        for role in roles {
+            if crate::repo::roles::builtin(&mut *tx, role).await?.is_none() {
+                return Err(Error::NotFound("role"));
+            }
+            users::grant(&mut *tx, id, role).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(user = %id, "account created");
+        Ok(UserView {
+            id,
+            email: email.to_string(),
+            roles: roles.to_vec(),
+            has_password: password_hash.is_some(),
+            created_at: now,
+        })
+    }
+
+    /// Checks the password and opens a session. An unknown email and a wrong password get the
+    /// same error after the same work (a dummy hash is verified), and both are recorded.
+    #[tracing::instrument(name = "auth.login", skip_all)]
+    pub async fn login(
+        &self,
+        req: &Credentials,
+        client: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let email = email::normalize(&req.email).map_err(|_| Error::InvalidCredentials)?;
+        let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
+        let mut attempt = history::Attempt {
+            user_id: None,
+            now,
+            success: false,
+            method: "password",
+            device: device.as_str(),
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            failure_reason: None,
+        };
+        let account_key = account_throttle_key(&email);
+        if let Some(retry_after) = self.throttled(&account_key, client).await {
+            attempt.failure_reason = Some("throttled");
+            history::record(&self.db, &attempt).await?;
+            return Err(Error::Throttled { retry_after });
+        }
+        let user = users::by_email(&self.db, &email).await?;
+        let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        // no stored password can be this long (the policy caps it): refuse without hashing,
+        // alike for known and unknown emails
+        let ok = req.password.len() <= password::MAX_CHARS * 4
+            && self.passwords.verify(&req.password, hash).await?;
+        attempt.user_id = user.as_ref().map(|u| u.id);
+        let Some(user) = user.filter(|_| ok) else {
+            attempt.failure_reason = Some(if attempt.user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_email"
+            });
+            history::record(&self.db, &attempt).await?;
+            return Err(Error::InvalidCredentials);
+        };
+        let pair = self
+            .open_session(user.id, device.as_str(), client, now)
+            .await?;
+        attempt.success = true;
+        history::record(&self.db, &attempt).await?;
+        throttle::clear(&self.redis, &account_key, self.config.redis_timeout).await;
+        Ok(pair)
+    }
+
+    /// Counts the attempt per account and per IP; the longer wait wins.
+    async fn throttled(&self, account_key: &str, client: &Client) -> Option<std::time::Duration> {
+        let t = &self.config.throttle;
+        let timeout = self.config.redis_timeout;
+        let by_account =
+            throttle::hit(&self.redis, account_key, t.per_account, t.window, timeout).await;
+        let by_ip = match &client.ip {
+            Some(ip) => {
+                let key = format!("auth:login:ip:{ip}");
+                throttle::hit(&self.redis, &key, t.per_ip, t.window, timeout).await
+            }
+            None => None,
+        };
+        by_account.max(by_ip)
+    }
+
+    /// A new session with its first refresh token and an access token.
+    pub(crate) async fn open_session(
+        &self,
+        user: Uuid,
+        device: &str,
+        client: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let session = Uuid::now_v7();
+        let expires_at = self.later(now, self.config.refresh_ttl);
+        let (token, hash) = refresh::generate();
+        let mut tx = self.db.begin().await?;
+        sessions::create(
+            &mut *tx,
+            &sessions::NewSession {
+                id: session,
+                user_id: user,
+                now,
+                expires_at,
+                device,
+                user_agent: client.user_agent.as_deref(),
+                ip: client.ip.clone(),
+            },
+        )
+        .await?;
+        sessions::add_refresh(&mut *tx, session, &hash, now, expires_at).await?;
+        let roles = users::roles(&mut *tx, user).await?;
+        tx.commit().await?;
+        self.token_pair(user, session, roles, token, now)
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<UserView> {
+        let user = users::by_id(&self.db, caller.user_id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let roles = users::roles(&self.db, user.id).await?;
+        Ok(view(user, roles))
+    }
+
+    /// Changes email and/or password after checking the current password. A new password
+    /// ends every session of the account.
+    #[tracing::instrument(name = "auth.update_me", skip_all)]
+    pub async fn update_me(
+        &self,
+        caller: &Caller,
+        req: &UpdateMe,
+        now: DateTime<Utc>,
+    ) -> Result<UserView> {
+        if req.email.is_none() && req.password.is_none() {
+            return Err(Error::Invalid {
+                field: "email",
+                message: "give a new email, a new password, or both",
+            });
+        }
+        let new_email = req.email.as_deref().map(email::normalize).transpose()?;
+        if let Some(p) = &req.password {
+            password::check_policy(p)?;
+        }
+        let user = users::by_id(&self.db, caller.user_id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        let key = account_throttle_key(&user.email);
+        let t = &self.config.throttle;
+        if let Some(retry_after) = throttle::hit(
+            &self.redis,
+            &key,
+            t.per_account,
+            t.window,
+            self.config.redis_timeout,
+        )
+        .await
+        {
+            return Err(Error::Throttled { retry_after });
+        }
+        if !self
+            .passwords
+            .verify(&req.current_password, user.password_hash.as_deref())
+            .await?
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        let new_hash = match &req.password {
+            Some(p) => Some(self.passwords.hash(p).await?),
+            None => None,
+        };
+        let mut tx = self.db.begin().await?;
+        if let Some(new) = new_email.as_deref().filter(|e| *e != user.email) {
+            users::change_email(&mut tx, user.id, &user.email, new, now).await?;
+        }
+        let mut ended = Vec::new();
+        if let Some(hash) = &new_hash {
+            users::set_password(&mut *tx, user.id, hash, now).await?;
+            ended = sessions::revoke_all(&mut *tx, user.id, now, "password_changed").await?;
+        }
+        tx.commit().await?;
+        revocation::deny(
+            &self.redis,
+            &ended,
+            self.config.access_ttl,
+            self.config.redis_timeout,
+        )
+        .await;
+        self.me(caller).await
+    }
+
+    #[tracing::instrument(name = "auth.history", skip_all)]
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<HistoryPage> {
+        let limit = limit.unwrap_or(HISTORY_DEFAULT_LIMIT);
+        if !(1..=HISTORY_MAX_LIMIT).contains(&limit) {
+            return Err(Error::Invalid {
+                field: "limit",
+                message: "must be between 1 and 100",
+            });
+        }
+        let before = match cursor {
+            Some(c) => decode_cursor(c)?,
+            None => (now, Uuid::max()),
+        };
+        let mut items = history::page(&self.db, caller.user_id, before, i64::from(limit)).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|e| encode_cursor(e.occurred_at, e.id))
+        } else {
+            None
+        };
+        Ok(HistoryPage { items, next_cursor })
+    }
+}
+
+fn view(user: users::User, roles: Vec<String>) -> UserView {
+    UserView {
+        id: user.id,
+        email: user.email,
+        roles,
+        has_password: user.password_hash.is_some(),
+        created_at: user.created_at,
+    }
+}
+
+/// The account's throttle key: a hash, so emails do not sit in Redis in clear.
+fn account_throttle_key(email: &str) -> String {
+    let digest = Sha256::digest(email.as_bytes());
+    let mut key = String::from("auth:login:acct:");
+    for b in &digest[..16] {
+        key.push_str(&format!("{b:02x}"));
+    }
+    key
+}
+
+/// Opaque cursor: base64url of `<micros>.<uuid>` of the last entry returned.
+pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{id}", at.timestamp_micros()))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid)> {
+    let bad = || Error::Invalid {
+        field: "cursor",
+        message: "is not a cursor this API returned",
+    };
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = std::str::from_utf8(&raw).map_err(|_| bad())?;
+    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let micros: i64 = micros.parse().map_err(|_| bad())?;
+    let at = Utc.timestamp_micros(micros).single().ok_or_else(bad)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad())?;
+    Ok((at, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let at = Utc.timestamp_micros(1_800_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(at, id)).unwrap(), (at, id));
+        for bad in ["", "!!", "YWJj", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn throttle_key_hides_the_email() {
+        let k = account_throttle_key("ann@example.com");
+        assert!(k.starts_with("auth:login:acct:"));
+        assert!(!k.contains("ann"));
+        assert_eq!(k.len(), "auth:login:acct:".len() + 32);
+    }
+}

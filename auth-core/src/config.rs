@@ -1,0 +1,130 @@
+//! Validated settings of the auth core. The edge parses `[auth]` from the conf dir into this;
+//! nothing here derives `Deserialize`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    /// Loopback address the core's HTTP router listens on; the edge routes `/auth` here.
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub migrate_on_start: bool,
+    /// Pool size and the longest wait for a connection: past it the core answers 503.
+    pub db_max_connections: u32,
+    pub db_timeout: Duration,
+    pub redis_url: Option<String>,
+    pub redis_timeout: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// A spent refresh token presented again within this window (two tabs refreshing at
+    /// once) gets a fresh pair instead of revoking the session.
+    pub refresh_reuse_grace: Duration,
+    pub keys: KeySettings,
+    pub password: PasswordSettings,
+    pub throttle: ThrottleSettings,
+    /// How many months of login-history partitions exist ahead of the current one.
+    pub history_months_ahead: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeySettings {
+    /// Directory of Ed25519 signing keys (PKCS#8 PEM, one file per key).
+    pub dir: PathBuf,
+    /// Create a first key when the directory holds none (demo and single-replica setups).
+    pub generate_if_missing: bool,
+    /// How often the directory is re-read, so `edge keys rotate` needs no restart.
+    pub reload_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PasswordSettings {
+    /// Argon2id memory in KiB, iterations and lanes (OWASP: 19456, 2, 1).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; each holds `memory_kib` of RAM.
+    pub max_concurrent: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        PasswordSettings {
+            memory_kib: 19456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThrottleSettings {
+    /// Login attempts per account and per client IP within `window`.
+    pub per_account: u32,
+    pub per_ip: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            per_account: 10,
+            per_ip: 50,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The database URL may carry a password: print it without.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_ttl", &self.access_ttl)
+            .field("refresh_ttl", &self.refresh_ttl)
+            .field("keys", &self.keys)
+            .field("password", &self.password)
+            .field("throttle", &self.throttle)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((creds, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match creds.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cr%40t@db:5432/edge"),
+            "postgres://app:***@db:5432/edge"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/edge"),
+            "postgres://app@db/edge"
+        );
+    }
+}

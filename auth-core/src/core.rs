@@ -1,0 +1,202 @@
+//! `Auth`: the state the domain works on — database pool, Redis, password hasher and the
+//! signing keys — and the token plumbing shared by the domain files.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::keys::{self, Jwks, KeySet};
+use crate::model::{Caller, TokenPair};
+use crate::password::Passwords;
+use crate::token::{self, Claims, TokenError, Verifier};
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Keys in force and a verifier built from them, swapped together on reload.
+struct Keys {
+    set: KeySet,
+    verifier: Verifier,
+}
+
+pub struct Auth {
+    pub(crate) config: Config,
+    pub(crate) db: PgPool,
+    pub(crate) redis: Option<ConnectionManager>,
+    pub(crate) passwords: Passwords,
+    keys: ArcSwap<Keys>,
+}
+
+impl Auth {
+    /// Builds the core without touching the database or Redis: both connect lazily, so the
+    /// edge starts (and serves its other routes) while they are down. Must run inside a
+    /// Tokio runtime.
+    pub fn new(config: Config, now: DateTime<Utc>) -> Result<Arc<Auth>> {
+        let db = PgPoolOptions::new()
+            .max_connections(config.db_max_connections)
+            .acquire_timeout(config.db_timeout)
+            .connect_lazy(&config.database_url)
+            .map_err(|e| Error::Internal(format!("database url: {e}")))?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url, config.redis_timeout)?),
+            None => None,
+        };
+        if config.keys.generate_if_missing {
+            keys::ensure(&config.keys.dir, now, config.access_ttl)?;
+        }
+        let keys = load_keys(&config, now)?;
+        let passwords = Passwords::new(&config.password)?;
+        Ok(Arc::new(Auth {
+            config,
+            db,
+            redis,
+            passwords,
+            keys: ArcSwap::from_pointee(keys),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Re-reads the keys directory (after `edge keys rotate`, or as old keys age out).
+    pub fn reload_keys(&self, now: DateTime<Utc>) -> Result<()> {
+        let fresh = load_keys(&self.config, now)?;
+        let old = self.keys.load();
+        let changed = old.set.public.iter().map(|k| &k.kid).ne(fresh
+            .set
+            .public
+            .iter()
+            .map(|k| &k.kid));
+        if changed {
+            tracing::info!(
+                signing = fresh
+                    .set
+                    .signer
+                    .as_ref()
+                    .map(|s| s.kid.as_str())
+                    .unwrap_or("-"),
+                published = fresh.set.public.len(),
+                "signing keys reloaded"
+            );
+        }
+        self.keys.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        self.keys.load().set.jwks()
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<()> {
+        crate::migrate::run(&self.db).await
+    }
+
+    /// Creates login-history partitions ahead of time (at start and daily).
+    pub async fn maintain_partitions(&self) -> Result<()> {
+        let made =
+            crate::repo::history::ensure_partitions(&self.db, self.config.history_months_ahead)
+                .await?;
+        if made > 0 {
+            tracing::info!(made, "login history partitions created");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        self.keys.load().verifier.verify(token, now.timestamp())
+    }
+
+    /// The caller behind a bearer token: a valid signature and a live session.
+    pub(crate) async fn authenticate(&self, token: &str, now: DateTime<Utc>) -> Result<Caller> {
+        let claims = self.verify(token, now).map_err(|e| {
+            tracing::debug!(reason = %e, "access token refused");
+            Error::Unauthenticated("invalid or expired access token")
+        })?;
+        let parse = |s: &str| {
+            Uuid::parse_str(s).map_err(|_| Error::Unauthenticated("invalid access token"))
+        };
+        let caller = Caller {
+            user_id: parse(&claims.sub)?,
+            session_id: parse(&claims.sid)?,
+            roles: claims.roles,
+        };
+        if !crate::repo::sessions::is_live(&self.db, caller.session_id, now).await? {
+            return Err(Error::Unauthenticated("session has ended"));
+        }
+        Ok(caller)
+    }
+
+    /// An access token for a session, and its refresh token.
+    pub(crate) fn token_pair(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        roles: Vec<String>,
+        refresh_token: String,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let keys = self.keys.load();
+        let signer = keys
+            .set
+            .signer
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no signing key".into()))?;
+        let ttl = self.config.access_ttl.as_secs();
+        let claims = Claims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: user.to_string(),
+            sid: session.to_string(),
+            roles,
+            iat: now.timestamp(),
+            exp: now.timestamp() + ttl as i64,
+            nbf: None,
+        };
+        Ok(TokenPair {
+            access_token: token::sign(signer, &claims)?,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+        })
+    }
+
+    pub(crate) fn later(&self, now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(3650))
+    }
+}
+
+fn load_keys(config: &Config, now: DateTime<Utc>) -> Result<Keys> {
+    let set = keys::load(&config.keys.dir, now, config.access_ttl)?;
+    if set.signer.is_none() {
+        return Err(Error::Internal(format!(
+            "no signing key in {}: run `edge keys rotate`",
+            config.keys.dir.display()
+        )));
+    }
+    let verifier = Verifier::from_set(&set, &config.issuer, &config.audience);
+    Ok(Keys { set, verifier })
+}
+
+fn connect_redis(url: &str, timeout: Duration) -> Result<ConnectionManager> {
+    let client =
+        redis::Client::open(url).map_err(|e| Error::Internal(format!("redis url: {e}")))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout.max(Duration::from_millis(250))))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(1));
+    ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|e| Error::Internal(format!("redis: {e}")))
+}
+
+impl Auth {
+    /// One cheap query within the pool's acquire timeout.
+    pub async fn database_up(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.db).await.is_ok()
+    }
+}

@@ -1,0 +1,77 @@
+//! Email addresses: normalised once at the door so uniqueness and lookups agree.
+
+use crate::error::Error;
+
+/// Trims and lower-cases, then checks the shape: one `@`, a local part of 1–64 characters, a
+/// domain with a dot, 254 characters at most, no whitespace or control characters. Unicode
+/// (internationalised) addresses are accepted and kept as written.
+pub fn normalize(raw: &str) -> Result<String, Error> {
+    let invalid = |message| Error::Invalid {
+        field: "email",
+        message,
+    };
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return Err(invalid("is required"));
+    }
+    if email.chars().count() > 254 {
+        return Err(invalid("is longer than 254 characters"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("must not contain spaces or control characters"));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(invalid("must look like name@example.com"));
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !domain.contains('@');
+    if local.is_empty() || local.chars().count() > 64 || local.contains('@') || !domain_ok {
+        return Err(invalid("must look like name@example.com"));
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn normalises_case_and_spaces() {
+        assert_eq!(normalize("  Ann@Example.COM ").unwrap(), "ann@example.com");
+    }
+
+    #[test]
+    fn keeps_unicode_and_quotes() {
+        assert_eq!(
+            normalize("Пользователь@Пример.РФ").unwrap(),
+            "пользователь@пример.рф"
+        );
+        assert_eq!(
+            normalize("o'brien+x@example.com").unwrap(),
+            "o'brien+x@example.com"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_shapes() {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "ann@@example.com",
+            "a b@example.com",
+            "ann@example..com",
+            "ann@.example.com",
+            "ann\u{0}@example.com",
+        ] {
+            assert!(normalize(bad).is_err(), "{bad:?} accepted");
+        }
+        let long = format!("{}@example.com", "a".repeat(65));
+        assert!(normalize(&long).is_err());
+    }
+}

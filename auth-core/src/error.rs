@@ -1,0 +1,76 @@
+//! The auth core's one error type. Its mapping to HTTP lives in `http/error.rs`.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The body is not JSON, or not the JSON expected.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Well-formed JSON of the wrong shape (missing or unknown field, wrong type).
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// A field has a value we refuse: `field` names it for the client.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// Wrong email or password; the same for an unknown email, on purpose.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Missing, malformed, expired or revoked access token.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// A refresh token that is unknown, expired, revoked or reused.
+    #[error("{0}")]
+    InvalidRefresh(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("too many attempts")]
+    Throttled { retry_after: Duration },
+    /// A dependency (PostgreSQL) is down or saturated: try again shortly.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+    /// A bug or an unexpected database answer: logged in full, sent as a bare 500.
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable("database")
+            }
+            sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                tracing::warn!(error = %e, "database connection failed");
+                Error::Unavailable("database")
+            }
+            other => Error::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+/// Turns a unique violation on `table` into `Conflict(message)`; anything else stays an error
+/// of its kind. Matched by prefix: on a partitioned table PostgreSQL names the partition's
+/// index (`user_emails_p3_pkey`), not the parent's.
+pub fn on_unique(e: sqlx::Error, table: &str, message: &'static str) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() && db.constraint().is_some_and(|c| c.starts_with(table)) {
+            return Error::Conflict(message);
+        }
+    }
+    Error::from(e)
+}

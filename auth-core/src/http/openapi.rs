@@ -1,0 +1,71 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations. `docs/openapi.json` is
+//! a committed copy; a test fails when it differs from what this generates.
+
+use super::{accounts, error::ErrorBody, roles, tokens, Health};
+use crate::keys::{Jwk, Jwks};
+use crate::model::{
+    Credentials, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
+};
+use crate::repo::history::Entry;
+use crate::repo::roles::Role;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::LazyLock;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cinema auth core",
+        description = "Accounts, sessions and roles of the online cinema, served behind the edge at /auth.",
+    ),
+    paths(
+        accounts::register, accounts::login, accounts::me, accounts::update_me, accounts::history,
+        tokens::refresh, tokens::logout, tokens::logout_all, tokens::jwks,
+        roles::list, roles::create, roles::delete, roles::grant, roles::revoke,
+        super::health,
+    ),
+    components(schemas(
+        Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, Entry, NewRole,
+        Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Registration, sign-in, profile, history"),
+        (name = "tokens", description = "Refresh, logout, public keys"),
+        (name = "roles", description = "Roles and grants (admin only)"),
+        (name = "health", description = "Health of the core"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.bearer_format = Some("JWT".into());
+            components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        }
+    }
+}
+
+/// The document as pretty JSON with a final newline (the committed file's format).
+pub fn openapi_json() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+static DOCUMENT: LazyLock<String> = LazyLock::new(openapi_json);
+
+pub async fn serve() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+}

@@ -1,0 +1,45 @@
+//! The request id of the request being handled (and the response headers every answer gets), for error bodies and logs. The edge always
+//! sends `x-request-id`; a request that reaches the core directly gets a fresh one.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub const HEADER: &str = "x-request-id";
+
+/// The current request's id, or "" outside a request.
+pub fn current() -> String {
+    REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default()
+}
+
+/// Middleware: runs the handler with the request id in scope and echoes it on the response.
+pub async fn scope(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let span = tracing::info_span!("auth.request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response =
+        tracing::Instrument::instrument(REQUEST_ID.scope(id.clone(), next.run(req)), span).await;
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(HEADER, v);
+    }
+    // tokens and account data must not sit in a cache (RFC 6749 5.1); public documents such
+    // as the JWKS set their own policy
+    if !headers.contains_key(axum::http::header::CACHE_CONTROL) {
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}

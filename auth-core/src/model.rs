@@ -1,0 +1,112 @@
+//! The JSON shapes of the API, shared by the domain and the HTTP layer, and described in the
+//! OpenAPI document. Requests holding a password print it as `***`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[schema(example = "viewer@example.com")]
+    pub email: String,
+    /// 8–128 characters, not a common password.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("email", &self.email)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Change the email, the password, or both. The current password is always required.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    pub current_password: String,
+    pub email: Option<String>,
+    /// A new password revokes every session, this one included.
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for UpdateMe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateMe")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct TokenPair {
+    /// EdDSA JWT; send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque; single use: `/auth/refresh` returns the next one.
+    pub refresh_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    #[schema(example = 900)]
+    pub expires_in: u64,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub roles: Vec<String>,
+    /// False for accounts created through a social provider without a password.
+    pub has_password: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct HistoryPage {
+    pub items: Vec<crate::repo::history::Entry>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    /// Lower-case letters, digits, `-` and `_`; 2–32 characters, starting with a letter.
+    #[schema(example = "moderator")]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Where a request comes from, for login history and sessions.
+#[derive(Clone, Debug, Default)]
+pub struct Client {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The verified caller of an authenticated endpoint.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
+}

@@ -1,0 +1,64 @@
+//! Runs the core: the HTTP router on its listener, plus the key reloader and the partition
+//! keeper, until `shutdown` resolves.
+
+use crate::Auth;
+use chrono::Utc;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PARTITION_CHECK: Duration = Duration::from_secs(6 * 3600);
+
+pub async fn serve(
+    auth: Arc<Auth>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if auth.config.migrate_on_start {
+        tokio::spawn(migrate_until_done(auth.clone()));
+    } else {
+        tokio::spawn(keep_partitions(auth.clone()));
+    }
+    tokio::spawn(reload_keys(auth.clone()));
+    axum::serve(listener, crate::http::router(auth))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The database may come up after the edge: retry until the migrations are applied.
+async fn migrate_until_done(auth: Arc<Auth>) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match auth.migrate().await {
+            Ok(()) => {
+                tracing::info!("database migrations applied");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?wait, "database migrations failed");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    keep_partitions(auth).await;
+}
+
+async fn keep_partitions(auth: Arc<Auth>) {
+    loop {
+        if let Err(e) = auth.maintain_partitions().await {
+            tracing::warn!(error = %e, "cannot create login history partitions");
+        }
+        tokio::time::sleep(PARTITION_CHECK).await;
+    }
+}
+
+async fn reload_keys(auth: Arc<Auth>) {
+    let every = auth.config.keys.reload_interval;
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = auth.reload_keys(Utc::now()) {
+            tracing::error!(error = %e, "cannot reload signing keys; keeping the current ones");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Sessions: refresh-token rotation with reuse detection, logout and logout-all.
+
+use crate::core::Auth;
+use crate::error::{Error, Result};
+use crate::model::{Caller, TokenPair};
+use crate::refresh::{self, Verdict};
+use crate::repo::{sessions, users};
+use crate::revocation;
+use chrono::{DateTime, Utc};
+
+impl Auth {
+    /// Spends a refresh token and returns the next pair. A token spent earlier than the grace
+    /// window is a stolen copy being replayed (or the thief's original): the whole session is
+    /// revoked, so whichever side holds the live token is logged out too.
+    #[tracing::instrument(name = "auth.refresh", skip_all)]
+    pub async fn refresh(&self, presented: &str, now: DateTime<Utc>) -> Result<TokenPair> {
+        if presented.is_empty() || presented.len() > 256 {
+            return Err(Error::InvalidRefresh("invalid refresh token"));
+        }
+        let hash = refresh::hash(presented);
+        let mut tx = self.db.begin().await?;
+        let Some(found) = sessions::lock_refresh(&mut tx, &hash).await? else {
+            return Err(Error::InvalidRefresh("invalid refresh token"));
+        };
+        match refresh::judge(&found.stored, now, self.config.refresh_reuse_grace) {
+            Verdict::Expired => return Err(Error::InvalidRefresh("refresh token expired")),
+            Verdict::Revoked => return Err(Error::InvalidRefresh("session has ended")),
+            Verdict::Reuse => {
+                sessions::revoke(&mut *tx, found.session_id, now, "refresh_token_reused").await?;
+                tx.commit().await?;
+                tracing::warn!(session = %found.session_id, user = %found.user_id, "refresh token reused: session revoked");
+                self.deny(&[found.session_id]).await;
+                return Err(Error::InvalidRefresh(
+                    "refresh token reused: session revoked",
+                ));
+            }
+            Verdict::Rotate => sessions::spend(&mut *tx, &hash, now).await?,
+            Verdict::Grace => {}
+        }
+        let (token, new_hash) = refresh::generate();
+        let expires_at = self.later(now, self.config.refresh_ttl);
+        sessions::add_refresh(&mut *tx, found.session_id, &new_hash, now, expires_at).await?;
+        // roles are read afresh: a granted or revoked role applies from the next refresh
+        let roles = users::roles(&mut *tx, found.user_id).await?;
+        tx.commit().await?;
+        self.token_pair(found.user_id, found.session_id, roles, token, now)
+    }
+
+    #[tracing::instrument(name = "auth.logout", skip_all)]
+    pub async fn logout(&self, caller: &Caller, now: DateTime<Utc>) -> Result<()> {
+        sessions::revoke(&self.db, caller.session_id, now, "logout").await?;
+        self.deny(&[caller.session_id]).await;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "auth.logout_all", skip_all)]
+    pub async fn logout_all(&self, caller: &Caller, now: DateTime<Utc>) -> Result<usize> {
+        let ended = sessions::revoke_all(&self.db, caller.user_id, now, "logout_all").await?;
+        self.deny(&ended).await;
+        Ok(ended.len())
+    }
+
+    async fn deny(&self, sids: &[uuid::Uuid]) {
+        revocation::deny(
+            &self.redis,
+            sids,
+            self.config.access_ttl,
+            self.config.redis_timeout,
+        )
+        .await;
+    }
+}

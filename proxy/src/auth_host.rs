@@ -1,0 +1,85 @@
+//! Hosts the embedded auth core: its axum router on a loopback listener, run as a Pingora
+//! background service. The edge reaches it through an ordinary route (`/auth` → the `auth`
+//! upstream), so limits, request ids and logs apply to login like to any other route.
+
+use async_trait::async_trait;
+use auth_core::Auth;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+
+pub struct AuthHost {
+    pub config: auth_core::Config,
+    /// Bound before the server starts, so the first health check of the `auth` pool finds
+    /// the port open (connections wait in the backlog until the core accepts them).
+    pub listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+}
+
+impl AuthHost {
+    pub fn bind(config: auth_core::Config) -> Result<AuthHost, String> {
+        let listener = bind(config.listen)
+            .map_err(|e| format!("auth core cannot listen on {}: {e}", config.listen))?;
+        Ok(AuthHost {
+            config,
+            listener: std::sync::Mutex::new(Some(listener)),
+        })
+    }
+}
+
+#[async_trait]
+impl BackgroundService for AuthHost {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(std_listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let listener = match tokio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "auth core cannot listen");
+                return;
+            }
+        };
+        let auth = match Auth::new(self.config.clone(), chrono::Utc::now()) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "auth core cannot start; /auth answers 502");
+                return;
+            }
+        };
+        tracing::info!(listen = %self.config.listen, "auth core listening");
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = auth_core::serve(auth, listener, stop).await {
+            tracing::error!(error = %e, "auth core stopped");
+        }
+    }
+}
+
+/// SO_REUSEPORT lets the new process of a binary upgrade bind the loopback port while the
+/// old one still drains its requests on it.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Refuses to start an edge whose auth core could not sign tokens.
+pub fn preflight(config: &auth_core::Config) -> Result<(), String> {
+    if config.keys.generate_if_missing {
+        return Ok(());
+    }
+    let set = auth_core::keys::load(&config.keys.dir, chrono::Utc::now(), config.access_ttl)
+        .map_err(|e| e.to_string())?;
+    if set.signer.is_none() {
+        return Err(format!(
+            "no signing key in {}: run `edge keys rotate --conf <dir>` or set auth.generate_keys",
+            config.keys.dir.display()
+        ));
+    }
+    Ok(())
+}
