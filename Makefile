@@ -26,6 +26,8 @@ check:
 bench: deps-build deps-services deps-bench
 	./bench/proxy.sh
 	./bench/limiter.sh
+	./bench/login-storm.sh
+	./bench/users.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)

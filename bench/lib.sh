@@ -52,3 +52,44 @@ http { access_log off; keepalive_requests 100000;
 NGINX
   nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
 }
+
+# start_postgres DIR PORT: a throwaway cluster (initdb + pg_ctl, as the postgres user when run
+# as root) with a database "edge". Stopped by stop_postgres (call it from your EXIT trap).
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi; }
+start_postgres() {
+  pg_dir=$1; pg_port=$2
+  mkdir -p "$pg_dir"; [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$pg_dir" && chmod o+x "$PWD" "$PWD/bench" "$PWD/bench/out" "$(dirname "$pg_dir")"
+  as_postgres "$pg_bin/initdb -D $pg_dir/data -U postgres --auth=trust -E UTF8 --locale=C.UTF-8" >/dev/null
+  as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/pg.log -o '-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_dir -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off' -w start" >/dev/null
+  psql -h 127.0.0.1 -p "$pg_port" -U postgres -qc 'CREATE DATABASE edge'
+}
+stop_postgres() { [ -n "${pg_dir:-}" ] && as_postgres "$pg_bin/pg_ctl -D $pg_dir/data -m immediate -w stop" >/dev/null 2>&1 || true; }
+
+# edge_base NAME PORT [SERVER_EXTRA]: [server], [log] and one listener of a bench edge: one
+# worker, quiet logs, no reload polling.
+edge_base() {
+  cat <<TOML
+[server]
+threads = 1
+work_stealing = false
+grace_period = "0s"
+graceful_shutdown_timeout = "1s"
+pid_file = "$PWD/$out/$1.pid"
+upgrade_sock = "$PWD/$out/$1.sock"
+watch = false
+${3:-}
+[log]
+format = "json"
+level = "warn"
+access_log = false
+[[listener]]
+address = "127.0.0.1:$2"
+TOML
+}
+
+# edge_route NAME PATH SERVER [ROUTE_EXTRA]: a route to a one-server upstream of the same name.
+edge_route() {
+  printf '[[route]]\nname = "%s"\npath = "%s"\nupstream = "%s"\n%s\n[upstream.%s]\nservers = ["%s"]\n' \
+    "$1" "$2" "$1" "${4:-}" "$1" "$3"
+}

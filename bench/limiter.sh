@@ -31,35 +31,17 @@ NGINX
 # an edge conf dir; LIMIT empty means no limits on the route
 edge_conf() { # name port limit-body
   mkdir -p "$out/$1"
-  cat >"$out/$1/edge.toml" <<TOML
-[server]
-threads = 1
-grace_period = "0s"
-graceful_shutdown_timeout = "1s"
-pid_file = "$PWD/$out/$1.pid"
-upgrade_sock = "$PWD/$out/$1.sock"
-watch = false
-[log]
-level = "warn"
-access_log = false
-[[listener]]
-address = "127.0.0.1:$2"
-[redis]
-url = "redis://127.0.0.1:$rport/"
-timeout = "20ms"
-[rate_limit]
-replicas = 3
-headers_on_success = true
-[upstream.backend]
-servers = ["127.0.0.1:$up"]
-[[route]]
-name = "bench"
-path = "/"
-upstream = "backend"
-TOML
-  if [ -n "$3" ]; then
-    printf 'limits = ["l"]\n[limit.l]\n%s\n' "$3" >>"$out/$1/edge.toml"
-  fi
+  {
+    edge_base "$1" "$2"
+    printf '[redis]\nurl = "redis://127.0.0.1:%s/"\ntimeout = "20ms"\n' "$rport"
+    printf '[rate_limit]\nreplicas = 3\nheaders_on_success = true\n'
+    if [ -n "$3" ]; then
+      edge_route backend / "127.0.0.1:$up" 'limits = ["l"]'
+      printf '[limit.l]\n%s\n' "$3"
+    else
+      edge_route backend / "127.0.0.1:$up"
+    fi
+  } >"$out/$1/edge.toml"
 }
 start_edge() { "$EDGE" run --conf "$out/$1" >"$out/logs/$1.log" 2>&1 & pids+=($!); }
 redis_calls() { redis-cli -p "$rport" INFO commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/{s+=$3} END{print s+0}'; }

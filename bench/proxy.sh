@@ -22,29 +22,7 @@ http { access_log off; keepalive_requests 100000;
                  proxy_set_header X-Request-Id \$request_id; add_header X-Request-Id \$request_id; } } }
 NGINX
 mkdir -p "$out/conf"
-cat >"$out/conf/edge.toml" <<TOML
-[server]
-threads = 1
-work_stealing = false
-grace_period = "0s"
-graceful_shutdown_timeout = "1s"
-pid_file = "$PWD/$out/edge.pid"
-upgrade_sock = "$PWD/$out/edge.sock"
-upstream_keepalive_pool_size = 128
-watch = false
-[log]
-format = "json"
-level = "warn"
-access_log = false
-[[listener]]
-address = "127.0.0.1:$edge"
-[[route]]
-name = "bench"
-path = "/"
-upstream = "backend"
-[upstream.backend]
-servers = ["127.0.0.1:$up"]
-TOML
+{ edge_base edge "$edge" "upstream_keepalive_pool_size = 128"; edge_route bench / "127.0.0.1:$up"; } >"$out/conf/edge.toml"
 
 nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!

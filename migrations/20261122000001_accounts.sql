@@ -1,14 +1,13 @@
 -- Accounts, roles, sessions, login history and social accounts of the auth core.
 -- Partitioning is explained in docs/partitioning.md.
 
--- === users: HASH(id), 16 partitions ===
+-- === users: HASH(id), 16 partitions: the profile ===
 -- Lookups by id name the partition key, so each touches one partition. Email cannot be
 -- unique on a table partitioned by id (a unique index must contain the partition key), so
--- uniqueness lives in user_emails below.
+-- uniqueness lives in `credentials` below.
 CREATE TABLE users (
     id            uuid        NOT NULL,
-    email         text        NOT NULL,
-    password_hash text,                     -- NULL: the account signs in only through a provider
+    email         text        NOT NULL,     -- a copy for display; `credentials` owns it
     country       char(2),                  -- profile data: not a partition key (see docs)
     age_rating    text,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -16,12 +15,13 @@ CREATE TABLE users (
     PRIMARY KEY (id)
 ) PARTITION BY HASH (id);
 
--- === user_emails: HASH(email), 16 partitions; the global uniqueness of an email ===
--- The primary key contains the partition key, so it is unique across all partitions, and a
--- login lookup by email touches one partition.
-CREATE TABLE user_emails (
-    email   text NOT NULL,
-    user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+-- === credentials: HASH(email), 16 partitions: what a password login reads ===
+-- The primary key contains the partition key, so an email is unique across all partitions,
+-- and a login is one query on one partition: email -> user id and password hash.
+CREATE TABLE credentials (
+    email         text NOT NULL,
+    user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    password_hash text,                     -- NULL: the account signs in only through a provider
     PRIMARY KEY (email)
 ) PARTITION BY HASH (email);
 
@@ -47,7 +47,7 @@ DO $$
 BEGIN
     FOR i IN 0..15 LOOP
         EXECUTE format('CREATE TABLE users_p%s PARTITION OF users FOR VALUES WITH (MODULUS 16, REMAINDER %s)', i, i);
-        EXECUTE format('CREATE TABLE user_emails_p%s PARTITION OF user_emails FOR VALUES WITH (MODULUS 16, REMAINDER %s)', i, i);
+        EXECUTE format('CREATE TABLE credentials_p%s PARTITION OF credentials FOR VALUES WITH (MODULUS 16, REMAINDER %s)', i, i);
         EXECUTE format('CREATE TABLE user_roles_p%s PARTITION OF user_roles FOR VALUES WITH (MODULUS 16, REMAINDER %s)', i, i);
     END LOOP;
 END $$;

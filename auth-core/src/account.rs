@@ -81,14 +81,14 @@ impl Auth {
             history::record(&self.db, &attempt).await?;
             return Err(Error::Throttled { retry_after });
         }
-        let user = users::by_email(&self.db, &email).await?;
-        let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let credential = users::credential(&self.db, &email).await?;
+        let hash = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         // no stored password can be this long (the policy caps it): refuse without hashing,
         // alike for known and unknown emails
         let ok = req.password.len() <= password::MAX_CHARS * 4
             && self.passwords.verify(&req.password, hash).await?;
-        attempt.user_id = user.as_ref().map(|u| u.id);
-        let Some(user) = user.filter(|_| ok) else {
+        attempt.user_id = credential.as_ref().map(|c| c.user_id);
+        let Some(credential) = credential.filter(|_| ok) else {
             attempt.failure_reason = Some(if attempt.user_id.is_some() {
                 "wrong_password"
             } else {
@@ -98,7 +98,7 @@ impl Auth {
             return Err(Error::InvalidCredentials);
         };
         let pair = self
-            .open_session(user.id, device.as_str(), client, now)
+            .open_session(credential.user_id, device.as_str(), client, now)
             .await?;
         attempt.success = true;
         history::record(&self.db, &attempt).await?;
@@ -154,11 +154,23 @@ impl Auth {
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<UserView> {
-        let user = users::by_id(&self.db, caller.user_id)
+        self.profile(caller.user_id).await
+    }
+
+    /// The account as the API shows it: profile, roles, whether a password is set.
+    pub(crate) async fn profile(&self, id: Uuid) -> Result<UserView> {
+        let user = users::by_id(&self.db, id)
             .await?
             .ok_or(Error::NotFound("user"))?;
+        let credential = users::credential(&self.db, &user.email).await?;
         let roles = users::roles(&self.db, user.id).await?;
-        Ok(view(user, roles))
+        Ok(UserView {
+            id: user.id,
+            email: user.email,
+            roles,
+            has_password: credential.is_some_and(|c| c.password_hash.is_some()),
+            created_at: user.created_at,
+        })
     }
 
     /// Changes email and/or password after checking the current password. A new password
@@ -196,9 +208,11 @@ impl Auth {
         {
             return Err(Error::Throttled { retry_after });
         }
+        let credential = users::credential(&self.db, &user.email).await?;
+        let current = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         if !self
             .passwords
-            .verify(&req.current_password, user.password_hash.as_deref())
+            .verify(&req.current_password, current)
             .await?
         {
             return Err(Error::InvalidCredentials);
@@ -208,12 +222,14 @@ impl Auth {
             None => None,
         };
         let mut tx = self.db.begin().await?;
+        let mut email = user.email.as_str();
         if let Some(new) = new_email.as_deref().filter(|e| *e != user.email) {
             users::change_email(&mut tx, user.id, &user.email, new, now).await?;
+            email = new;
         }
         let mut ended = Vec::new();
         if let Some(hash) = &new_hash {
-            users::set_password(&mut *tx, user.id, hash, now).await?;
+            users::set_password(&mut *tx, user.id, email, hash).await?;
             ended = sessions::revoke_all(&mut *tx, user.id, now, "password_changed").await?;
         }
         tx.commit().await?;
@@ -254,16 +270,6 @@ impl Auth {
             None
         };
         Ok(HistoryPage { items, next_cursor })
-    }
-}
-
-fn view(user: users::User, roles: Vec<String>) -> UserView {
-    UserView {
-        id: user.id,
-        email: user.email,
-        roles,
-        has_password: user.password_hash.is_some(),
-        created_at: user.created_at,
     }
 }
 

@@ -93,17 +93,10 @@ impl Auth {
     /// The account of an email, for the CLI.
     pub async fn find_user(&self, email: &str) -> Result<UserView> {
         let email = crate::email::normalize(email)?;
-        let user = users::by_email(&self.db, &email)
+        let credential = users::credential(&self.db, &email)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let roles = users::roles(&self.db, user.id).await?;
-        Ok(UserView {
-            id: user.id,
-            email: user.email,
-            roles,
-            has_password: user.password_hash.is_some(),
-            created_at: user.created_at,
-        })
+        self.profile(credential.user_id).await
     }
 
     /// Creates an account with a password checked against the policy (the CLI).

@@ -96,13 +96,19 @@ impl Auth {
         crate::migrate::run(&self.db).await
     }
 
-    /// Creates login-history partitions ahead of time (at start and daily).
-    pub async fn maintain_partitions(&self) -> Result<()> {
+    /// Housekeeping (at start and every few hours): login-history partitions ahead of time,
+    /// and sessions that ended more than a day ago deleted with their refresh tokens.
+    pub async fn maintain(&self, now: DateTime<Utc>) -> Result<()> {
         let made =
             crate::repo::history::ensure_partitions(&self.db, self.config.history_months_ahead)
                 .await?;
         if made > 0 {
             tracing::info!(made, "login history partitions created");
+        }
+        let deleted =
+            crate::repo::sessions::delete_ended(&self.db, now - chrono::Duration::days(1)).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "ended sessions deleted");
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! Runs the core: the HTTP router on its listener, plus the key reloader and the partition
-//! keeper, until `shutdown` resolves.
+//! Runs the core: the HTTP router on its listener, plus the key reloader and the housekeeping
+//! task (partitions, ended sessions), until `shutdown` resolves.
 
 use crate::Auth;
 use chrono::Utc;
@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-const PARTITION_CHECK: Duration = Duration::from_secs(6 * 3600);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 pub async fn serve(
     auth: Arc<Auth>,
@@ -17,7 +17,7 @@ pub async fn serve(
     if auth.config.migrate_on_start {
         tokio::spawn(migrate_until_done(auth.clone()));
     } else {
-        tokio::spawn(keep_partitions(auth.clone()));
+        tokio::spawn(housekeeping(auth.clone()));
     }
     tokio::spawn(reload_keys(auth.clone()));
     axum::serve(listener, crate::http::router(auth))
@@ -41,15 +41,15 @@ async fn migrate_until_done(auth: Arc<Auth>) {
             }
         }
     }
-    keep_partitions(auth).await;
+    housekeeping(auth).await;
 }
 
-async fn keep_partitions(auth: Arc<Auth>) {
+async fn housekeeping(auth: Arc<Auth>) {
     loop {
-        if let Err(e) = auth.maintain_partitions().await {
-            tracing::warn!(error = %e, "cannot create login history partitions");
+        if let Err(e) = auth.maintain(Utc::now()).await {
+            tracing::warn!(error = %e, "database housekeeping failed");
         }
-        tokio::time::sleep(PARTITION_CHECK).await;
+        tokio::time::sleep(HOUSEKEEPING_EVERY).await;
     }
 }
 

@@ -44,9 +44,7 @@ pub fn migrate(conf: &Path) -> ExitCode {
         block_on(async move {
             let auth = core(config)?;
             auth.migrate().await.map_err(|e| e.to_string())?;
-            auth.maintain_partitions()
-                .await
-                .map_err(|e| e.to_string())?;
+            auth.maintain(Utc::now()).await.map_err(|e| e.to_string())?;
             println!("migrations applied");
             Ok(())
         })

@@ -149,3 +149,22 @@ pub async fn is_live(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> R
     .fetch_one(db)
     .await?)
 }
+
+/// Deletes sessions expired or revoked before `before` (their refresh tokens cascade), in
+/// batches so no long lock is held. Returns how many went.
+pub async fn delete_ended(db: &sqlx::PgPool, before: DateTime<Utc>) -> Result<u64> {
+    let mut total = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+             WHERE expires_at < $1 OR revoked_at < $1 LIMIT 5000)",
+        )
+        .bind(before)
+        .execute(db)
+        .await?;
+        total += done.rows_affected();
+        if done.rows_affected() < 5000 {
+            return Ok(total);
+        }
+    }
+}

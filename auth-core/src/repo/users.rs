@@ -1,4 +1,5 @@
-//! `users`, `user_emails` and `user_roles`.
+//! `users` (the profile, by id), `credentials` (what a login reads, by email) and
+//! `user_roles`.
 
 use crate::error::{on_unique, Result};
 use chrono::{DateTime, Utc};
@@ -9,8 +10,14 @@ use uuid::Uuid;
 pub struct User {
     pub id: Uuid,
     pub email: String,
-    pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The login row of an email.
+#[derive(sqlx::FromRow, Clone)]
+pub struct Credential {
+    pub user_id: Uuid,
+    pub password_hash: Option<String>,
 }
 
 const EMAIL_TAKEN: &str = "email is already registered";
@@ -24,49 +31,48 @@ pub async fn insert(
     password_hash: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4)",
-    )
-    .bind(id)
-    .bind(email)
-    .bind(password_hash)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    claim_email(tx, id, email).await
+    sqlx::query("INSERT INTO users (id, email, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+        .bind(id)
+        .bind(email)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    claim_email(tx, id, email, password_hash).await
 }
 
-async fn claim_email(tx: &mut Transaction<'_, Postgres>, id: Uuid, email: &str) -> Result<()> {
-    sqlx::query("INSERT INTO user_emails (email, user_id) VALUES ($1, $2)")
+async fn claim_email(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    email: &str,
+    password_hash: Option<&str>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO credentials (email, user_id, password_hash) VALUES ($1, $2, $3)")
         .bind(email)
         .bind(id)
+        .bind(password_hash)
         .execute(&mut **tx)
         .await
-        .map_err(|e| on_unique(e, "user_emails", EMAIL_TAKEN))?;
+        .map_err(|e| on_unique(e, "credentials", EMAIL_TAKEN))?;
     Ok(())
 }
 
-/// The login lookup: email → id in one `user_emails` partition, then the user in one `users`
-/// partition.
-pub async fn by_email(db: &sqlx::PgPool, email: &str) -> Result<Option<User>> {
-    let id: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM user_emails WHERE email = $1")
-        .bind(email)
-        .fetch_optional(db)
-        .await?;
-    match id {
-        Some(id) => by_id(db, id).await,
-        None => Ok(None),
-    }
+/// The login lookup: one query on one `credentials` partition.
+pub async fn credential(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Credential>> {
+    Ok(sqlx::query_as::<_, Credential>(
+        "SELECT user_id, password_hash FROM credentials WHERE email = $1",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await?)
 }
 
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
-    Ok(sqlx::query_as::<_, User>(
-        "SELECT id, email, password_hash, created_at FROM users WHERE id = $1",
+    Ok(
+        sqlx::query_as::<_, User>("SELECT id, email, created_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
     )
-    .bind(id)
-    .fetch_optional(db)
-    .await?)
 }
 
 pub async fn roles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>> {
@@ -78,7 +84,8 @@ pub async fn roles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>> {
     )
 }
 
-/// Moves the account to a new email: the old email row is released, the new one claimed.
+/// Moves the account to a new email: the login row moves (with its password hash), the
+/// profile's copy follows.
 pub async fn change_email(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -86,12 +93,14 @@ pub async fn change_email(
     new: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("DELETE FROM user_emails WHERE email = $1 AND user_id = $2")
-        .bind(old)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    claim_email(tx, id, new).await?;
+    let hash: Option<Option<String>> = sqlx::query_scalar(
+        "DELETE FROM credentials WHERE email = $1 AND user_id = $2 RETURNING password_hash",
+    )
+    .bind(old)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    claim_email(tx, id, new, hash.flatten().as_deref()).await?;
     sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(new)
@@ -104,13 +113,13 @@ pub async fn change_email(
 pub async fn set_password(
     db: impl PgExecutor<'_>,
     id: Uuid,
+    email: &str,
     hash: &str,
-    now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+    sqlx::query("UPDATE credentials SET password_hash = $3 WHERE email = $1 AND user_id = $2")
+        .bind(email)
         .bind(id)
         .bind(hash)
-        .bind(now)
         .execute(db)
         .await?;
     Ok(())

@@ -673,7 +673,7 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
     );
     // nothing was written
     assert_eq!(
-        s.sql("SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM user_emails)"),
+        s.sql("SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM credentials)"),
         "0"
     );
 }
@@ -841,4 +841,46 @@ async fn admin_cli_creates_users_and_manages_roles() {
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("roles: subscriber\n"));
     // the password given on stdin works
     s.login("ops@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn a_database_outage_is_a_fast_503_not_a_500() {
+    let s = AuthStack::start_with(Options {
+        auth_extra: "db_timeout = \"300ms\"",
+        ..Options::default()
+    });
+    s.register("ann@example.com", PASSWORD).await;
+    let pair = s.login("ann@example.com", PASSWORD).await;
+    let health = s.http.get(s.url("/auth/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    s.pg.stop();
+    let started = std::time::Instant::now();
+    let r = s.login_raw("ann@example.com", PASSWORD, "t").await;
+    assert_eq!(r.headers()["retry-after"], "1");
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, _) = error_of(
+        s.get("/auth/me", pair["access_token"].as_str().unwrap())
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let health = s.http.get(s.url("/auth/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json::<Value>().await.unwrap()["database"], "down");
+    // the JWKS needs no database
+    let jwks = s
+        .http
+        .get(s.url("/auth/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
 }

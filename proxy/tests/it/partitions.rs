@@ -33,8 +33,8 @@ async fn hot_queries_touch_one_partition() {
     // login: email -> id, then the user
     let p = scanned(
         &s,
-        "SELECT user_id FROM user_emails WHERE email = 'ann@example.com'",
-        "user_emails",
+        "SELECT user_id FROM credentials WHERE email = 'ann@example.com'",
+        "credentials",
     );
     assert_eq!(p.len(), 1, "{p:?}");
     let p = scanned(
@@ -59,7 +59,7 @@ async fn hot_queries_touch_one_partition() {
     // and with generic plans: 15 of 16 hash partitions removed at run time
     let plan = generic_plan(
         &s,
-        "PREPARE by_email(text) AS SELECT user_id FROM user_emails WHERE email = $1",
+        "PREPARE by_email(text) AS SELECT user_id FROM credentials WHERE email = $1",
         "EXECUTE by_email('ann@example.com')",
     );
     assert!(plan.contains("Subplans Removed: 15"), "{plan}");
@@ -71,7 +71,7 @@ async fn hot_queries_touch_one_partition() {
     assert!(plan.contains("Subplans Removed: 15"), "{plan}");
     // the login lookup finds the row in the one partition it reads
     assert_eq!(
-        s.sql("SELECT count(*) FROM user_emails WHERE email = 'ann@example.com'"),
+        s.sql("SELECT count(*) FROM credentials WHERE email = 'ann@example.com'"),
         "1"
     );
 }
@@ -129,7 +129,7 @@ async fn unique_rules_hold_across_partitions() {
     assert!(dup.unwrap_err().contains("duplicate key"));
     let dup = s.pg.psql(
         "edge",
-        &format!("INSERT INTO user_emails (email, user_id) VALUES ('ann@example.com', '{b}')"),
+        &format!("INSERT INTO credentials (email, user_id) VALUES ('ann@example.com', '{b}')"),
     );
     assert!(dup.unwrap_err().contains("duplicate key"));
     // an unknown provider lands in the default partition

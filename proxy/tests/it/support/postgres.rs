@@ -119,12 +119,19 @@ impl Postgres {
     }
 }
 
-impl Drop for Postgres {
-    fn drop(&mut self) {
+impl Postgres {
+    /// Stops the server at once, as a crash or an outage would.
+    pub fn stop(&self) {
         let d = self.dir.path().display();
         let _ = run_as_owner(&format!(
             "{}/pg_ctl -D {d}/data -m immediate -w stop >/dev/null 2>&1",
             self.bin.display()
         ));
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Login under load, with the shipped argon2id parameters (m=19456 KiB, t=2, p=1):
+#  1. login throughput through the edge (wrk POSTing /auth/login);
+#  2. the p99 of a non-auth route (/api, a static upstream) probed at a fixed rate, without
+#     and with the login storm, through the edge and through nginx in front of the same
+#     upstream (same machine, same run): the ratio storm/quiet is the degradation;
+#  3. enumeration timing: login latency for a wrong password vs an unknown email.
+# Usage: bench/login-storm.sh [SECONDS] [STORM_CONNECTIONS] [PROBE_RATE] [MAX_CONCURRENT_HASHES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}
+bench_setup login-storm
+trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx_port=$(free_port)
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+start_upstream "$up"
+start_postgres "$PWD/$out/pg" "$pgport"
+mkdir -p "$out/conf"
+{
+  edge_base edge "$edge_port"
+  cat <<TOML
+[redis]
+url = "redis://127.0.0.1:$rport/"
+[auth]
+listen = "127.0.0.1:$auth_port"
+database_url = "postgres://postgres@127.0.0.1:$pgport/edge"
+issuer = "bench"
+audience = "bench"
+keys_dir = "$PWD/$out/keys"
+generate_keys = true
+# the shipped argon2id parameters; hashes at once bounded by MAX_CONCURRENT_HASHES
+password = { memory_kib = 19456, iterations = 2, parallelism = 1, max_concurrent = $HASHES }
+# the storm must measure hashing, not the throttle
+throttle = { per_account = 100000000, per_ip = 100000000, window = "1m" }
+TOML
+  edge_route auth /auth "127.0.0.1:$auth_port"
+  edge_route api /api "127.0.0.1:$up"
+} >"$out/conf/edge.toml"
+cat >"$out/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  upstream backend { server 127.0.0.1:$up; keepalive 128; }
+  server { listen 127.0.0.1:$ngx_port;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+"$EDGE" migrate --conf "$out/conf" >/dev/null
+echo "storm password" | "$EDGE" user create --conf "$out/conf" --email storm@example.com --password-stdin >/dev/null
+"$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!)
+nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!)
+wait_port "$edge_port"; wait_port "$ngx_port"; wait_port "$up"; sleep 0.5
+
+cat >"$out/login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"email":"storm@example.com","password":"storm password"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+storm() { wrk -t1 -c"$STORM" -d"$1s" -s "$out/login.lua" "http://127.0.0.1:$edge_port/auth/login" >"$out/storm.txt"; }
+probe() { python3 bench/probe.py "$1" "$RATE" "$SECS"; }
+
+curl -fsS -o /dev/null -X POST "http://127.0.0.1:$edge_port/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"storm@example.com","password":"storm password"}'
+echo "== p99 of /api probed at $RATE req/s for ${SECS}s, quiet and during a login storm (wrk -c$STORM on /auth/login)"
+printf '%-22s %8s %8s %8s %6s\n' case samples p50_ms p99_ms errors | tee "$results"
+for round in 1 2; do
+  for target in edge nginx; do
+    [ $target = edge ] && url="http://127.0.0.1:$edge_port/api/x" || url="http://127.0.0.1:$ngx_port/api/x"
+    printf '%-22s %8s %8s %8s %6s\n' "$target-quiet" $(probe "$url") | tee -a "$results"
+    storm $((SECS + 2)) & spid=$!; sleep 1
+    printf '%-22s %8s %8s %8s %6s\n' "$target-storm" $(probe "$url") | tee -a "$results"
+    wait $spid
+    if [ $round = 1 ] && [ $target = edge ]; then
+      logins=$(awk '/Requests\/sec/{print $2}' "$out/storm.txt"); non=$(awk '/Non-2xx/{print $5}' "$out/storm.txt")
+      echo "login throughput: $logins logins/s (non-2xx: ${non:-0})" | tee "$out/logins.txt"
+    fi
+  done
+done
+python3 - "$results" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("case")]
+m = lambda name, i: st.median(float(r[i]) for r in rows if r[0] == name)
+for t in ("edge", "nginx"):
+    q, s = m(f"{t}-quiet", 3), m(f"{t}-storm", 3)
+    print(f"{t:6s} p99 quiet {q:.3f} ms, during the storm {s:.3f} ms: {s / q:.2f}x")
+PY
+cat "$out/logins.txt"
+
+echo "== enumeration timing: 40 sequential logins each"
+python3 - "$edge_port" <<'PY'
+import http.client, json, sys, time, statistics as st
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+def login(email, password):
+    t0 = time.perf_counter()
+    conn.request("POST", "/auth/login", json.dumps({"email": email, "password": password}),
+                 {"Content-Type": "application/json"})
+    r = conn.getresponse(); body = r.read()
+    return (time.perf_counter() - t0) * 1000, r.status
+wrong = [login("storm@example.com", "not the password")[0] for _ in range(40)]
+unknown = [login(f"nobody{i}@example.com", "not the password")[0] for i in range(40)]
+print(f"wrong password p50 {st.median(wrong):.1f} ms, unknown email p50 {st.median(unknown):.1f} ms: ratio {st.median(unknown)/st.median(wrong):.2f}")
+PY
