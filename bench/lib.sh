@@ -7,12 +7,12 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/n
 # CPU ticks of the given pids: "user system".
 cpu_ticks() { local u=0 s=0 p; for p in "$@"; do read -r pu ps < <(awk '{print $14, $15}' "/proc/$p/stat"); u=$((u + pu)); s=$((s + ps)); done; echo "$u $s"; }
 
-# measure NAME URL "PIDS" -> prints "NAME rps p99_ms cpu_us_per_req user_us sys_us" and appends
+# measure NAME URL "PIDS" (wrk runs $WRK_SCRIPT when set) -> prints "NAME rps p99_ms cpu_us_per_req user_us sys_us" and appends
 # to $results
 measure() {
   local name=$1 url=$2 pids=$3 c0 c1 out req rps p99
   c0=$(cpu_ticks $pids)
-  out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency "$url")
+  out=$(wrk -t1 -c"$CONNS" -d"${SECS}s" --latency ${WRK_SCRIPT:+-s "$WRK_SCRIPT"} "$url")
   c1=$(cpu_ticks $pids)
   req=$(awk '/requests in/{print $1}' <<<"$out")
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")

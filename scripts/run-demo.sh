@@ -71,6 +71,8 @@ cat <<MSG
     curl -s http://127.0.0.1:8080/auth/login -H 'content-type: application/json' \\
          -d '{"email":"$VIEWER_EMAIL","password":"$VIEWER_PASSWORD"}'
     curl -s http://127.0.0.1:8080/auth/me -H "authorization: Bearer <access_token>"
+    curl -s http://127.0.0.1:8080/api/v1/movies/premium -H "authorization: Bearer <access_token>"
+    curl -s http://127.0.0.1:8080/api/v1/whoami -H "authorization: Bearer <access_token>"
     curl -s http://127.0.0.1:8080/auth/.well-known/jwks.json
 
   Edit conf/*.toml and save: the edge reloads (or refuses and keeps serving).

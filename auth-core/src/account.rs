@@ -63,7 +63,6 @@ impl Auth {
         client: &Client,
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
-        let email = email::normalize(&req.email).map_err(|_| Error::InvalidCredentials)?;
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
         let mut attempt = history::Attempt {
             user_id: None,
@@ -74,6 +73,12 @@ impl Auth {
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
             failure_reason: None,
+        };
+        // not an address we could have registered: the same answer as a wrong password
+        let Ok(email) = email::normalize(&req.email) else {
+            attempt.failure_reason = Some("invalid_email");
+            history::record(&self.db, &attempt).await?;
+            return Err(Error::InvalidCredentials);
         };
         let account_key = account_throttle_key(&email);
         if let Some(retry_after) = self.throttled(&account_key, client).await {

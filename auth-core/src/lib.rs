@@ -20,7 +20,7 @@ pub mod model;
 pub mod password;
 pub mod refresh;
 mod repo;
-mod revocation;
+pub mod revocation;
 mod serve;
 mod session;
 mod throttle;

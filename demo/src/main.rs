@@ -27,6 +27,22 @@ async fn movies() -> Json<Value> {
     }))
 }
 
+/// Behind `auth = "required"`, `roles = ["subscriber"]`: the edge lets only subscribers in,
+/// so the service just reads who it is serving.
+async fn premium(headers: HeaderMap) -> Json<Value> {
+    let user = headers
+        .get("x-user-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Json(json!({
+        "for_user": user,
+        "movies": [
+            { "id": 10, "title": "Solaris (restored, 4K)", "year": 1972 },
+            { "id": 11, "title": "Andrei Rublev (director's cut)", "year": 1966 }
+        ]
+    }))
+}
+
 async fn whoami(headers: HeaderMap) -> Json<Value> {
     let mut seen = Map::new();
     for name in ECHOED {
@@ -60,6 +76,7 @@ async fn main() {
     let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let app = Router::new()
         .route("/api/v1/movies", get(movies))
+        .route("/api/v1/movies/premium", get(premium))
         .route("/api/v1/whoami", get(whoami))
         .route("/health", get(|| async { "ok" }));
     let listener = match tokio::net::TcpListener::bind(&addr).await {

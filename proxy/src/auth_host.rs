@@ -71,7 +71,9 @@ fn bind(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// Refuses to start an edge whose auth core could not sign tokens.
 pub fn preflight(config: &auth_core::Config) -> Result<(), String> {
     if config.keys.generate_if_missing {
-        return Ok(());
+        // now, not in the core's task: the edge loads the public keys before it serves
+        return auth_core::keys::ensure(&config.keys.dir, chrono::Utc::now(), config.access_ttl)
+            .map_err(|e| e.to_string());
     }
     let set = auth_core::keys::load(&config.keys.dir, chrono::Utc::now(), config.access_ttl)
         .map_err(|e| e.to_string())?;

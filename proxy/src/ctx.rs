@@ -20,6 +20,8 @@ pub struct RequestCtx {
     pub client_ip: Option<IpAddr>,
     /// RateLimit-* values for the response, when the route is limited.
     pub quota: Option<Quota>,
+    /// The verified caller; `None` is anonymous.
+    pub identity: Option<auth_core::token::Claims>,
 }
 
 impl RequestCtx {
@@ -32,6 +34,7 @@ impl RequestCtx {
             started: Instant::now(),
             client_ip: None,
             quota: None,
+            identity: None,
         }
     }
 }

@@ -21,6 +21,14 @@ pub enum EdgeError {
     RateLimited { retry_after: u64 },
     #[error("rate limiter unavailable")]
     LimiterUnavailable,
+    /// No token on a route that requires one.
+    #[error("an access token is required")]
+    TokenMissing,
+    /// A token that is malformed, forged, expired, revoked or signed with an unknown key.
+    #[error("invalid or expired access token")]
+    TokenInvalid,
+    #[error("a required role is missing")]
+    Forbidden,
     #[error("internal error")]
     Internal,
 }
@@ -36,7 +44,18 @@ impl EdgeError {
             EdgeError::UpstreamTimeout => 504,
             EdgeError::RateLimited { .. } => 429,
             EdgeError::LimiterUnavailable => 503,
+            EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
+            EdgeError::Forbidden => 403,
             EdgeError::Internal => 500,
+        }
+    }
+
+    /// The RFC 6750 challenge of a 401.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self {
+            EdgeError::TokenMissing => Some("Bearer"),
+            EdgeError::TokenInvalid => Some(r#"Bearer error="invalid_token""#),
+            _ => None,
         }
     }
 

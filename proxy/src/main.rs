@@ -10,6 +10,7 @@ mod config;
 mod ctx;
 mod drain;
 mod error;
+mod identity;
 mod limiter;
 mod live;
 mod metrics;

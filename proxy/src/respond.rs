@@ -35,6 +35,9 @@ pub async fn error_with(
     if let Some(secs) = err.retry_after() {
         header.insert_header(http::header::RETRY_AFTER, secs)?;
     }
+    if let Some(challenge) = err.www_authenticate() {
+        header.insert_header(http::header::WWW_AUTHENTICATE, challenge)?;
+    }
     extra(&mut header)?;
     session
         .write_response_header(Box::new(header), false)

@@ -1,7 +1,7 @@
 //! Route table: host + longest path prefix on segment boundaries. Built once per config
 //! generation; a lookup allocates nothing for lowercase hosts.
 
-use crate::config::RouteSpec;
+use crate::config::{AuthMode, RouteSpec};
 use crate::limiter::Policy;
 use crate::upstream::Pool;
 use std::collections::HashMap;
@@ -15,6 +15,9 @@ pub struct Route {
     pub pool: Arc<Pool>,
     /// Rate-limit policies, every one must allow.
     pub limits: Vec<Arc<Policy>>,
+    pub auth: AuthMode,
+    /// Any of these roles (empty: any valid token).
+    pub roles: Box<[String]>,
 }
 
 impl Route {
@@ -55,6 +58,8 @@ impl Router {
                 name: spec.name.clone(),
                 prefix: spec.path.clone(),
                 strip_prefix: spec.strip_prefix,
+                auth: spec.auth,
+                roles: spec.roles.clone().into_boxed_slice(),
                 pool: pool.clone(),
                 limits: spec
                     .limits
@@ -159,6 +164,8 @@ mod tests {
             upstream: "u".into(),
             strip_prefix: strip,
             limits: vec![],
+            auth: Default::default(),
+            roles: vec![],
         }
     }
 

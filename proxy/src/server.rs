@@ -57,12 +57,16 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
     let dir = config.dir.clone();
     let redis = config.redis.clone().map(SharedRedis::new);
     let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
-    let auth = match config.auth.clone() {
+    let (auth, identity) = match config.auth.clone() {
         Some(auth) => {
             crate::auth_host::preflight(&auth)?;
-            Some(crate::auth_host::AuthHost::bind(auth)?)
+            let identity = crate::identity::Identity::embedded(&auth, redis.clone())?;
+            (
+                Some(crate::auth_host::AuthHost::bind(auth)?),
+                Some(identity),
+            )
         }
-        None => None,
+        None => (None, None),
     };
     let (runtime, _) = Runtime::build(config, None)?;
     let live = Live::new(runtime);
@@ -78,6 +82,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         access_log,
         draining,
         limiter,
+        identity: identity.clone(),
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {
@@ -93,6 +98,12 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Reloader { live, dir },
     ));
     server.add_service(background_service("drain watch", drain_watch));
+    if let Some(identity) = identity {
+        server.add_service(background_service(
+            "token keys",
+            crate::identity::KeyWatcher(identity),
+        ));
+    }
     if let Some(host) = auth {
         server.add_service(background_service("auth core", host));
     }

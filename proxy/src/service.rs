@@ -25,6 +25,8 @@ pub struct Edge {
     pub access_log: bool,
     pub draining: Draining,
     pub limiter: Arc<Limiter>,
+    /// Token verification; present when the conf has `[auth]`.
+    pub identity: Option<Arc<crate::identity::Identity>>,
 }
 
 /// Paths the edge answers itself.
@@ -51,6 +53,8 @@ impl ProxyHttp for Edge {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
+        // before anything reads them, on every route: only the edge sets identity headers
+        crate::identity::strip_spoofed(session.req_header_mut());
         if let Some(peer) = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -98,6 +102,20 @@ impl ProxyHttp for Edge {
         let Some(route) = route else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;
         };
+        if route.auth != crate::config::AuthMode::Public {
+            let checked = match &self.identity {
+                Some(identity) => {
+                    identity
+                        .check(session.req_header(), &route, now_secs())
+                        .await
+                }
+                None => Err(EdgeError::Internal),
+            };
+            match checked {
+                Ok(claims) => ctx.identity = claims,
+                Err(e) => return self.answer(session, ctx, e).await,
+            }
+        }
         if !route.limits.is_empty() && self.rate_limit(session, ctx, &route).await? {
             return Ok(true);
         }
@@ -162,6 +180,7 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        crate::identity::write_upstream(upstream, ctx.identity.as_ref())?;
         // the client as the edge saw it (socket, or a trusted proxy's X-Forwarded-For);
         // replaces any value the client sent
         if let Some(ip) = ctx.client_ip {
@@ -335,4 +354,10 @@ fn format_ip(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &str {
     let _ = write!(cursor, "{ip}");
     let len = cursor.position() as usize;
     std::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -218,6 +218,12 @@ pub struct RouteFile {
     /// Names of `[limit.<name>]` policies; every one must allow the request.
     #[serde(default)]
     pub limits: Vec<String>,
+    /// "public" (default: tokens ignored), "optional" (anonymous or a valid token) or
+    /// "required" (a valid token).
+    pub auth: Option<String>,
+    /// Roles of which the token must carry at least one; needs auth = "required".
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -138,6 +138,21 @@ pub struct RouteSpec {
     pub upstream: String,
     pub strip_prefix: bool,
     pub limits: Vec<String>,
+    pub auth: AuthMode,
+    /// Any of these roles, when not empty (only with `AuthMode::Required`).
+    pub roles: Vec<String>,
+}
+
+/// What a route asks of the caller's access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Tokens are ignored; the request goes upstream anonymous.
+    #[default]
+    Public,
+    /// No token or an expired one: anonymous. A forged or malformed one: 401.
+    Optional,
+    /// A valid token is required (401 otherwise), with one of `roles` if any (403 otherwise).
+    Required,
 }
 
 #[derive(Debug, Clone, PartialEq)]

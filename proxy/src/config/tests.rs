@@ -148,6 +148,8 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             upstream: "movies".into(),
             strip_prefix: true,
             limits: vec!["per-ip".into(), "per-key".into()],
+            auth: AuthMode::Public,
+            roles: vec![],
         }],
         upstreams: vec![UpstreamSpec {
             name: "movies".into(),
@@ -266,6 +268,35 @@ fn auth_section_becomes_the_core_settings() {
         history_months_ahead: 2,
     };
     assert_eq!(got, expected);
+}
+
+#[test]
+fn route_auth_rules() {
+    let route = |extra: &str| {
+        format!(
+            "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"u\"\n{extra}\n\
+             [upstream.u]\nservers = [\"127.0.0.1:9\"]\n"
+        )
+    };
+    assert_problem(&route("auth = \"maybe\""), "route[0].auth", "is not one of");
+    assert_problem(
+        &route("roles = [\"admin\"]"),
+        "route[0].roles",
+        "auth = \"required\"",
+    );
+    assert_problem(
+        &route("auth = \"required\""),
+        "route[0].auth",
+        "needs the [auth] section",
+    );
+    let with_auth = format!(
+        "{}{AUTH}",
+        route("auth = \"required\"\nroles = [\"subscriber\", \"admin\"]")
+    );
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{with_auth}"))]);
+    let c = load(dir.path()).unwrap();
+    assert_eq!(c.routes[0].auth, AuthMode::Required);
+    assert_eq!(c.routes[0].roles, ["subscriber", "admin"]);
 }
 
 #[test]

@@ -152,7 +152,8 @@ fn validate(
         .iter()
         .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
         .collect();
-    let routes = route_specs(routes, &upstreams, &limits, all_parsed, p);
+    let verifies_tokens = auth.is_some();
+    let routes = route_specs(routes, &upstreams, &limits, all_parsed, verifies_tokens, p);
     let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
     let rate_limit = rate_limit_settings(rate_limit, p);
     let limits = limits
@@ -402,6 +403,7 @@ fn route_specs(
     upstreams: &BTreeMap<String, (String, UpstreamFile)>,
     limits: &BTreeMap<String, (String, LimitFile)>,
     all_parsed: bool,
+    verifies_tokens: bool,
     p: &mut Problems,
 ) -> Vec<RouteSpec> {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -465,6 +467,40 @@ fn route_specs(
                 );
             }
         }
+        let auth = match r.auth.as_deref() {
+            None | Some("public") => AuthMode::Public,
+            Some("optional") => AuthMode::Optional,
+            Some("required") => AuthMode::Required,
+            Some(other) => {
+                p.add(
+                    &file,
+                    format!("{key}.auth"),
+                    format!("\"{other}\" is not one of \"public\", \"optional\", \"required\""),
+                );
+                AuthMode::Public
+            }
+        };
+        if !r.roles.is_empty() && auth != AuthMode::Required {
+            p.add(
+                &file,
+                format!("{key}.roles"),
+                "roles need auth = \"required\"",
+            );
+        }
+        if r.roles.iter().any(|role| role.trim().is_empty()) {
+            p.add(
+                &file,
+                format!("{key}.roles"),
+                "a role name must not be empty",
+            );
+        }
+        if auth != AuthMode::Public && !verifies_tokens && all_parsed {
+            p.add(
+                &file,
+                format!("{key}.auth"),
+                "verifying tokens needs the [auth] section (the keys of the auth core)",
+            );
+        }
         out.push(RouteSpec {
             name: r.name,
             host,
@@ -472,6 +508,8 @@ fn route_specs(
             upstream: r.upstream,
             strip_prefix: r.strip_prefix.unwrap_or(false),
             limits: r.limits,
+            auth,
+            roles: r.roles,
         });
     }
     out

@@ -92,11 +92,16 @@ async fn unknown_email_and_wrong_password_look_the_same() {
     b2["request_id"] = Value::Null;
     assert_eq!(b1, b2);
     assert_eq!(b1["code"], "invalid_credentials");
-    // both attempts are recorded; only the known account's is tied to a user
+    // an address that cannot exist gets the same answer
+    let (s3, mut b3) = error_of(s.login_raw("not an email", PASSWORD, "t").await).await;
+    assert_eq!(s3, StatusCode::UNAUTHORIZED);
+    b3["request_id"] = Value::Null;
+    assert_eq!(b3, b1);
+    // every attempt is recorded; only the known account's is tied to a user
     let rows = s.sql(
         "SELECT user_id IS NOT NULL, failure_reason FROM login_history WHERE NOT success ORDER BY occurred_at",
     );
-    assert_eq!(rows, "t|wrong_password\nf|unknown_email");
+    assert_eq!(rows, "t|wrong_password\nf|unknown_email\nf|invalid_email");
 }
 
 #[tokio::test]

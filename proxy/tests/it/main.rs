@@ -8,6 +8,7 @@ mod balancing;
 mod config_errors;
 mod errors;
 mod harness;
+mod identity;
 mod partitions;
 mod rate_limit;
 mod reload;

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The cost of verifying tokens at the edge: throughput and CPU per request of an
+# `auth = "required"` route against a public route of the same edge, interleaved in the same
+# run, with nginx `proxy_pass` to the same upstream as the reference. Every request of the
+# required route carries a real access token (EdDSA signature check + deny-list cache).
+# Usage: bench/identity.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
+bench_setup identity
+trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx=$(free_port)
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+start_upstream "$up"
+start_postgres "$PWD/$out/pg" "$pgport"
+mkdir -p "$out/conf"
+{
+  edge_base edge "$edge_port" "upstream_keepalive_pool_size = 128"
+  cat <<TOML
+[redis]
+url = "redis://127.0.0.1:$rport/"
+[auth]
+listen = "127.0.0.1:$auth_port"
+database_url = "postgres://postgres@127.0.0.1:$pgport/edge"
+issuer = "bench"
+audience = "bench"
+keys_dir = "$PWD/$out/keys"
+generate_keys = true
+TOML
+  edge_route auth /auth "127.0.0.1:$auth_port"
+  edge_route public /public "127.0.0.1:$up"
+  edge_route required /required "127.0.0.1:$up" 'auth = "required"'
+} >"$out/conf/edge.toml"
+cat >"$out/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  upstream backend { server 127.0.0.1:$up; keepalive 128; }
+  server { listen 127.0.0.1:$ngx; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+"$EDGE" migrate --conf "$out/conf" >/dev/null
+echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
+"$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
+nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
+wait_port "$edge_port"; wait_port "$ngx"; wait_port "$up"; sleep 0.5
+token=$(curl -fsS "http://127.0.0.1:$edge_port/auth/login" -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+cat >"$out/token.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+ngx_workers=$(nginx_workers "$ngx_master")
+# the token goes with every request (the public route ignores it)
+WRK_SCRIPT="$out/token.lua"
+for port_path in "$edge_port/public" "$edge_port/required" "$ngx/public"; do
+  wrk -t1 -c"$CONNS" -d2s -s "$out/token.lua" "http://127.0.0.1:$port_path" >/dev/null
+done
+curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$edge_port/required" || { echo "token refused"; exit 1; }
+printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us | tee -a "$results"
+for _ in $(seq "$ROUNDS"); do
+  measure edge-public "http://127.0.0.1:$edge_port/public" "$edge_pid"
+  measure edge-required "http://127.0.0.1:$edge_port/required" "$edge_pid"
+  measure nginx "http://127.0.0.1:$ngx/public" "$ngx_workers"
+done
+python3 - "$results" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("target")]
+med = lambda name: [st.median(float(r[i]) for r in rows if r[0] == name) for i in (1, 2, 3)]
+p, r, n = med("edge-public"), med("edge-required"), med("nginx")
+for name, m in (("edge-public", p), ("edge-required", r), ("nginx", n)):
+    print(f"median {name:14s} {m[0]:8.0f} req/s  p99 {m[1]:5.2f} ms  {m[2]:6.2f} µs CPU/req")
+print(f"required/public: throughput {r[0]/p[0]:.3f}x, CPU/request {r[2]/p[2]:.2f}x (+{r[2]-p[2]:.1f} µs)")
+print(f"edge-public/nginx throughput {p[0]/n[0]:.2f}x")
+PY
