@@ -28,6 +28,7 @@ bench: deps-build deps-services deps-bench
 	./bench/limiter.sh
 	./bench/login-storm.sh
 	./bench/users.sh
+	./bench/identity.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)

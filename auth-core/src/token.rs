@@ -98,15 +98,21 @@ impl Verifier {
             .ok_or(TokenError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map_err(|e| classify(&e))?;
-        let claims = data.claims;
-        if claims.exp + LEEWAY_SECS < now {
-            return Err(TokenError::Expired);
-        }
-        if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECS > now) {
-            return Err(TokenError::NotYetValid);
-        }
-        Ok(claims)
+        check_time(&data.claims, now)?;
+        Ok(data.claims)
     }
+}
+
+/// `exp` and `nbf` against `now`, with the leeway. Also for claims verified earlier and
+/// cached: a cached token still expires on time.
+pub fn check_time(claims: &Claims, now: i64) -> Result<(), TokenError> {
+    if claims.exp + LEEWAY_SECS < now {
+        return Err(TokenError::Expired);
+    }
+    if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECS > now) {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(())
 }
 
 fn classify(e: &jsonwebtoken::errors::Error) -> TokenError {

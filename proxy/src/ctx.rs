@@ -21,7 +21,7 @@ pub struct RequestCtx {
     /// RateLimit-* values for the response, when the route is limited.
     pub quota: Option<Quota>,
     /// The verified caller; `None` is anonymous.
-    pub identity: Option<auth_core::token::Claims>,
+    pub identity: Option<Arc<crate::identity::Verified>>,
 }
 
 impl RequestCtx {

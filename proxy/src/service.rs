@@ -180,7 +180,7 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
-        crate::identity::write_upstream(upstream, ctx.identity.as_ref())?;
+        crate::identity::write_upstream(upstream, ctx.identity.as_deref())?;
         // the client as the edge saw it (socket, or a trusted proxy's X-Forwarded-For);
         // replaces any value the client sent
         if let Some(ip) = ctx.client_ip {

@@ -17,6 +17,10 @@ struct Site {
 
 /// The auth stack plus an echo upstream behind four routes, one per policy.
 fn site() -> Site {
+    site_with("")
+}
+
+fn site_with(auth_extra: &str) -> Site {
     let up = Upstream::start("movies");
     let routes = format!(
         "[upstream.movies]\nservers = [\"{a}\"]\n\
@@ -28,7 +32,7 @@ fn site() -> Site {
     );
     let s = AuthStack::start_with(Options {
         routes_extra: &routes,
-        ..Options::default()
+        auth_extra,
     });
     Site { s, _up: up }
 }
@@ -368,6 +372,45 @@ async fn a_revoked_session_is_refused_within_the_staleness_bound_and_redis_down_
                 .await
                 .status(),
             StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_key_rotated_elsewhere_is_fetched_on_its_first_token() {
+    // no periodic reload during the test: only an unknown kid can make the edge re-read
+    let site = site_with("keys_reload_interval = \"1h\"");
+    let out = site.s.cmd(&["keys", "rotate"], None);
+    assert!(out.status.success());
+    // a token of "another replica" that already signs with the new key
+    let token = site.signed(&good_claims());
+    let auth = format!("Bearer {token}");
+    assert_eq!(
+        site.get("/req/x", &[("authorization", &auth)])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // garbage key ids do not turn into reloads beyond one per second, and stay refused
+    for i in 0..20 {
+        let (h, p, sig) = {
+            let mut parts = token.split('.');
+            (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            )
+        };
+        let mut header: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap();
+        header["kid"] = Value::String(format!("garbage-{i}"));
+        let forged = format!("{}.{p}.{sig}", URL_SAFE_NO_PAD.encode(header.to_string()));
+        let auth = format!("Bearer {forged}");
+        assert_eq!(
+            site.get("/req/x", &[("authorization", &auth)])
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
         );
     }
 }

@@ -47,12 +47,17 @@ impl AuthStack {
             "[redis]\nurl = \"{redis}\"\ntimeout = \"50ms\"\n\n\
              [auth]\nlisten = \"127.0.0.1:{auth_port}\"\ndatabase_url = \"{db}\"\n\
              issuer = \"https://cinema.test\"\naudience = \"cinema\"\n\
-             keys_dir = \"{keys}\"\nkeys_reload_interval = \"200ms\"\n{extra}\n\
+             keys_dir = \"{keys}\"\n{reload}{extra}\n\
              password = {{ memory_kib = 1024, iterations = 1, parallelism = 1, max_concurrent = 4 }}\n",
             redis = redis.url(),
             db = pg.url("edge"),
             keys = keys.path().display(),
             extra = o.auth_extra,
+            reload = if o.auth_extra.contains("keys_reload_interval") {
+                ""
+            } else {
+                "keys_reload_interval = \"200ms\"\n"
+            },
         );
         let routes = format!(
             "{auth_toml}\n[[route]]\nname = \"auth\"\npath = \"/auth\"\nupstream = \"auth\"\n\
