@@ -47,6 +47,17 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The message for an operator (CLI, start-up log): internal details included, which an
+    /// HTTP client never sees.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Internal(detail) => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {

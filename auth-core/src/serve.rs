@@ -35,7 +35,7 @@ async fn migrate_until_done(auth: Arc<Auth>) {
                 break;
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?wait, "database migrations failed");
+                tracing::warn!(error = %e.detail(), retry_in = ?wait, "database migrations failed");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(30));
             }
@@ -47,7 +47,7 @@ async fn migrate_until_done(auth: Arc<Auth>) {
 async fn housekeeping(auth: Arc<Auth>) {
     loop {
         if let Err(e) = auth.maintain(Utc::now()).await {
-            tracing::warn!(error = %e, "database housekeeping failed");
+            tracing::warn!(error = %e.detail(), "database housekeeping failed");
         }
         tokio::time::sleep(HOUSEKEEPING_EVERY).await;
     }
@@ -58,7 +58,7 @@ async fn reload_keys(auth: Arc<Auth>) {
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = auth.reload_keys(Utc::now()) {
-            tracing::error!(error = %e, "cannot reload signing keys; keeping the current ones");
+            tracing::error!(error = %e.detail(), "cannot reload signing keys; keeping the current ones");
         }
     }
 }

@@ -24,6 +24,12 @@ fn block_on<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result
         .block_on(f)
 }
 
+/// An operator at a terminal gets the whole story, unlike an HTTP client: the detail of an
+/// internal error (a migration mismatch, a key file) is printed.
+fn describe(e: auth_core::Error) -> String {
+    e.detail()
+}
+
 fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,15 +42,15 @@ fn finish(result: Result<(), String>) -> ExitCode {
 
 /// Builds the core for a one-off command (no listener, no background tasks).
 fn core(config: auth_core::Config) -> Result<std::sync::Arc<Auth>, String> {
-    Auth::new(config, Utc::now()).map_err(|e| e.to_string())
+    Auth::new(config, Utc::now()).map_err(describe)
 }
 
 pub fn migrate(conf: &Path) -> ExitCode {
     finish(auth_config(conf).and_then(|config| {
         block_on(async move {
             let auth = core(config)?;
-            auth.migrate().await.map_err(|e| e.to_string())?;
-            auth.maintain(Utc::now()).await.map_err(|e| e.to_string())?;
+            auth.migrate().await.map_err(describe)?;
+            auth.maintain(Utc::now()).await.map_err(describe)?;
             println!("migrations applied");
             Ok(())
         })
@@ -54,14 +60,14 @@ pub fn migrate(conf: &Path) -> ExitCode {
 pub fn keys(action: KeysAction) -> ExitCode {
     finish(match action {
         KeysAction::Rotate { conf } => auth_config(&conf).and_then(|c| {
-            let kid = auth_core::keys::rotate(&c.keys.dir, Utc::now(), c.access_ttl)
-                .map_err(|e| e.to_string())?;
+            let kid =
+                auth_core::keys::rotate(&c.keys.dir, Utc::now(), c.access_ttl).map_err(describe)?;
             println!("new signing key {kid} in {}", c.keys.dir.display());
             Ok(())
         }),
         KeysAction::List { conf } => auth_config(&conf).and_then(|c| {
-            let set = auth_core::keys::load(&c.keys.dir, Utc::now(), c.access_ttl)
-                .map_err(|e| e.to_string())?;
+            let set =
+                auth_core::keys::load(&c.keys.dir, Utc::now(), c.access_ttl).map_err(describe)?;
             let signing = set.signer.as_ref().map(|s| s.kid.as_str()).unwrap_or("-");
             for k in &set.public {
                 let mark = if k.kid == signing {
@@ -97,7 +103,7 @@ pub fn user(action: UserAction) -> ExitCode {
                 let user = auth
                     .create_user_with_password(&email, &password, &roles, Utc::now())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(describe)?;
                 println!(
                     "created {} ({}) roles: {}",
                     user.email,
@@ -115,15 +121,15 @@ pub fn user(action: UserAction) -> ExitCode {
         } => auth_config(&conf).and_then(|config| {
             block_on(async move {
                 let auth = core(config)?;
-                let user = auth.find_user(&email).await.map_err(|e| e.to_string())?;
+                let user = auth.find_user(&email).await.map_err(describe)?;
                 for (roles, grant) in [(&add, true), (&remove, false)] {
                     for role in roles {
                         auth.set_role(user.id, role, grant)
                             .await
-                            .map_err(|e| format!("{role}: {e}"))?;
+                            .map_err(|e| format!("{role}: {}", describe(e)))?;
                     }
                 }
-                let user = auth.find_user(&email).await.map_err(|e| e.to_string())?;
+                let user = auth.find_user(&email).await.map_err(describe)?;
                 println!(
                     "{} ({}) roles: {}",
                     user.email,

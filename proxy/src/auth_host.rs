@@ -41,7 +41,7 @@ impl BackgroundService for AuthHost {
         let auth = match Auth::new(self.config.clone(), chrono::Utc::now()) {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(error = %e, "auth core cannot start; /auth answers 502");
+                tracing::error!(error = %e.detail(), "auth core cannot start; /auth answers 502");
                 return;
             }
         };
@@ -73,10 +73,10 @@ pub fn preflight(config: &auth_core::Config) -> Result<(), String> {
     if config.keys.generate_if_missing {
         // now, not in the core's task: the edge loads the public keys before it serves
         return auth_core::keys::ensure(&config.keys.dir, chrono::Utc::now(), config.access_ttl)
-            .map_err(|e| e.to_string());
+            .map_err(|e| e.detail());
     }
     let set = auth_core::keys::load(&config.keys.dir, chrono::Utc::now(), config.access_ttl)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.detail())?;
     if set.signer.is_none() {
         return Err(format!(
             "no signing key in {}: run `edge keys rotate --conf <dir>` or set auth.generate_keys",

@@ -249,8 +249,8 @@ impl Identity {
 }
 
 fn load(s: &KeySource) -> Result<Verifier, String> {
-    let set = auth_core::keys::load(&s.dir, chrono::Utc::now(), s.token_ttl)
-        .map_err(|e| e.to_string())?;
+    let set =
+        auth_core::keys::load(&s.dir, chrono::Utc::now(), s.token_ttl).map_err(|e| e.detail())?;
     Ok(Verifier::from_set(&set, &s.issuer, &s.audience))
 }
 
