@@ -1,7 +1,6 @@
 //! A real HTTP upstream on its own thread and runtime: echoes what it received as JSON and
 //! has endpoints for slow, streamed, ranged and WebSocket responses, and a switchable /health.
 
-use super::free_port;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{Path, Request, State};
@@ -33,10 +32,13 @@ pub fn range_body() -> Vec<u8> {
 }
 
 impl Upstream {
+    /// On a port the OS picks at bind time: no window in which another test (or a process
+    /// the tests start) can take it, as there is between `free_port` and a later bind.
     pub fn start(name: &str) -> Upstream {
-        Self::start_on(name, free_port())
+        Self::start_on(name, 0)
     }
 
+    /// On `port` (0: any free one); a fixed port is how tests bring a stopped upstream back.
     pub fn start_on(name: &str, port: u16) -> Upstream {
         let shared = Arc::new(Shared {
             name: name.to_string(),
@@ -61,7 +63,8 @@ impl Upstream {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
                     .await
                     .expect("bind upstream");
-                let _ = ready_tx.send(());
+                let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+                let _ = ready_tx.send(bound);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stop_rx.await;
@@ -69,7 +72,7 @@ impl Upstream {
                     .await;
             });
         });
-        ready_rx
+        let port = ready_rx
             .recv_timeout(Duration::from_secs(5))
             .expect("upstream did not start");
         Upstream {
