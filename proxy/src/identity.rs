@@ -309,3 +309,64 @@ impl BackgroundService for KeyWatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(dir: &std::path::Path) -> Identity {
+        let source = KeySource {
+            dir: dir.to_path_buf(),
+            token_ttl: Duration::from_secs(900),
+            issuer: "iss".into(),
+            audience: "aud".into(),
+            every: Duration::from_secs(3600),
+        };
+        Identity {
+            verifier: ArcSwap::from_pointee(load(&source).unwrap()),
+            verified: moka::sync::Cache::builder().max_capacity(10).build(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            source,
+            revoked: Revocations {
+                cache: moka::sync::Cache::builder().max_capacity(10).build(),
+                redis: None,
+            },
+            last_forced_reload_ms: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn a_cached_token_still_expires_on_time() {
+        let dir = std::env::temp_dir().join(format!("edge-identity-{}", uuid::Uuid::now_v7()));
+        auth_core::keys::ensure(&dir, chrono::Utc::now(), Duration::from_secs(900)).unwrap();
+        let id = identity(&dir);
+        let set =
+            auth_core::keys::load(&dir, chrono::Utc::now(), Duration::from_secs(900)).unwrap();
+        let now = 1_800_000_000;
+        let claims = Claims {
+            iss: "iss".into(),
+            aud: "aud".into(),
+            sub: "u".into(),
+            sid: "s".into(),
+            roles: vec!["a".into(), "b".into()],
+            iat: now,
+            exp: now + 60,
+            nbf: None,
+        };
+        let token = auth_core::token::sign(set.signer.as_ref().unwrap(), &claims).unwrap();
+        let first = id.verify(&token, now).unwrap();
+        assert_eq!(first.roles, "a,b");
+        // the second call is a cache hit (the same Arc), and the hit re-checks expiry
+        assert!(Arc::ptr_eq(&first, &id.verify(&token, now + 10).unwrap()));
+        let late = now + 60 + auth_core::token::LEEWAY_SECS + 1;
+        assert!(matches!(id.verify(&token, late), Err(TokenError::Expired)));
+        // a different token with the same claims but a flipped signature byte is not a hit
+        // (a middle character of the signature: the last one carries unused bits)
+        let mut bytes = token.clone().into_bytes();
+        let i = bytes.len() - 20;
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(bytes).unwrap();
+        assert!(id.verify(&forged, now).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
