@@ -71,7 +71,7 @@ async fn a_refused_connection_is_retried_on_another_server() {
     }
     assert_eq!(live.hits(), 20);
     assert!(
-        edge.logs().contains("upstream connect failed"),
+        edge.logged("upstream connect failed").await,
         "the failed attempt is logged"
     );
 }

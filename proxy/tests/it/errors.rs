@@ -1,4 +1,4 @@
-use crate::support::{client, edge::Edge, free_port, one_route, upstream::Upstream};
+use crate::support::{client, edge::Edge, eventually, free_port, one_route, upstream::Upstream};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,13 @@ async fn an_unreachable_upstream_is_a_502() {
     let (status, id, body) = json_error(resp).await;
     assert_eq!((status, id.as_str()), (502, "rid-502"));
     assert_eq!(body["error"], "upstream unreachable");
-    // the failure is logged with the request id
-    let logged = edge
-        .json_logs()
-        .into_iter()
-        .any(|l| l["message"] == "request failed" && l["request_id"] == "rid-502");
+    // the failure is logged with the request id (the writer is non-blocking: wait for it)
+    let logged = eventually(Duration::from_secs(3), || {
+        edge.json_logs()
+            .iter()
+            .any(|l| l["message"] == "request failed" && l["request_id"] == "rid-502")
+    })
+    .await;
     assert!(logged, "{}", edge.logs());
 }
 

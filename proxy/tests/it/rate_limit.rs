@@ -1,6 +1,8 @@
 //! Rate limiting with a real Redis and several real edge processes.
 
-use crate::support::{client, edge::Edge, free_port, one_route, redis::Redis, upstream::Upstream};
+use crate::support::{
+    client, edge::Edge, eventually, free_port, one_route, redis::Redis, upstream::Upstream,
+};
 use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -143,11 +145,14 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let keys = redis.cli(&["KEYS", "rl:l:ip:3.3.3.3"]);
     assert_eq!(keys, "rl:l:ip:3.3.3.3");
     // the access log shows the resolved client
-    let logged = trusted
-        .json_logs()
-        .iter()
-        .any(|l| l["target"] == "edge::access" && l["client_ip"] == "4.4.4.4");
-    assert!(logged);
+    let logged = eventually(Duration::from_secs(3), || {
+        trusted
+            .json_logs()
+            .iter()
+            .any(|l| l["target"] == "edge::access" && l["client_ip"] == "4.4.4.4")
+    })
+    .await;
+    assert!(logged, "{}", trusted.logs());
 }
 
 /// One value from the edge's /_edge/metrics.
@@ -266,8 +271,7 @@ async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
     assert!(ok as f64 >= bound * 0.5, "fallback admitted too few: {ok}");
     for e in &edges {
         assert!(
-            e.logs()
-                .contains("redis unreachable: rate limits fall back"),
+            e.logged("redis unreachable: rate limits fall back").await,
             "{}",
             e.logs()
         );
@@ -288,7 +292,7 @@ async fn redis_dying_mid_run_falls_back_locally_and_recovers() {
     );
     for e in &edges {
         assert!(
-            e.logs().contains("shared rate limiting resumed"),
+            e.logged("shared rate limiting resumed").await,
             "{}",
             e.logs()
         );
@@ -347,7 +351,7 @@ async fn without_redis_the_edge_limits_in_process_and_says_so() {
         200,
         "another key, another bucket"
     );
-    assert!(edge.logs().contains("no [redis] configured"));
+    assert!(edge.logged("no [redis] configured").await);
 }
 
 #[tokio::test]

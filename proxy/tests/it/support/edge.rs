@@ -107,6 +107,12 @@ impl Edge {
         format!("{}{}", read("stdout.log"), read("stderr.log"))
     }
 
+    /// Whether `needle` shows up in the logs within three seconds: the edge writes its logs
+    /// through a non-blocking writer, so a line can land just after the response.
+    pub async fn logged(&self, needle: &str) -> bool {
+        super::eventually(Duration::from_secs(3), || self.logs().contains(needle)).await
+    }
+
     /// Log lines parsed as JSON (non-JSON lines skipped).
     pub fn json_logs(&self) -> Vec<serde_json::Value> {
         self.logs()
