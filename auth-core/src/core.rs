@@ -28,6 +28,8 @@ pub struct Auth {
     pub(crate) redis: Option<ConnectionManager>,
     pub(crate) passwords: Passwords,
     keys: ArcSwap<Keys>,
+    /// Open while PostgreSQL is unreachable (see `db_gate.rs`).
+    pub(crate) db_gate: crate::db_gate::DbGate,
 }
 
 impl Auth {
@@ -55,6 +57,7 @@ impl Auth {
             redis,
             passwords,
             keys: ArcSwap::from_pointee(keys),
+            db_gate: crate::db_gate::DbGate::default(),
         }))
     }
 
@@ -201,8 +204,17 @@ fn connect_redis(url: &str, timeout: Duration) -> Result<ConnectionManager> {
 }
 
 impl Auth {
-    /// One cheap query within the pool's acquire timeout.
+    /// Since when (unix ms) the database is believed down; None while it answers.
+    pub fn database_down_since_ms(&self) -> Option<u64> {
+        self.db_gate.open_since_ms()
+    }
+
+    /// One cheap query, given at most `PROBE_TIMEOUT` (not the pool's acquire timeout).
     pub async fn database_up(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.db).await.is_ok()
+        let query = sqlx::query("SELECT 1").execute(&self.db);
+        matches!(
+            tokio::time::timeout(crate::db_gate::PROBE_TIMEOUT, query).await,
+            Ok(Ok(_))
+        )
     }
 }

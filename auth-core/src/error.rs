@@ -58,16 +58,19 @@ impl Error {
     }
 }
 
+/// What `Unavailable` names when PostgreSQL could not be reached (opens the circuit breaker).
+pub const DATABASE: &str = "database";
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");
-                Error::Unavailable("database")
+                Error::Unavailable(DATABASE)
             }
             sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
                 tracing::warn!(error = %e, "database connection failed");
-                Error::Unavailable("database")
+                Error::Unavailable(DATABASE)
             }
             other => Error::Internal(format!("database: {other}")),
         }

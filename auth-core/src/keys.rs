@@ -93,6 +93,61 @@ impl KeySet {
     }
 }
 
+/// A JWK as another party publishes it: only Ed25519 signing keys are taken.
+#[derive(serde::Deserialize)]
+struct PublishedJwk {
+    kty: String,
+    crv: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    kid: Option<String>,
+    x: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PublishedJwks {
+    keys: Vec<PublishedJwk>,
+}
+
+/// The verification keys of a JWKS document (RFC 7517) fetched from an auth core running
+/// elsewhere. Keys that are not Ed25519 signature keys are skipped, since only EdDSA tokens
+/// are accepted; a document without a single usable key is an error, so the caller keeps
+/// the keys it had.
+pub fn parse_jwks(body: &[u8], now: DateTime<Utc>) -> Result<Vec<PublicKey>, Error> {
+    let doc: PublishedJwks = serde_json::from_slice(body)
+        .map_err(|e| Error::Internal(format!("JWKS is not a JSON key set: {e}")))?;
+    let usable = doc.keys.into_iter().filter(|k| {
+        k.kty == "OKP"
+            && k.crv.as_deref() == Some("Ed25519")
+            && k.alg.as_deref().is_none_or(|a| a == "EdDSA")
+            && k.use_.as_deref().is_none_or(|u| u == "sig")
+    });
+    let mut keys = Vec::new();
+    for jwk in usable {
+        let x = jwk.x.unwrap_or_default();
+        let raw_len = URL_SAFE_NO_PAD.decode(&x).map_or(0, |raw| raw.len());
+        if raw_len != 32 {
+            return Err(Error::Internal(format!(
+                "JWKS key {}: x is not a 32-byte base64url Ed25519 key",
+                jwk.kid.as_deref().unwrap_or("(no kid)")
+            )));
+        }
+        let decoding = DecodingKey::from_ed_components(&x)
+            .map_err(|e| Error::Internal(format!("JWKS key: {e}")))?;
+        keys.push(PublicKey {
+            kid: jwk.kid.unwrap_or_else(|| thumbprint(&x)),
+            x,
+            created: now,
+            decoding,
+        });
+    }
+    if keys.is_empty() {
+        return Err(Error::Internal("JWKS holds no Ed25519 signing key".into()));
+    }
+    Ok(keys)
+}
+
 /// One key file as found in the directory.
 struct Stored {
     path: PathBuf,
@@ -265,6 +320,38 @@ mod tests {
     use super::*;
 
     const TTL: Duration = Duration::from_secs(900);
+
+    #[test]
+    fn a_published_jwks_reads_back_into_the_same_keys() {
+        let dir = tempdir();
+        let t0 = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        ensure(&dir, t0, TTL).unwrap();
+        let set = load(&dir, t0, TTL).unwrap();
+        let mut doc = serde_json::to_value(set.jwks()).unwrap();
+        // a foreign RSA key next to ours is skipped, not an error
+        doc["keys"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"kty": "RSA", "kid": "r1", "n": "AQAB", "e": "AQAB"}));
+        let keys = parse_jwks(doc.to_string().as_bytes(), t0).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid, set.public[0].kid);
+        assert_eq!(keys[0].x, set.public[0].x);
+
+        for bad in [
+            "not json",
+            r#"{"keys": []}"#,
+            r#"{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}"#,
+            r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "c2hvcnQ"}]}"#,
+            r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "HS256", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+        ] {
+            assert!(parse_jwks(bad.as_bytes(), t0).is_err(), "{bad}");
+        }
+        // without a kid, the RFC 7638 thumbprint names it
+        let no_kid = r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+        let keys = parse_jwks(no_kid.as_bytes(), t0).unwrap();
+        assert_eq!(keys[0].kid, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
 
     #[test]
     fn rotation_keeps_the_old_key_until_its_tokens_expire() {

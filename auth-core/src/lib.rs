@@ -10,6 +10,7 @@ mod account;
 mod admin;
 pub mod config;
 mod core;
+pub mod db_gate;
 pub mod device;
 pub mod email;
 pub mod error;

@@ -20,6 +20,7 @@ pub async fn serve(
         tokio::spawn(housekeeping(auth.clone()));
     }
     tokio::spawn(reload_keys(auth.clone()));
+    tokio::spawn(probe_database(auth.clone()));
     axum::serve(listener, crate::http::router(auth))
         .with_graceful_shutdown(shutdown)
         .await
@@ -60,5 +61,14 @@ async fn reload_keys(auth: Arc<Auth>) {
         if let Err(e) = auth.reload_keys(Utc::now()) {
             tracing::error!(error = %e.detail(), "cannot reload signing keys; keeping the current ones");
         }
+    }
+}
+
+/// The circuit breaker's probe (`db_gate.rs`): often while the database is down, so the core
+/// serves again soon after it is back; rarely while it is up, to notice an idle outage.
+async fn probe_database(auth: Arc<Auth>) {
+    loop {
+        tokio::time::sleep(auth.db_gate.probe_interval()).await;
+        crate::http::db_guard::probe(&auth).await;
     }
 }

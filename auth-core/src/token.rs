@@ -78,6 +78,15 @@ impl Verifier {
         Verifier::new(set.public.clone(), issuer, audience)
     }
 
+    /// Keys it verifies with.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     pub fn knows(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid == kid)
     }

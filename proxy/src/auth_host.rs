@@ -6,12 +6,15 @@ use async_trait::async_trait;
 use auth_core::Auth;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use std::sync::{Arc, OnceLock};
 
 pub struct AuthHost {
     pub config: auth_core::Config,
     /// Bound before the server starts, so the first health check of the `auth` pool finds
     /// the port open (connections wait in the backlog until the core accepts them).
     pub listener: std::sync::Mutex<Option<std::net::TcpListener>>,
+    /// The running core, once started (read by `/_edge/ready`).
+    pub running: Arc<OnceLock<Arc<Auth>>>,
 }
 
 impl AuthHost {
@@ -21,6 +24,7 @@ impl AuthHost {
         Ok(AuthHost {
             config,
             listener: std::sync::Mutex::new(Some(listener)),
+            running: Arc::default(),
         })
     }
 }
@@ -45,6 +49,7 @@ impl BackgroundService for AuthHost {
                 return;
             }
         };
+        let _ = self.running.set(auth.clone());
         tracing::info!(listen = %self.config.listen, "auth core listening");
         let stop = async move {
             let _ = shutdown.changed().await;

@@ -38,9 +38,9 @@ impl EdgeError {
         match self {
             EdgeError::NoRoute => 404,
             EdgeError::BadRequest(_) => 400,
-            EdgeError::NoHealthyUpstream
-            | EdgeError::UpstreamUnreachable
-            | EdgeError::UpstreamProtocol => 502,
+            EdgeError::UpstreamUnreachable | EdgeError::UpstreamProtocol => 502,
+            // nothing to try now, try again soon (Retry-After): Envoy answers the same
+            EdgeError::NoHealthyUpstream => 503,
             EdgeError::UpstreamTimeout => 504,
             EdgeError::RateLimited { .. } => 429,
             EdgeError::LimiterUnavailable => 503,

@@ -14,6 +14,7 @@ mod identity;
 mod limiter;
 mod live;
 mod metrics;
+mod readiness;
 mod redirect;
 mod request_id;
 mod respond;

@@ -48,11 +48,12 @@ pub async fn error_with(
 /// A 200 with a body the edge produced itself (metrics).
 pub async fn text(
     session: &mut Session,
+    status: u16,
     content_type: &'static str,
     body: String,
     request_id: &HeaderValue,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(200, Some(4))?;
+    let mut header = ResponseHeader::build(status, Some(4))?;
     header.insert_header(http::header::CONTENT_TYPE, content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;

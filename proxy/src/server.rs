@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::drain::{DrainWatch, Draining};
 use crate::limiter::Limiter;
 use crate::live::{Live, Reloader, Runtime};
+use crate::readiness::{Readiness, ReadinessProber};
 use crate::service::Edge;
 use crate::shared_redis::{RedisConnector, SharedRedis};
 use pingora::proxy::http_proxy_service_with_name;
@@ -57,16 +58,16 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
     let dir = config.dir.clone();
     let redis = config.redis.clone().map(SharedRedis::new);
     let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
-    let (auth, identity) = match config.auth.clone() {
+    let auth = match config.auth.clone() {
         Some(auth) => {
             crate::auth_host::preflight(&auth)?;
-            let identity = crate::identity::Identity::embedded(&auth, redis.clone())?;
-            (
-                Some(crate::auth_host::AuthHost::bind(auth)?),
-                Some(identity),
-            )
+            Some(crate::auth_host::AuthHost::bind(auth)?)
         }
-        None => (None, None),
+        None => None,
+    };
+    let identity = match config.identity.clone() {
+        Some(spec) => Some(crate::identity::Identity::new(spec, redis.clone())?),
+        None => None,
     };
     let (runtime, _) = Runtime::build(config, None)?;
     let live = Live::new(runtime);
@@ -76,6 +77,13 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         draining: draining.clone(),
         phases: Mutex::new(Some(server.watch_execution_phase())),
     };
+    let readiness = Arc::new(Readiness::new(
+        live.clone(),
+        draining.clone(),
+        redis.clone(),
+        auth.as_ref().map(|host| host.running.clone()),
+        identity.clone(),
+    ));
     let edge = Edge {
         live: live.clone(),
         redirects,
@@ -83,6 +91,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         draining,
         limiter,
         identity: identity.clone(),
+        readiness: readiness.clone(),
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {
@@ -98,6 +107,10 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Reloader { live, dir },
     ));
     server.add_service(background_service("drain watch", drain_watch));
+    server.add_service(background_service(
+        "readiness prober",
+        ReadinessProber(readiness),
+    ));
     if let Some(identity) = identity {
         server.add_service(background_service(
             "token keys",

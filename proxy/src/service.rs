@@ -7,7 +7,7 @@ use crate::error::EdgeError;
 use crate::limiter::{Limiter, Subject, Verdict};
 use crate::live::Live;
 use crate::routing::Route;
-use crate::{access_log, client_ip, metrics, request_id, respond};
+use crate::{access_log, client_ip, metrics, readiness, request_id, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -27,10 +27,13 @@ pub struct Edge {
     pub limiter: Arc<Limiter>,
     /// Token verification; present when the conf has `[auth]`.
     pub identity: Option<Arc<crate::identity::Identity>>,
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 /// Paths the edge answers itself.
 const EDGE_PREFIX: &str = "/_edge/";
+const JSON: &str = "application/json";
+const PROMETHEUS: &str = "text/plain; version=0.0.4";
 
 const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
 
@@ -85,12 +88,22 @@ impl ProxyHttp for Edge {
         let path = session.req_header().uri.path();
         if path.starts_with(EDGE_PREFIX) {
             // the edge's own namespace: never proxied, whatever the routes say
-            if path == metrics::PATH && self.may_scrape(session) {
-                let body = metrics::render(&self.limiter);
-                respond::text(session, "text/plain; version=0.0.4", body, &ctx.request_id).await?;
-                return Ok(true);
-            }
-            return self.answer(session, ctx, EdgeError::NoRoute).await;
+            let (status, content_type, body) = match path {
+                readiness::HEALTH_PATH => {
+                    let (status, body) = self.readiness.health();
+                    (status, JSON, body)
+                }
+                readiness::READY_PATH if self.may_scrape(session) => {
+                    let (status, body) = self.readiness.ready(crate::identity::now_millis());
+                    (status, JSON, body)
+                }
+                metrics::PATH if self.may_scrape(session) => {
+                    (200, PROMETHEUS, metrics::render(&self.limiter))
+                }
+                _ => return self.answer(session, ctx, EdgeError::NoRoute).await,
+            };
+            respond::text(session, status, content_type, body, &ctx.request_id).await?;
+            return Ok(true);
         }
         let req = session.req_header();
         let host = req.uri.authority().map(|a| a.as_str()).or_else(|| {
@@ -312,7 +325,8 @@ impl Edge {
         }
     }
 
-    /// Metrics are for the operators' scrapers only; anyone else gets the usual 404. Decided on
+    /// Metrics and the readiness report are for the operators' scrapers and the site's own
+    /// services only; anyone else gets the usual 404. Decided on
     /// the socket peer, never on forwarded headers, which a client behind a proxy controls.
     fn may_scrape(&self, session: &Session) -> bool {
         let allow = &self.live.load().config.metrics_allow;

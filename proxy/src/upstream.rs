@@ -61,6 +61,17 @@ impl Pool {
         }
     }
 
+    /// (servers passing their health checks, servers); without health checks all pass.
+    pub fn healthy_count(&self) -> (usize, usize) {
+        let backends = match &self.balancer {
+            Balancer::RoundRobin(lb) => lb.backends(),
+            Balancer::Hash(lb) => lb.backends(),
+        };
+        let all = backends.get_backend();
+        let healthy = all.iter().filter(|b| backends.ready(b)).count();
+        (healthy, all.len())
+    }
+
     /// A peer for `backend` carrying this pool's timeouts.
     pub fn peer(&self, backend: &Backend) -> Box<HttpPeer> {
         let tls = self.spec.tls_sni.is_some();

@@ -64,8 +64,13 @@ impl IntoResponse for Error {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
             }
-            Error::Unavailable(_) => {
+            Error::Unavailable(what) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                if *what == crate::error::DATABASE {
+                    response
+                        .extensions_mut()
+                        .insert(super::db_guard::DatabaseUnreachable);
+                }
             }
             Error::Unauthenticated(_) => {
                 headers.insert(

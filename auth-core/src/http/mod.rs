@@ -1,6 +1,7 @@
 //! The HTTP face of the core: an axum router of thin handlers under `/auth`.
 
 mod accounts;
+pub mod db_guard;
 pub mod error;
 pub mod extract;
 mod openapi;
@@ -39,6 +40,10 @@ pub fn router(auth: Arc<Auth>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            auth.clone(),
+            db_guard::guard,
+        ))
         .layer(axum::middleware::from_fn(request_id::scope))
         .with_state(auth)
 }
@@ -70,7 +75,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/auth/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, description = "Database down", body = Health)))]
 pub async fn health(State(auth): State<Arc<Auth>>) -> (StatusCode, Json<Health>) {
-    let up = auth.database_up().await;
+    let up = db_guard::probe(&auth).await;
     let (status, health) = if up {
         (
             StatusCode::OK,

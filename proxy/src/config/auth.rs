@@ -1,18 +1,125 @@
-//! Validation of `[auth]` into the auth core's settings.
+//! Validation of `[auth]`: the embedded auth core's settings (with `database_url`), or only a
+//! JWKS URL of a core running elsewhere; either way, how the edge verifies tokens.
 
 use super::error::Problems;
 use super::file::AuthFile;
-use super::runtime::RedisSpec;
+use super::runtime::{IdentitySpec, KeysFrom, RedisSpec};
 use super::validate::duration;
 use auth_core::config::{KeySettings, PasswordSettings, ThrottleSettings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The core's settings when it runs in this process, and the edge's verification settings.
 pub(super) fn settings(
     file: &str,
-    a: AuthFile,
+    mut a: AuthFile,
     redis: Option<&RedisSpec>,
+    p: &mut Problems,
+) -> (Option<auth_core::Config>, Option<IdentitySpec>) {
+    let before = p.0.len();
+    for (key, value) in [("auth.issuer", &a.issuer), ("auth.audience", &a.audience)] {
+        if value.trim().is_empty() {
+            p.add(file, key, "must not be empty");
+        }
+    }
+    let refresh_every = duration(
+        file,
+        "auth.keys_reload_interval",
+        a.keys_reload_interval.as_deref(),
+        "10s",
+        false,
+        p,
+    );
+    let cookie = a.token_cookie.take().and_then(|c| cookie_name(file, c, p));
+    let identity = |keys| IdentitySpec {
+        keys,
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
+        refresh_every,
+        cookie: cookie.clone(),
+    };
+    if let Some(url) = a.jwks_url.take() {
+        let url = jwks_url(file, url, p);
+        refuse_core_keys(file, &a, p);
+        let spec = identity(KeysFrom::Jwks { url });
+        return (None, (p.0.len() == before).then_some(spec));
+    }
+    let Some(core) = core(file, &a, redis, refresh_every, p) else {
+        return (None, None);
+    };
+    let spec = identity(KeysFrom::Dir {
+        dir: core.keys.dir.clone(),
+        token_ttl: core.access_ttl,
+    });
+    if p.0.len() == before {
+        (Some(core), Some(spec))
+    } else {
+        (None, None)
+    }
+}
+
+/// RFC 6265 cookie-name characters (a token).
+fn cookie_name(file: &str, name: String, p: &mut Problems) -> Option<String> {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token_char) {
+        p.add(
+            file,
+            "auth.token_cookie",
+            format!("\"{name}\" is not a cookie name"),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn jwks_url(file: &str, url: String, p: &mut Problems) -> String {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.authority().is_some());
+    if !ok {
+        p.add(
+            file,
+            "auth.jwks_url",
+            format!("\"{url}\" is not an http(s) URL"),
+        );
+    }
+    url
+}
+
+/// With `jwks_url` the core runs elsewhere: its own settings here would be silently unused.
+fn refuse_core_keys(file: &str, a: &AuthFile, p: &mut Problems) {
+    let set = [
+        ("listen", a.listen.is_some()),
+        ("database_url", a.database_url.is_some()),
+        ("migrate_on_start", a.migrate_on_start.is_some()),
+        ("db_max_connections", a.db_max_connections.is_some()),
+        ("db_timeout", a.db_timeout.is_some()),
+        ("access_ttl", a.access_ttl.is_some()),
+        ("refresh_ttl", a.refresh_ttl.is_some()),
+        ("refresh_reuse_grace", a.refresh_reuse_grace.is_some()),
+        ("keys_dir", a.keys_dir.is_some()),
+        ("generate_keys", a.generate_keys.is_some()),
+        ("history_months_ahead", a.history_months_ahead.is_some()),
+        ("password", a.password.is_some()),
+        ("throttle", a.throttle.is_some()),
+    ];
+    for (key, _) in set.iter().filter(|(_, is_set)| *is_set) {
+        p.add(
+            file,
+            format!("auth.{key}"),
+            "belongs to the embedded auth core: remove it, or remove auth.jwks_url",
+        );
+    }
+}
+
+/// The embedded core's settings.
+fn core(
+    file: &str,
+    a: &AuthFile,
+    redis: Option<&RedisSpec>,
+    reload_interval: Duration,
     p: &mut Problems,
 ) -> Option<auth_core::Config> {
     let before = p.0.len();
@@ -39,6 +146,7 @@ pub(super) fn settings(
     };
     let database_url = match a
         .database_url
+        .clone()
         .or_else(|| std::env::var("DATABASE_URL").ok())
     {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
@@ -50,18 +158,18 @@ pub(super) fn settings(
             p.add(
                 file,
                 "auth.database_url",
-                "is not set, and neither is DATABASE_URL",
+                "is not set, and neither is DATABASE_URL (or set auth.jwks_url to use a core running elsewhere)",
             );
             String::new()
         }
     };
-    for (key, value) in [("auth.issuer", &a.issuer), ("auth.audience", &a.audience)] {
-        if value.trim().is_empty() {
-            p.add(file, key, "must not be empty");
-        }
-    }
-    if a.keys_dir.trim().is_empty() {
-        p.add(file, "auth.keys_dir", "must not be empty");
+    let keys_dir = a.keys_dir.clone().unwrap_or_default();
+    if keys_dir.trim().is_empty() {
+        p.add(
+            file,
+            "auth.keys_dir",
+            "must be set for the embedded auth core",
+        );
     }
     let d = |key: &str, v: &Option<String>, default: &str, p: &mut Problems| {
         duration(file, key, v.as_deref(), default, false, p)
@@ -91,8 +199,8 @@ pub(super) fn settings(
             "must be at most 60s: a longer window lets a stolen token be replayed",
         );
     }
-    let password = password(file, a.password, p);
-    let throttle = throttle(file, a.throttle, p);
+    let password = password(file, a.password.as_ref(), p);
+    let throttle = throttle(file, a.throttle.as_ref(), p);
     let config = auth_core::Config {
         listen,
         database_url,
@@ -104,20 +212,15 @@ pub(super) fn settings(
         redis_timeout: redis.map_or(Duration::from_millis(100), |r| {
             r.timeout.max(Duration::from_millis(100))
         }),
-        issuer: a.issuer,
-        audience: a.audience,
+        issuer: a.issuer.clone(),
+        audience: a.audience.clone(),
         access_ttl,
         refresh_ttl,
         refresh_reuse_grace: grace,
         keys: KeySettings {
-            dir: PathBuf::from(a.keys_dir),
+            dir: PathBuf::from(keys_dir),
             generate_if_missing: a.generate_keys.unwrap_or(false),
-            reload_interval: d(
-                "auth.keys_reload_interval",
-                &a.keys_reload_interval,
-                "10s",
-                p,
-            ),
+            reload_interval,
         },
         password,
         throttle,
@@ -128,7 +231,7 @@ pub(super) fn settings(
 
 fn password(
     file: &str,
-    f: Option<super::file::AuthPasswordFile>,
+    f: Option<&super::file::AuthPasswordFile>,
     p: &mut Problems,
 ) -> PasswordSettings {
     let d = PasswordSettings::default();
@@ -164,7 +267,7 @@ fn password(
 
 fn throttle(
     file: &str,
-    f: Option<super::file::AuthThrottleFile>,
+    f: Option<&super::file::AuthThrottleFile>,
     p: &mut Problems,
 ) -> ThrottleSettings {
     let d = ThrottleSettings::default();

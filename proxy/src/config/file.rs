@@ -27,10 +27,15 @@ pub struct FileConf {
     pub auth: Option<AuthFile>,
 }
 
-/// The embedded auth core (`[auth]`); absent: no auth core in this process.
+/// `[auth]`: the embedded auth core (`database_url`), or only the keys of a core running
+/// elsewhere (`jwks_url`). Absent: no token verification in this edge.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthFile {
+    /// JWKS of an auth core running elsewhere; set instead of `database_url`.
+    pub jwks_url: Option<String>,
+    /// Cookie read for the access token when there is no `Authorization` header.
+    pub token_cookie: Option<String>,
     /// Loopback address the core listens on; route `/auth` to it (default "127.0.0.1:8090").
     pub listen: Option<String>,
     /// "postgres://user@host:port/db"; when absent, the `DATABASE_URL` environment variable.
@@ -51,11 +56,11 @@ pub struct AuthFile {
     pub refresh_ttl: Option<String>,
     /// Window in which a just-spent refresh token is honoured again (default "10s").
     pub refresh_reuse_grace: Option<String>,
-    /// Directory of signing keys, written by `edge keys rotate`.
-    pub keys_dir: String,
+    /// Directory of signing keys, written by `edge keys rotate` (embedded core).
+    pub keys_dir: Option<String>,
     /// Create the first key when the directory is empty (default false).
     pub generate_keys: Option<bool>,
-    /// How often the keys directory is re-read (default "10s").
+    /// How often the keys (directory or JWKS) are read again (default "10s").
     pub keys_reload_interval: Option<String>,
     /// Monthly login-history partitions kept ready ahead (default 3).
     pub history_months_ahead: Option<u32>,

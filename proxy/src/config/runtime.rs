@@ -20,8 +20,30 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Clients allowed to read /_edge/metrics.
     pub metrics_allow: Vec<ipnet::IpNet>,
-    /// The embedded auth core, when `[auth]` is set.
+    /// The embedded auth core, when `[auth]` has a database.
     pub auth: Option<auth_core::Config>,
+    /// Token verification at the edge, when `[auth]` is set.
+    pub identity: Option<IdentitySpec>,
+}
+
+/// How the edge verifies access tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentitySpec {
+    pub keys: KeysFrom,
+    pub issuer: String,
+    pub audience: String,
+    /// Keys are read again this often (and at once, rate-limited, on an unknown `kid`).
+    pub refresh_every: Duration,
+    /// Cookie holding the access token, read when there is no `Authorization` header.
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeysFrom {
+    /// The embedded core's key directory.
+    Dir { dir: PathBuf, token_ttl: Duration },
+    /// A core running elsewhere publishes its keys at this JWKS URL.
+    Jwks { url: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]

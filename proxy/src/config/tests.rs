@@ -208,6 +208,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
         metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
         auth: None,
+        identity: None,
     };
     assert_eq!(got, expected);
 }
@@ -268,6 +269,83 @@ fn auth_section_becomes_the_core_settings() {
         history_months_ahead: 2,
     };
     assert_eq!(got, expected);
+}
+
+#[test]
+fn the_embedded_core_verifies_tokens_with_its_key_directory() {
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{AUTH}"))]);
+    let got = load(dir.path()).unwrap().identity.unwrap();
+    assert_eq!(
+        got,
+        IdentitySpec {
+            keys: KeysFrom::Dir {
+                dir: "/var/lib/edge/keys".into(),
+                token_ttl: Duration::from_secs(600),
+            },
+            issuer: "https://cinema.test".into(),
+            audience: "cinema".into(),
+            refresh_every: Duration::from_secs(10),
+            cookie: None,
+        }
+    );
+}
+
+#[test]
+fn a_remote_core_is_trusted_through_its_jwks() {
+    let remote = r#"
+[auth]
+jwks_url = "https://auth.cinema.internal/auth/.well-known/jwks.json"
+issuer = "https://cinema.test"
+audience = "cinema"
+token_cookie = "access_token"
+keys_reload_interval = "1m"
+"#;
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{remote}"))]);
+    let c = load(dir.path()).unwrap();
+    assert_eq!(c.auth, None, "no core runs in this process");
+    assert_eq!(
+        c.identity.unwrap(),
+        IdentitySpec {
+            keys: KeysFrom::Jwks {
+                url: "https://auth.cinema.internal/auth/.well-known/jwks.json".into()
+            },
+            issuer: "https://cinema.test".into(),
+            audience: "cinema".into(),
+            refresh_every: Duration::from_secs(60),
+            cookie: Some("access_token".into()),
+        }
+    );
+
+    let with = |extra: &str| {
+        format!(
+            "[auth]\njwks_url = \"http://127.0.0.1:9/jwks\"\nissuer = \"i\"\naudience = \"a\"\n{extra}\n"
+        )
+    };
+    assert_problem(
+        &with("database_url = \"postgres://x@127.0.0.1/db\""),
+        "auth.database_url",
+        "belongs to the embedded auth core",
+    );
+    assert_problem(
+        &with("keys_dir = \"/keys\""),
+        "auth.keys_dir",
+        "remove auth.jwks_url",
+    );
+    assert_problem(
+        "[auth]\njwks_url = \"ftp://x/jwks\"\nissuer = \"i\"\naudience = \"a\"\n",
+        "auth.jwks_url",
+        "is not an http(s) URL",
+    );
+    assert_problem(
+        &with("token_cookie = \"a b\""),
+        "auth.token_cookie",
+        "is not a cookie name",
+    );
+    assert_problem(
+        "[auth]\ndatabase_url = \"postgres://x@127.0.0.1/db\"\nissuer = \"i\"\naudience = \"a\"\n",
+        "auth.keys_dir",
+        "must be set for the embedded auth core",
+    );
 }
 
 #[test]

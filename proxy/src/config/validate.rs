@@ -171,7 +171,10 @@ fn validate(
             .filter_map(|c| c.parse().ok())
             .collect(),
     };
-    let auth = auth.and_then(|(file, a)| super::auth::settings(&file, a, redis.as_ref(), p));
+    let (auth, identity) = match auth {
+        Some((file, a)) => super::auth::settings(&file, a, redis.as_ref(), p),
+        None => (None, None),
+    };
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -185,6 +188,7 @@ fn validate(
         trusted_proxies,
         metrics_allow,
         auth,
+        identity,
     }
 }
 

@@ -69,7 +69,7 @@ async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
 }
 
 #[tokio::test]
-async fn a_pool_with_every_server_unhealthy_is_a_502_without_connecting() {
+async fn a_pool_with_every_server_unhealthy_is_a_503_without_connecting() {
     let u = Upstream::start("u");
     let edge = Edge::start(&one_route(
         &[u.addr()],
@@ -79,8 +79,9 @@ async fn a_pool_with_every_server_unhealthy_is_a_502_without_connecting() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = u.hits();
     let resp = client().get(edge.url("/x")).send().await.unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1");
     let (status, _, body) = json_error(resp).await;
-    assert_eq!(status, 502);
+    assert_eq!(status, 503);
     assert_eq!(body["error"], "no healthy upstream server");
     assert_eq!(u.hits(), before);
 }

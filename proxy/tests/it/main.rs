@@ -6,6 +6,7 @@ mod access_log;
 mod auth;
 mod balancing;
 mod config_errors;
+mod degradation;
 mod errors;
 mod harness;
 mod identity;

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod edge;
 pub mod postgres;
 pub mod redis;
+pub mod site;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -72,16 +72,28 @@ impl Postgres {
             "initdb failed: {}",
             std::fs::read_to_string(dir.path().join("initdb.log")).unwrap_or_default()
         );
+        let pg = Postgres { port, bin, dir };
+        pg.start_server();
+        pg
+    }
+
+    /// Starts the server again after `stop`, on the same port and data.
+    pub fn restart(&self) {
+        self.start_server();
+    }
+
+    fn start_server(&self) {
+        let d = self.dir.path().display();
         let start = run_as_owner(&format!(
             "{}/pg_ctl -D {d}/data -l {d}/pg.log -o '-c listen_addresses=127.0.0.1 -p {port} -k {d} -c fsync=off' -w start",
-            bin.display()
+            self.bin.display(),
+            port = self.port,
         ));
         assert!(
             start.status.success(),
             "pg_ctl start failed: {}",
-            std::fs::read_to_string(dir.path().join("pg.log")).unwrap_or_default()
+            std::fs::read_to_string(self.dir.path().join("pg.log")).unwrap_or_default()
         );
-        Postgres { port, bin, dir }
     }
 
     pub fn url(&self, db: &str) -> String {

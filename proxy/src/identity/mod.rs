@@ -3,19 +3,23 @@
 //! the upstream in headers. Verification never waits on the core: the keys are in memory and
 //! refreshed in the background, and a failed refresh keeps the last good set.
 
-use crate::config::AuthMode;
+mod keys;
+mod revocation;
+mod token_source;
+
+pub use keys::{KeyStatus, KeyWatcher};
+
+use crate::config::{AuthMode, IdentitySpec};
 use crate::error::EdgeError;
 use crate::routing::Route;
 use crate::shared_redis::SharedRedis;
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
 use auth_core::token::{Claims, TokenError, Verifier};
 use http::HeaderValue;
+use keys::KeySource;
 use pingora::http::RequestHeader;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
+use revocation::Revocations;
 use std::hash::BuildHasher;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +30,6 @@ pub const USER_ID: &str = "x-user-id";
 pub const USER_ROLES: &str = "x-user-roles";
 pub const AUTH_STATUS: &str = "x-auth-status";
 pub const SPOOFABLE: [&str; 3] = [USER_ID, USER_ROLES, AUTH_STATUS];
-
-/// Where the public keys come from: the embedded core's key directory.
-struct KeySource {
-    dir: PathBuf,
-    token_ttl: Duration,
-    issuer: String,
-    audience: String,
-    every: Duration,
-}
 
 /// A verified token, with the upstream headers it yields built once.
 pub struct Verified {
@@ -64,77 +59,43 @@ struct CachedToken {
 const VERIFIED_CAPACITY: u64 = 50_000;
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
+/// At most one read of the keys per this interval because of unknown key ids.
+const UNKNOWN_KEY_RELOAD_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Identity {
     verifier: ArcSwap<Verifier>,
     /// By a keyed hash of the token; expiry is still checked on every hit.
     verified: moka::sync::Cache<u64, Arc<CachedToken>>,
     hasher: std::collections::hash_map::RandomState,
-    source: KeySource,
+    keys: KeySource,
+    status: ArcSwap<KeyStatus>,
     revoked: Revocations,
-    /// When an unknown `kid` last forced a reload (ms since the epoch).
-    last_forced_reload_ms: AtomicU64,
+    /// Serialises reads for unknown key ids; holds when the last one started (unix ms).
+    unknown_key_reload: tokio::sync::Mutex<u64>,
+    /// Bumped by every successful read of the keys.
+    key_generation: AtomicU64,
 }
 
-/// At most one reload per this interval because of unknown key ids.
-const UNKNOWN_KEY_RELOAD_EVERY: Duration = Duration::from_secs(1);
-
-fn now_millis() -> u64 {
+pub fn now_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long a session's deny-list answer is reused: a session revoked (logout) is refused by
-/// every edge within this time plus one Redis round trip.
-pub const REVOCATION_STALENESS: Duration = Duration::from_secs(5);
-
-/// The deny list of revoked sessions (`edge:revoked:<sid>`, written by the auth core), read
-/// through a small in-process cache. Fails open: with Redis down, a token stays valid until
-/// it expires (at most `access_ttl`), as a signature alone would.
-struct Revocations {
-    cache: moka::sync::Cache<String, bool>,
-    redis: Option<Arc<SharedRedis>>,
-}
-
-impl Revocations {
-    async fn is_revoked(&self, sid: &str) -> bool {
-        if let Some(known) = self.cache.get(sid) {
-            return known;
-        }
-        let Some(redis) = &self.redis else {
-            return false;
-        };
-        let Some(mut conn) = redis.conn() else {
-            return false;
-        };
-        let mut exists = redis::cmd("EXISTS");
-        exists.arg(auth_core::revocation::key(sid));
-        match tokio::time::timeout(redis.spec.timeout, exists.query_async::<bool>(&mut conn)).await
-        {
-            Ok(Ok(revoked)) => {
-                self.cache.insert(sid.to_string(), revoked);
-                revoked
-            }
-            // not cached: the next request asks again
-            Ok(Err(_)) | Err(_) => false,
-        }
-    }
-}
-
 impl Identity {
-    /// Loads the keys of the embedded auth core now, so the first request can be verified.
-    pub fn embedded(
-        config: &auth_core::Config,
+    /// Reads the embedded core's keys now, so the first request can be verified; a JWKS is
+    /// fetched once the proxy runs (by `KeyWatcher`, or by the first token).
+    pub fn new(
+        spec: IdentitySpec,
         redis: Option<Arc<SharedRedis>>,
     ) -> Result<Arc<Identity>, String> {
-        let source = KeySource {
-            dir: config.keys.dir.clone(),
-            token_ttl: config.access_ttl,
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
-            every: config.keys.reload_interval,
+        let keys = KeySource::new(spec)?;
+        let verifier = keys.initial()?;
+        let status = KeyStatus {
+            keys: verifier.len(),
+            loaded_ms: if keys.is_remote() { 0 } else { now_millis() },
+            error: keys.is_remote().then(|| "not fetched yet".to_string()),
         };
-        let verifier = load(&source)?;
         Ok(Arc::new(Identity {
             verifier: ArcSwap::from_pointee(verifier),
             verified: moka::sync::Cache::builder()
@@ -142,16 +103,21 @@ impl Identity {
                 .time_to_live(VERIFIED_TTL)
                 .build(),
             hasher: std::collections::hash_map::RandomState::new(),
-            source,
-            revoked: Revocations {
-                cache: moka::sync::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_live(REVOCATION_STALENESS)
-                    .build(),
-                redis,
-            },
-            last_forced_reload_ms: AtomicU64::new(0),
+            keys,
+            status: ArcSwap::from_pointee(status),
+            revoked: Revocations::new(redis),
+            unknown_key_reload: tokio::sync::Mutex::new(0),
+            key_generation: AtomicU64::new(0),
         }))
+    }
+
+    /// The latest read of the keys, for `/_edge/ready`.
+    pub fn key_status(&self) -> Arc<KeyStatus> {
+        self.status.load_full()
+    }
+
+    pub fn keys_are_remote(&self) -> bool {
+        self.keys.is_remote()
     }
 
     /// Applies the route's policy to the request. `Ok(None)`: anonymous; `Ok(Some)`: verified.
@@ -164,13 +130,19 @@ impl Identity {
         if route.auth == AuthMode::Public {
             return Ok(None);
         }
-        let Some(token) = bearer(req) else {
+        let cookie = self.keys.spec().cookie.as_deref();
+        let Some(token) = token_source::token(req, cookie) else {
             return match route.auth {
                 AuthMode::Required => Err(EdgeError::TokenMissing),
                 _ => Ok(None),
             };
         };
-        let verified = match self.verify(token, now) {
+        let mut verdict = self.verify(token, now);
+        if matches!(verdict, Err(TokenError::UnknownKey)) && self.reload_for_unknown_key().await {
+            // the core may have rotated: its new key is in the directory or the JWKS by now
+            verdict = self.verify(token, now);
+        }
+        let verified = match verdict {
             Ok(v) => v,
             // an expired session browses an optional route as a guest
             Err(TokenError::Expired) if route.auth == AuthMode::Optional => return Ok(None),
@@ -200,12 +172,8 @@ impl Identity {
             auth_core::token::check_time(&hit.verified.claims, now)?;
             return Ok(hit.verified.clone());
         }
-        let mut verdict = self.verifier.load().verify(token, now);
-        if verdict == Err(TokenError::UnknownKey) && self.reload_for_unknown_key() {
-            // another replica may have rotated: the new key is in the shared directory
-            verdict = self.verifier.load().verify(token, now);
-        }
-        let verified = Arc::new(Verified::new(verdict?).ok_or(TokenError::Malformed)?);
+        let claims = self.verifier.load().verify(token, now)?;
+        let verified = Arc::new(Verified::new(claims).ok_or(TokenError::Malformed)?);
         self.verified.insert(
             key,
             Arc::new(CachedToken {
@@ -216,56 +184,55 @@ impl Identity {
         Ok(verified)
     }
 
-    /// Re-reads the keys at once for a token signed with an unknown key, at most once per
-    /// `UNKNOWN_KEY_RELOAD_EVERY` (garbage `kid`s must not turn into disk reads). True if it
-    /// reloaded.
-    fn reload_for_unknown_key(&self) -> bool {
+    /// Reads the keys again for a token signed with an unknown key, at most once per
+    /// `UNKNOWN_KEY_RELOAD_EVERY` (garbage `kid`s must not turn into reads of the core).
+    /// Requests that arrive during a read wait for it. True if the keys changed meanwhile.
+    async fn reload_for_unknown_key(&self) -> bool {
+        let seen = self.key_generation.load(Ordering::Acquire);
+        let mut last_ms = self.unknown_key_reload.lock().await;
+        if self.key_generation.load(Ordering::Acquire) != seen {
+            return true;
+        }
         let now_ms = now_millis();
-        let last = self.last_forced_reload_ms.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(last) < UNKNOWN_KEY_RELOAD_EVERY.as_millis() as u64 {
+        if now_ms.saturating_sub(*last_ms) < UNKNOWN_KEY_RELOAD_EVERY.as_millis() as u64 {
             return false;
         }
-        if self
-            .last_forced_reload_ms
-            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
-        }
-        match self.reload() {
+        *last_ms = now_ms;
+        match self.reload().await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot reload token keys for an unknown key id");
+                tracing::warn!(error = %e, "cannot read token keys for an unknown key id");
                 false
             }
         }
     }
 
-    fn reload(&self) -> Result<(), String> {
-        let fresh = load(&self.source)?;
-        self.verifier.store(Arc::new(fresh));
+    /// Reads the keys; on failure the set in use stays. Logs when reads start or stop failing.
+    async fn reload(&self) -> Result<(), String> {
+        let result = self.keys.load().await;
+        let before = self.status.load();
+        let status = match &result {
+            Ok(verifier) => {
+                if before.error.is_some() && before.loaded_ms != 0 {
+                    tracing::info!(keys = verifier.len(), "token keys read again");
+                }
+                KeyStatus {
+                    keys: verifier.len(),
+                    loaded_ms: now_millis(),
+                    error: None,
+                }
+            }
+            Err(e) => KeyStatus {
+                error: Some(e.clone()),
+                ..KeyStatus::clone(&before)
+            },
+        };
+        self.status.store(Arc::new(status));
+        let verifier = result?;
+        self.verifier.store(Arc::new(verifier));
+        self.key_generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
-}
-
-fn load(s: &KeySource) -> Result<Verifier, String> {
-    let set =
-        auth_core::keys::load(&s.dir, chrono::Utc::now(), s.token_ttl).map_err(|e| e.detail())?;
-    Ok(Verifier::from_set(&set, &s.issuer, &s.audience))
-}
-
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer(req: &RequestHeader) -> Option<&str> {
-    let value = req
-        .headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// Removes identity headers a client sent.
@@ -292,47 +259,22 @@ pub fn write_upstream(
     }
 }
 
-/// Re-reads the keys every `keys_reload_interval`; a failure keeps the last good set.
-pub struct KeyWatcher(pub Arc<Identity>);
-
-#[async_trait]
-impl BackgroundService for KeyWatcher {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(self.0.source.every) => {}
-            }
-            if let Err(e) = self.0.reload() {
-                tracing::warn!(error = %e, "cannot reload token keys; keeping the last good set");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn identity(dir: &std::path::Path) -> Identity {
-        let source = KeySource {
-            dir: dir.to_path_buf(),
-            token_ttl: Duration::from_secs(900),
+    fn identity(dir: &std::path::Path) -> Arc<Identity> {
+        let spec = IdentitySpec {
+            keys: crate::config::KeysFrom::Dir {
+                dir: dir.to_path_buf(),
+                token_ttl: Duration::from_secs(900),
+            },
             issuer: "iss".into(),
             audience: "aud".into(),
-            every: Duration::from_secs(3600),
+            refresh_every: Duration::from_secs(3600),
+            cookie: None,
         };
-        Identity {
-            verifier: ArcSwap::from_pointee(load(&source).unwrap()),
-            verified: moka::sync::Cache::builder().max_capacity(10).build(),
-            hasher: std::collections::hash_map::RandomState::new(),
-            source,
-            revoked: Revocations {
-                cache: moka::sync::Cache::builder().max_capacity(10).build(),
-                redis: None,
-            },
-            last_forced_reload_ms: AtomicU64::new(0),
-        }
+        Identity::new(spec, None).unwrap()
     }
 
     #[test]

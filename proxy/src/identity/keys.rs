@@ -1,0 +1,124 @@
+//! The auth core's public keys at the edge: read from the embedded core's key directory, or
+//! fetched from the JWKS URL of a core running elsewhere. Read again in the background every
+//! `keys_reload_interval` and at once (rate-limited) for a token with an unknown `kid`; a
+//! failed read keeps the last good set, so tokens keep verifying while the core is down.
+
+use super::Identity;
+use crate::config::{IdentitySpec, KeysFrom};
+use async_trait::async_trait;
+use auth_core::token::Verifier;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A JWKS fetch gives up after this long (the last good keys stay in use).
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+/// A JWKS document larger than this is refused.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+pub struct KeySource {
+    spec: IdentitySpec,
+    http: reqwest::Client,
+}
+
+/// The outcome of the latest read, for `/_edge/ready`.
+#[derive(Clone, Debug, Default)]
+pub struct KeyStatus {
+    /// Keys in the set in use.
+    pub keys: usize,
+    /// Unix ms of the last successful read (0: never).
+    pub loaded_ms: u64,
+    /// Why the latest read failed; None if it succeeded.
+    pub error: Option<String>,
+}
+
+impl KeySource {
+    pub fn new(spec: IdentitySpec) -> Result<KeySource, String> {
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("JWKS client: {e}"))?;
+        Ok(KeySource { spec, http })
+    }
+
+    pub fn spec(&self) -> &IdentitySpec {
+        &self.spec
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self.spec.keys, KeysFrom::Jwks { .. })
+    }
+
+    /// Reads the key directory now; a JWKS is fetched later, on the proxy's runtime.
+    pub fn initial(&self) -> Result<Verifier, String> {
+        match &self.spec.keys {
+            KeysFrom::Dir { dir, token_ttl } => self.read_dir(dir, *token_ttl),
+            KeysFrom::Jwks { .. } => Ok(self.verifier(Vec::new())),
+        }
+    }
+
+    pub async fn load(&self) -> Result<Verifier, String> {
+        match &self.spec.keys {
+            KeysFrom::Dir { dir, token_ttl } => self.read_dir(dir, *token_ttl),
+            KeysFrom::Jwks { url } => {
+                let body = self.fetch(url).await.map_err(|e| format!("{url}: {e}"))?;
+                let keys = auth_core::keys::parse_jwks(&body, chrono::Utc::now())
+                    .map_err(|e| format!("{url}: {}", e.detail()))?;
+                Ok(self.verifier(keys))
+            }
+        }
+    }
+
+    fn read_dir(&self, dir: &std::path::Path, token_ttl: Duration) -> Result<Verifier, String> {
+        let set =
+            auth_core::keys::load(dir, chrono::Utc::now(), token_ttl).map_err(|e| e.detail())?;
+        Ok(self.verifier(set.public))
+    }
+
+    fn verifier(&self, keys: Vec<auth_core::keys::PublicKey>) -> Verifier {
+        Verifier::new(keys, &self.spec.issuer, &self.spec.audience)
+    }
+
+    async fn fetch(&self, url: &str) -> Result<bytes::Bytes, String> {
+        let mut resp = self.http.get(url).send().await.map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("answered {}", resp.status()));
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
+    }
+}
+
+/// Reads the keys every `keys_reload_interval` (a JWKS at once on start); a failure keeps the
+/// last good set.
+pub struct KeyWatcher(pub Arc<Identity>);
+
+#[async_trait]
+impl BackgroundService for KeyWatcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let every = self.0.keys.spec().refresh_every;
+        let mut wait = if self.0.keys.is_remote() {
+            Duration::ZERO
+        } else {
+            every
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = every;
+            if let Err(e) = self.0.reload().await {
+                tracing::warn!(error = %e, "cannot read token keys; keeping the last good set");
+            }
+        }
+    }
+}
