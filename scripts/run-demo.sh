@@ -75,6 +75,14 @@ cat <<MSG
     curl -s http://127.0.0.1:8080/api/v1/whoami -H "authorization: Bearer <access_token>"
     curl -s http://127.0.0.1:8080/auth/.well-known/jwks.json
 
+  Health: what the edge depends on, and the demo service's view of it
+    curl -s http://127.0.0.1:8080/_edge/ready
+    curl -s http://127.0.0.1:8080/api/v1/status
+
+  The site outlives its auth database:
+    scripts/demo-db.sh stop     # login: 503 at once; premium with the token above: still 200
+    scripts/demo-db.sh start    # sign-in back within a second
+
   Edit conf/*.toml and save: the edge reloads (or refuses and keeps serving).
   Redis 127.0.0.1:$REDIS_PORT, PostgreSQL 127.0.0.1:$PG_PORT (data in .run/).  Ctrl-C stops everything.
 

@@ -71,7 +71,7 @@ pub struct Health {
     pub database: &'static str,
 }
 
-/// Liveness of the core and its database, for the edge's health check of the `auth` pool.
+/// The core and its database: 503 while the database is unreachable (see `/_edge/ready`).
 #[utoipa::path(get, path = "/auth/health", tag = "health",
     responses((status = 200, body = Health), (status = 503, description = "Database down", body = Health)))]
 pub async fn health(State(auth): State<Arc<Auth>>) -> (StatusCode, Json<Health>) {
