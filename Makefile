@@ -9,15 +9,16 @@ CARGO ?= cargo
 # Packages each command needs (Pingora builds with cmake and links OpenSSL).
 BUILD_PKGS := cmake pkg-config libssl-dev
 SERVICE_PKGS := redis-server redis-tools postgresql
+TEST_PKGS := chromium   # the bot filter's challenge page is tested in a real browser
 BENCH_PKGS := nginx wrk
 
-.PHONY: run test check deps-build deps-services deps-bench bench fmt
+.PHONY: run test check deps-build deps-services deps-test deps-bench bench fmt
 
 run: deps-build deps-services
 	$(CARGO) build --release -p edge -p demo-movies
 	./scripts/run-demo.sh
 
-test: deps-build deps-services
+test: deps-build deps-services deps-test
 	$(CARGO) test --workspace
 
 check:
@@ -35,6 +36,9 @@ deps-build:
 
 deps-services:
 	@./scripts/ensure-packages.sh $(SERVICE_PKGS)
+
+deps-test:
+	@./scripts/ensure-packages.sh $(TEST_PKGS)
 
 deps-bench:
 	@./scripts/ensure-packages.sh $(BENCH_PKGS)

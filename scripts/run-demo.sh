@@ -10,6 +10,8 @@ REDIS_PORT=${DEMO_REDIS_PORT:-6380}
 PG_PORT=${DEMO_PG_PORT:-5433}
 bin="$root/target/release"
 pids=()
+# signs bot-filter answers and passes; production sets its own, the same on every replica
+export EDGE_BOT_FILTER_SECRET=${EDGE_BOT_FILTER_SECRET:-demo-bot-filter-secret-not-for-production}
 
 as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$1"; else sh -c "$1"; fi
@@ -78,6 +80,14 @@ cat <<MSG
   Health: what the edge depends on, and the demo service's view of it
     curl -s http://127.0.0.1:8080/_edge/ready
     curl -s http://127.0.0.1:8080/api/v1/status
+
+  Smart TV bot filter (conf/bot-filter.toml): a TV above 20 API calls in 10 s gets a question
+    for i in \$(seq 25); do curl -s -o /dev/null -w '%{http_code} ' -A 'Mozilla/5.0 (SMART-TV; Tizen 6.0)' \\
+         -H 'accept: application/json' http://127.0.0.1:8080/api/v1/movies; done; echo
+    curl -s -A 'Mozilla/5.0 (SMART-TV; Tizen 6.0)' -H 'accept: application/json' http://127.0.0.1:8080/api/v1/movies
+    curl -s -A 'Mozilla/5.0 (SMART-TV; Tizen 6.0)' -H 'accept: application/json' \\
+         http://127.0.0.1:8080/_edge/challenge/<challenge_id> -d '{"answer":"<sum>"}'   # wait 1.5 s first
+    Open http://127.0.0.1:8080/api/v1/movies in a browser with a TV User-Agent for the page.
 
   The site outlives its auth database:
     scripts/demo-db.sh stop     # login: 503 at once; premium with the token above: still 200

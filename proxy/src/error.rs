@@ -31,6 +31,12 @@ pub enum EdgeError {
     Forbidden,
     #[error("internal error")]
     Internal,
+    /// A bot-filter rule with `action = "deny"`.
+    #[error("request refused")]
+    BotDenied,
+    /// The bot filter cannot store or check an answer (Redis down): fail closed.
+    #[error("challenge service unavailable")]
+    ChallengeUnavailable,
 }
 
 impl EdgeError {
@@ -43,7 +49,8 @@ impl EdgeError {
             EdgeError::NoHealthyUpstream => 503,
             EdgeError::UpstreamTimeout => 504,
             EdgeError::RateLimited { .. } => 429,
-            EdgeError::LimiterUnavailable => 503,
+            EdgeError::LimiterUnavailable | EdgeError::ChallengeUnavailable => 503,
+            EdgeError::BotDenied => 403,
             EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
             EdgeError::Forbidden => 403,
             EdgeError::Internal => 500,
@@ -62,7 +69,9 @@ impl EdgeError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             EdgeError::RateLimited { retry_after } => Some((*retry_after).max(1)),
-            EdgeError::NoHealthyUpstream | EdgeError::LimiterUnavailable => Some(1),
+            EdgeError::NoHealthyUpstream
+            | EdgeError::LimiterUnavailable
+            | EdgeError::ChallengeUnavailable => Some(1),
             _ => None,
         }
     }

@@ -21,6 +21,10 @@ pub struct Runtime {
     pub config: Arc<Config>,
     pub router: Router,
     pub pools: HashMap<String, Arc<Pool>>,
+    /// The bot filter's rules, when `[bot_filter]` is set.
+    pub bot_rules: Option<Arc<crate::botfilter::rules::Rules>>,
+    /// `[bot_filter] answer_limit`, compiled.
+    pub bot_answer_policy: Option<Arc<Policy>>,
 }
 
 impl Runtime {
@@ -58,6 +62,15 @@ impl Runtime {
             })
             .collect();
         let router = Router::build(&config.routes, &pools, &policies)?;
+        let bot_answer_policy = config
+            .bot_filter
+            .as_ref()
+            .and_then(|b| b.answer_limit.as_ref())
+            .and_then(|name| policies.get(name).cloned());
+        let bot_rules = match &config.bot_filter {
+            Some(spec) => Some(Arc::new(crate::botfilter::rules::Rules::build(spec)?)),
+            None => None,
+        };
         let generation = previous.map_or(1, |p| p.generation + 1);
         Ok((
             Runtime {
@@ -65,6 +78,8 @@ impl Runtime {
                 config: Arc::new(config),
                 router,
                 pools,
+                bot_rules,
+                bot_answer_policy,
             },
             fresh,
         ))

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 pub const PATH: &str = "/_edge/metrics";
 
 /// Renders every metric.
-pub fn render(limiter: &Limiter) -> String {
+pub fn render(limiter: &Limiter, bot: Option<&crate::botfilter::BotFilter>) -> String {
     let s = &limiter.stats;
     let mut out = String::with_capacity(1024);
     let counters = [
@@ -45,11 +45,38 @@ pub fn render(limiter: &Limiter) -> String {
             &s.redis_errors,
         ),
     ];
-    for (name, help, value) in counters {
-        let value = value.load(Relaxed);
-        let _ = write!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+    write_counters(&mut out, &counters);
+    if let Some(bot) = bot {
+        let c = &bot.counters;
+        write_counters(
+            &mut out,
+            &[
+                (
+                    "edge_challenges_issued_total",
+                    "Math questions issued by the bot filter.",
+                    &c.issued,
+                ),
+                (
+                    "edge_challenges_passed_total",
+                    "Right answers (passes issued).",
+                    &c.passed,
+                ),
+                (
+                    "edge_challenges_failed_total",
+                    "Wrong, too fast or misdirected answers.",
+                    &c.failed,
+                ),
+                (
+                    "edge_challenges_lockouts_total",
+                    "Clients locked out after too many failures.",
+                    &c.locked,
+                ),
+                (
+                    "edge_bot_denied_total",
+                    "Requests refused by a deny rule.",
+                    &c.denied,
+                ),
+            ],
         );
     }
     let _ = write!(
@@ -59,4 +86,14 @@ pub fn render(limiter: &Limiter) -> String {
         u8::from(limiter.in_fallback())
     );
     out
+}
+
+fn write_counters(out: &mut String, counters: &[(&str, &str, &std::sync::atomic::AtomicU64)]) {
+    for (name, help, value) in counters {
+        let value = value.load(Relaxed);
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        );
+    }
 }

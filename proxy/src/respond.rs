@@ -45,7 +45,7 @@ pub async fn error_with(
     session.write_response_body(Some(body), true).await
 }
 
-/// A 200 with a body the edge produced itself (metrics).
+/// A body the edge produced itself (metrics, health, challenges).
 pub async fn text(
     session: &mut Session,
     status: u16,
@@ -53,17 +53,41 @@ pub async fn text(
     body: String,
     request_id: &HeaderValue,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(status, Some(4))?;
+    full(
+        session,
+        status,
+        content_type,
+        Bytes::from(body),
+        request_id,
+        |_| Ok(()),
+    )
+    .await
+}
+
+/// A complete response with `Content-Length`, `Cache-Control: no-store` and the request id;
+/// `extra` sets more headers.
+pub async fn full(
+    session: &mut Session,
+    status: u16,
+    content_type: &'static str,
+    body: Bytes,
+    request_id: &HeaderValue,
+    extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(status, Some(8))?;
     header.insert_header(http::header::CONTENT_TYPE, content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     header.insert_header(crate::request_id::HEADER, request_id)?;
+    extra(&mut header)?;
+    let empty = body.is_empty();
     session
-        .write_response_header(Box::new(header), false)
+        .write_response_header(Box::new(header), empty)
         .await?;
-    session
-        .write_response_body(Some(bytes::Bytes::from(body)), true)
-        .await
+    if empty {
+        return Ok(());
+    }
+    session.write_response_body(Some(body), true).await
 }
 
 /// A redirect with an empty body.

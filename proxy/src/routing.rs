@@ -110,7 +110,7 @@ impl Router {
 }
 
 /// "/api" matches "/api", "/api/" and "/api/x" but not "/apix".
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix == "/" {
         return true;
     }

@@ -69,6 +69,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Some(spec) => Some(crate::identity::Identity::new(spec, redis.clone())?),
         None => None,
     };
+    let config_bot_filter = config.bot_filter.clone();
     let (runtime, _) = Runtime::build(config, None)?;
     let live = Live::new(runtime);
 
@@ -84,6 +85,9 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         auth.as_ref().map(|host| host.running.clone()),
         identity.clone(),
     ));
+    let bot = config_bot_filter
+        .as_ref()
+        .map(|spec| Arc::new(crate::botfilter::BotFilter::new(redis.clone(), spec)));
     let edge = Edge {
         live: live.clone(),
         redirects,
@@ -92,6 +96,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         limiter,
         identity: identity.clone(),
         readiness: readiness.clone(),
+        bot,
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {

@@ -6,8 +6,7 @@ use crate::drain::Draining;
 use crate::error::EdgeError;
 use crate::limiter::{Limiter, Subject, Verdict};
 use crate::live::Live;
-use crate::routing::Route;
-use crate::{access_log, client_ip, metrics, readiness, request_id, respond};
+use crate::{access_log, botfilter, client_ip, metrics, readiness, request_id, respond};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -28,6 +27,8 @@ pub struct Edge {
     /// Token verification; present when the conf has `[auth]`.
     pub identity: Option<Arc<crate::identity::Identity>>,
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// The Smart TV bot filter; present when the conf has `[bot_filter]` at start.
+    pub bot: Option<Arc<crate::botfilter::BotFilter>>,
 }
 
 /// Paths the edge answers itself.
@@ -97,8 +98,14 @@ impl ProxyHttp for Edge {
                     let (status, body) = self.readiness.ready(crate::identity::now_millis());
                     (status, JSON, body)
                 }
-                metrics::PATH if self.may_scrape(session) => {
-                    (200, PROMETHEUS, metrics::render(&self.limiter))
+                metrics::PATH if self.may_scrape(session) => (
+                    200,
+                    PROMETHEUS,
+                    metrics::render(&self.limiter, self.bot.as_deref()),
+                ),
+                p if p.starts_with(botfilter::http::ANSWER_PREFIX) && self.bot.is_some() => {
+                    self.answer_challenge(session, ctx).await?;
+                    return Ok(true);
                 }
                 _ => return self.answer(session, ctx, EdgeError::NoRoute).await,
             };
@@ -111,10 +118,17 @@ impl ProxyHttp for Edge {
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
         });
-        let route = self.live.load().router.find(host, req.uri.path()).cloned();
-        let Some(route) = route else {
+        let runtime = self.live.load_full();
+        let Some(route) = runtime.router.find(host, req.uri.path()).cloned() else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;
         };
+        if let (Some(bot), Some(rules), Some(spec)) =
+            (&self.bot, &runtime.bot_rules, &runtime.config.bot_filter)
+        {
+            if botfilter::http::guard(bot, rules, spec, session, ctx).await? {
+                return Ok(true);
+            }
+        }
         if route.auth != crate::config::AuthMode::Public {
             let checked = match &self.identity {
                 Some(identity) => {
@@ -129,7 +143,11 @@ impl ProxyHttp for Edge {
                 Err(e) => return self.answer(session, ctx, e).await,
             }
         }
-        if !route.limits.is_empty() && self.rate_limit(session, ctx, &route).await? {
+        if !route.limits.is_empty()
+            && self
+                .rate_limit(session, ctx, &route.limits, &route.name)
+                .await?
+        {
             return Ok(true);
         }
         ctx.route = Some(route);
@@ -285,12 +303,14 @@ impl ProxyHttp for Edge {
 }
 
 impl Edge {
-    /// Applies the route's rate limits; true when the request was answered (429 or 503).
+    /// Applies rate limits (a route's, or the answer limit of the bot filter); true when the
+    /// request was answered (429 or 503).
     async fn rate_limit(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
-        route: &Route,
+        policies: &[Arc<crate::limiter::Policy>],
+        route_name: &str,
     ) -> Result<bool> {
         let Some(ip) = ctx.client_ip else {
             return Ok(false);
@@ -300,10 +320,10 @@ impl Edge {
         let subject = Subject {
             ip,
             user: None,
-            route: &route.name,
+            route: route_name,
             headers: &session.req_header().headers,
         };
-        match self.limiter.check(&route.limits, &subject, &mut key).await {
+        match self.limiter.check(policies, &subject, &mut key).await {
             Verdict::Allow(quota) => {
                 ctx.quota = quota.filter(|_| headers_on_success);
                 Ok(false)
@@ -322,6 +342,29 @@ impl Edge {
                 self.answer(session, ctx, EdgeError::LimiterUnavailable)
                     .await
             }
+        }
+    }
+
+    /// `POST /_edge/challenge/{id}` with the current `[bot_filter]` settings, behind its
+    /// answer limit.
+    async fn answer_challenge(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let runtime = self.live.load_full();
+        if let Some(policy) = &runtime.bot_answer_policy {
+            if self
+                .rate_limit(
+                    session,
+                    ctx,
+                    std::slice::from_ref(policy),
+                    "bot-filter-answer",
+                )
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        match (&self.bot, &runtime.config.bot_filter) {
+            (Some(bot), Some(spec)) => botfilter::http::answer(bot, spec, session, ctx).await,
+            _ => respond::error(session, &EdgeError::NoRoute, &ctx.request_id).await,
         }
     }
 

@@ -25,6 +25,72 @@ pub struct FileConf {
     pub client_ip: Option<ClientIpFile>,
     pub metrics: Option<MetricsFile>,
     pub auth: Option<AuthFile>,
+    pub bot_filter: Option<BotFilterFile>,
+}
+
+/// `[bot_filter]`: the Smart TV bot filter (math challenges for suspicious clients).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotFilterFile {
+    /// HMAC key of answers and passes, at least 32 bytes, the same on every replica; when
+    /// absent, `EDGE_BOT_FILTER_SECRET`, else a random key per process (passes then work on
+    /// this replica only, until it restarts).
+    pub secret: Option<String>,
+    /// Lifetime of a pass (default "45m").
+    pub pass_ttl: Option<String>,
+    /// Lifetime of a question (default "2m").
+    pub challenge_ttl: Option<String>,
+    /// Answers sooner than this after the question are refused as a failure (default "1500ms").
+    pub min_answer_time: Option<String>,
+    /// Failures per client in `failure_window` before a lockout (default 5).
+    pub max_failures: Option<u32>,
+    /// Default "10m".
+    pub failure_window: Option<String>,
+    /// Successive lockout lengths (default ["1m", "5m", "30m"]).
+    pub lockouts: Option<Vec<String>>,
+    /// A request with this header is an app and gets JSON (as with `Accept: application/json`).
+    pub app_header: Option<String>,
+    /// Requests per pass, per replica (default "10/s", burst 50): one solved pass cannot serve
+    /// a farm.
+    pub pass_rate: Option<String>,
+    pub pass_burst: Option<u64>,
+    /// Cookie that carries the pass (default "edge_pass"); apps send `X-Edge-Pass`.
+    pub cookie: Option<String>,
+    /// A `[limit.<name>]` policy applied to answers (`POST /_edge/challenge/…`).
+    pub answer_limit: Option<String>,
+    #[serde(default)]
+    pub rule: Vec<BotRuleFile>,
+}
+
+/// One rule; the first rule whose every condition holds decides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotRuleFile {
+    pub name: String,
+    /// Regex on User-Agent.
+    pub user_agent: Option<String>,
+    /// Path prefixes (any).
+    #[serde(default)]
+    pub path: Vec<String>,
+    /// Client CIDRs (any).
+    #[serde(default)]
+    pub client: Vec<String>,
+    /// Header name → regex on its value (all).
+    #[serde(default)]
+    pub header: BTreeMap<String, String>,
+    /// Holds when the client (network prefix + User-Agent) sends more than this.
+    pub rate: Option<BotRateFile>,
+    /// Holds when the client failed at least this many challenges in the failure window.
+    pub failed_challenges: Option<u32>,
+    /// "allow", "challenge" or "deny".
+    pub action: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotRateFile {
+    pub requests: u64,
+    pub window: String,
 }
 
 /// `[auth]`: the embedded auth core (`database_url`), or only the keys of a core running

@@ -2,6 +2,7 @@
 //! validated into runtime types (`runtime`). `load` is the only entry point.
 
 mod auth;
+mod bot_filter;
 mod error;
 mod file;
 mod runtime;
@@ -10,6 +11,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use bot_filter::SECRET_ENV as BOT_SECRET_ENV;
 pub use error::ConfigErrors;
 pub use runtime::*;
 

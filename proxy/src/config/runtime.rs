@@ -24,6 +24,47 @@ pub struct Config {
     pub auth: Option<auth_core::Config>,
     /// Token verification at the edge, when `[auth]` is set.
     pub identity: Option<IdentitySpec>,
+    pub bot_filter: Option<BotFilterSpec>,
+}
+
+/// The Smart TV bot filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotFilterSpec {
+    pub secret: Option<Vec<u8>>,
+    pub pass_ttl: Duration,
+    pub challenge_ttl: Duration,
+    pub min_answer_time: Duration,
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub lockouts: Vec<Duration>,
+    pub app_header: Option<http::HeaderName>,
+    pub pass_rate: f64,
+    pub pass_burst: u64,
+    pub cookie: String,
+    /// Name of the `[limit.*]` policy applied to answers.
+    pub answer_limit: Option<String>,
+    pub rules: Vec<BotRuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotRuleSpec {
+    pub name: String,
+    /// Regex sources, checked at validation and compiled with the runtime.
+    pub user_agent: Option<String>,
+    pub paths: Vec<String>,
+    pub clients: Vec<ipnet::IpNet>,
+    pub headers: Vec<(http::HeaderName, String)>,
+    /// (requests, window): holds above that rate.
+    pub rate: Option<(u64, Duration)>,
+    pub failed_challenges: Option<u32>,
+    pub action: BotAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotAction {
+    Allow,
+    Challenge,
+    Deny,
 }
 
 /// How the edge verifies access tokens.

@@ -209,6 +209,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
         auth: None,
         identity: None,
+        bot_filter: None,
     };
     assert_eq!(got, expected);
 }

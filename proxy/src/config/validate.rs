@@ -102,6 +102,7 @@ fn validate(
     let mut client_ip = None;
     let mut metrics = None;
     let mut auth = None;
+    let mut bot_filter = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -110,6 +111,7 @@ fn validate(
         once(&mut client_ip, &name, "client_ip", conf.client_ip, p);
         once(&mut metrics, &name, "metrics", conf.metrics, p);
         once(&mut auth, &name, "auth", conf.auth, p);
+        once(&mut bot_filter, &name, "bot_filter", conf.bot_filter, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -156,10 +158,12 @@ fn validate(
     let routes = route_specs(routes, &upstreams, &limits, all_parsed, verifies_tokens, p);
     let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
     let rate_limit = rate_limit_settings(rate_limit, p);
-    let limits = limits
+    let limits: Vec<LimitSpec> = limits
         .iter()
         .filter_map(|(n, (file, l))| limit_spec(file, n, l, p))
         .collect();
+    let bot_filter =
+        bot_filter.and_then(|(file, b)| super::bot_filter::settings(&file, b, &limits, p));
     let trusted_proxies = client_ip.map_or_else(Vec::new, |(file, c)| {
         cidrs(&file, "client_ip.trusted_proxies", &c.trusted_proxies, p)
     });
@@ -189,6 +193,7 @@ fn validate(
         metrics_allow,
         auth,
         identity,
+        bot_filter,
     }
 }
 
@@ -796,7 +801,7 @@ fn limit_spec(file: &str, name: &str, l: &LimitFile, p: &mut Problems) -> Option
 }
 
 /// "50/s", "600/m", "10000/h" → requests per second.
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub(super) fn parse_rate(text: &str) -> Result<f64, String> {
     let err = || format!("\"{text}\" is not a rate like \"50/s\", \"600/m\" or \"10000/h\"");
     let (n, unit) = text.split_once('/').ok_or_else(err)?;
     let n: f64 = n.trim().parse().map_err(|_| err())?;
@@ -817,7 +822,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 /// IP addresses or CIDRs, each problem reported as `key[i]`.
-fn cidrs(file: &str, key: &str, list: &[String], p: &mut Problems) -> Vec<ipnet::IpNet> {
+pub(super) fn cidrs(file: &str, key: &str, list: &[String], p: &mut Problems) -> Vec<ipnet::IpNet> {
     list.iter()
         .enumerate()
         .filter_map(|(i, t)| {
@@ -868,7 +873,7 @@ pub(super) fn duration(
 }
 
 /// "/api/v1/" and "/api/v1" are the same prefix; keep one form so matching is a plain compare.
-fn normalize_prefix(path: &str) -> Result<String, String> {
+pub(super) fn normalize_prefix(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!("\"{path}\" must start with '/'"));
     }

@@ -1,12 +1,12 @@
 //! Where a request carries its access token: `Authorization: Bearer <token>` first, then,
 //! when configured, a cookie (browsers of the web client).
 
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::AUTHORIZATION;
 use pingora::http::RequestHeader;
 
 /// The request's token, if it carries one.
 pub fn token<'r>(req: &'r RequestHeader, cookie: Option<&str>) -> Option<&'r str> {
-    bearer(req).or_else(|| cookie.and_then(|name| from_cookie(req, name)))
+    bearer(req).or_else(|| cookie.and_then(|name| crate::cookie::get(req, name)))
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
@@ -17,21 +17,6 @@ fn bearer(req: &RequestHeader) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
-}
-
-/// The value of cookie `name` in any `Cookie` header (RFC 6265 `name=value; name=value`).
-fn from_cookie<'r>(req: &'r RequestHeader, name: &str) -> Option<&'r str> {
-    req.headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name)
-                .then(|| v.trim_matches('"'))
-                .filter(|v| !v.is_empty())
-        })
 }
 
 #[cfg(test)]

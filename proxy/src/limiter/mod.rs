@@ -19,14 +19,15 @@ mod gcra;
 mod key;
 mod local;
 
+pub use gcra::Bucket;
 pub use key::Subject;
+pub use local::LocalBuckets;
 
 use crate::config::{LimitKey, LimitSpec, OnRedisDown, RateLimitSettings};
 use crate::shared_redis::SharedRedis;
 use breaker::{Breaker, Gate, Transition};
-use gcra::{Bucket, Outcome};
+use gcra::Outcome;
 use http::HeaderValue;
-use local::LocalBuckets;
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

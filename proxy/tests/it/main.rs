@@ -5,6 +5,7 @@ mod support;
 mod access_log;
 mod auth;
 mod balancing;
+mod bot_filter;
 mod config_errors;
 mod degradation;
 mod errors;

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod auth;
+pub mod browser;
 pub mod edge;
 pub mod postgres;
 pub mod redis;
