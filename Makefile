@@ -9,7 +9,10 @@ CARGO ?= cargo
 # Packages each command needs (Pingora builds with cmake and links OpenSSL).
 BUILD_PKGS := cmake pkg-config libssl-dev
 SERVICE_PKGS := redis-server redis-tools postgresql
-TEST_PKGS := chromium   # the bot filter's challenge page is tested in a real browser
+# chromium: the bot filter's page is tested in a real browser; python3-pip: for rotel, the
+# OTLP collector the tracing tests export to
+TEST_PKGS := chromium python3-pip
+TEST_PYPI := rotel=rotel
 BENCH_PKGS := nginx wrk
 
 .PHONY: run test check deps-build deps-services deps-test deps-bench bench fmt
@@ -24,12 +27,13 @@ test: deps-build deps-services deps-test
 check:
 	$(CARGO) run -q -p edge -- check --conf conf
 
-bench: deps-build deps-services deps-bench
+bench: deps-build deps-services deps-bench deps-test
 	./bench/proxy.sh
 	./bench/limiter.sh
 	./bench/login-storm.sh
 	./bench/users.sh
 	./bench/identity.sh
+	./bench/tracing.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)
@@ -39,6 +43,7 @@ deps-services:
 
 deps-test:
 	@./scripts/ensure-packages.sh $(TEST_PKGS)
+	@./scripts/ensure-python-packages.sh $(TEST_PYPI)
 
 deps-bench:
 	@./scripts/ensure-packages.sh $(BENCH_PKGS)

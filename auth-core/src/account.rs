@@ -27,6 +27,7 @@ impl Auth {
     }
 
     /// Creates an account with roles, in one transaction (registration and the admin CLI).
+    #[tracing::instrument(skip_all, name = "account.create_user", err(level = "info"))]
     pub async fn create_user(
         &self,
         email: &str,
@@ -56,8 +57,19 @@ impl Auth {
 
     /// Checks the password and opens a session. An unknown email and a wrong password get the
     /// same error after the same work (a dummy hash is verified), and both are recorded.
-    #[tracing::instrument(name = "auth.login", skip_all)]
+    #[tracing::instrument(name = "auth.login", skip_all, err(level = "info"))]
     pub async fn login(
+        &self,
+        req: &Credentials,
+        client: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let result = self.password_login(req, client, now).await;
+        self.stats.password_logins.record(&result);
+        result
+    }
+
+    async fn password_login(
         &self,
         req: &Credentials,
         client: &Client,
@@ -128,6 +140,7 @@ impl Auth {
     }
 
     /// A new session with its first refresh token and an access token.
+    #[tracing::instrument(skip_all, name = "account.open_session", err(level = "info"))]
     pub(crate) async fn open_session(
         &self,
         user: Uuid,
@@ -158,11 +171,13 @@ impl Auth {
         self.token_pair(user, session, roles, token, now)
     }
 
+    #[tracing::instrument(skip_all, name = "account.me", err(level = "info"))]
     pub async fn me(&self, caller: &Caller) -> Result<UserView> {
         self.profile(caller.user_id).await
     }
 
     /// The account as the API shows it: profile, roles, whether a password is set.
+    #[tracing::instrument(skip_all, name = "account.profile", err(level = "info"))]
     pub(crate) async fn profile(&self, id: Uuid) -> Result<UserView> {
         let user = users::by_id(&self.db, id)
             .await?

@@ -33,6 +33,7 @@ pub fn check_role_name(name: &str) -> Result<()> {
 }
 
 impl Auth {
+    #[tracing::instrument(skip_all, name = "admin.list_roles", err(level = "info"))]
     pub async fn list_roles(&self, caller: &Caller) -> Result<Vec<Role>> {
         require_admin(caller)?;
         roles::list(&self.db).await
@@ -75,6 +76,7 @@ impl Auth {
 
     /// Grants or revokes without an HTTP caller (the CLI). Idempotent. The change reaches
     /// access tokens at the next refresh.
+    #[tracing::instrument(skip_all, name = "admin.set_role", err(level = "info"))]
     pub async fn set_role(&self, user: Uuid, role: &str, grant: bool) -> Result<()> {
         if users::by_id(&self.db, user).await?.is_none() {
             return Err(Error::NotFound("user"));
@@ -91,6 +93,7 @@ impl Auth {
     }
 
     /// The account of an email, for the CLI.
+    #[tracing::instrument(skip_all, name = "admin.find_user", err(level = "info"))]
     pub async fn find_user(&self, email: &str) -> Result<UserView> {
         let email = crate::email::normalize(email)?;
         let credential = users::credential(&self.db, &email)
@@ -100,6 +103,11 @@ impl Auth {
     }
 
     /// Creates an account with a password checked against the policy (the CLI).
+    #[tracing::instrument(
+        skip_all,
+        name = "admin.create_user_with_password",
+        err(level = "info")
+    )]
     pub async fn create_user_with_password(
         &self,
         email: &str,

@@ -30,6 +30,7 @@ pub struct Auth {
     keys: ArcSwap<Keys>,
     /// Open while PostgreSQL is unreachable (see `db_gate.rs`).
     pub(crate) db_gate: crate::db_gate::DbGate,
+    pub stats: crate::stats::Stats,
 }
 
 impl Auth {
@@ -58,6 +59,7 @@ impl Auth {
             passwords,
             keys: ArcSwap::from_pointee(keys),
             db_gate: crate::db_gate::DbGate::default(),
+            stats: crate::stats::Stats::default(),
         }))
     }
 

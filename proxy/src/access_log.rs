@@ -5,7 +5,12 @@ use pingora::proxy::Session;
 
 pub const TARGET: &str = "edge::access";
 
-pub fn write(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>) {
+pub fn write(
+    session: &Session,
+    ctx: &RequestCtx,
+    error: Option<&pingora::Error>,
+    trace_id: Option<&str>,
+) {
     let req = session.req_header();
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let client = ctx.client_ip;
@@ -23,6 +28,7 @@ pub fn write(session: &Session, ctx: &RequestCtx, error: Option<&pingora::Error>
         bytes_sent = session.body_bytes_sent(),
         client_ip = client.map(tracing::field::display),
         error = error.map(|e| e.etype().as_str()),
+        trace_id,
         "request"
     );
 }

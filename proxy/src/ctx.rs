@@ -22,6 +22,8 @@ pub struct RequestCtx {
     pub quota: Option<Quota>,
     /// The verified caller; `None` is anonymous.
     pub identity: Option<Arc<crate::identity::Verified>>,
+    /// The request's spans, when `[tracing]` is on.
+    pub trace: Option<crate::traces::RequestTrace>,
 }
 
 impl RequestCtx {
@@ -35,6 +37,7 @@ impl RequestCtx {
             client_ip: None,
             quota: None,
             identity: None,
+            trace: None,
         }
     }
 }

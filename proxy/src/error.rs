@@ -57,6 +57,18 @@ impl EdgeError {
         }
     }
 
+    /// The metrics label of an upstream failure.
+    pub fn upstream_kind(&self) -> Option<crate::request_metrics::UpstreamError> {
+        use crate::request_metrics::UpstreamError as K;
+        match self {
+            EdgeError::UpstreamUnreachable => Some(K::Unreachable),
+            EdgeError::UpstreamTimeout => Some(K::Timeout),
+            EdgeError::UpstreamProtocol => Some(K::Protocol),
+            EdgeError::NoHealthyUpstream => Some(K::NoHealthy),
+            _ => None,
+        }
+    }
+
     /// The RFC 6750 challenge of a 401.
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self {

@@ -19,6 +19,7 @@ mod metrics;
 mod readiness;
 mod redirect;
 mod request_id;
+mod request_metrics;
 mod respond;
 mod routing;
 mod server;
@@ -26,6 +27,7 @@ mod service;
 mod shared_redis;
 mod telemetry;
 mod tls;
+mod traces;
 mod upstream;
 
 use clap::Parser;
@@ -71,8 +73,17 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let _log_guard = telemetry::init(&config.log);
-            match server::run(config, server::Launch { upgrade, daemon }) {
+            let tracing = match config.tracing.as_ref().map(traces::Tracing::init) {
+                None => None,
+                Some(Ok(t)) => Some(std::sync::Arc::new(t)),
+                Some(Err(e)) => {
+                    telemetry::init_stderr();
+                    eprintln!("edge: refusing to start: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let _log_guard = telemetry::init(&config.log, tracing.as_deref());
+            match server::run(config, server::Launch { upgrade, daemon }, tracing) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "edge failed to start");

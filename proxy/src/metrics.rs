@@ -1,5 +1,6 @@
-//! `/_edge/metrics` in Prometheus text format, answered by the edge itself. For now it holds
-//! the limiter's counters; request and latency metrics come with the observability work.
+//! `/_edge/metrics` in Prometheus text format, answered by the edge itself: requests by route
+//! and status, latency histograms and upstream errors (`request_metrics.rs`), the limiter,
+//! the bot filter, logins, and the health of Redis and the auth database.
 //! Served only to clients in `[metrics] allow` (loopback by default), judged by the socket
 //! peer; everyone else gets the edge's 404.
 
@@ -10,7 +11,11 @@ use std::sync::atomic::Ordering::Relaxed;
 pub const PATH: &str = "/_edge/metrics";
 
 /// Renders every metric.
-pub fn render(limiter: &Limiter, bot: Option<&crate::botfilter::BotFilter>) -> String {
+pub fn render(
+    limiter: &Limiter,
+    bot: Option<&crate::botfilter::BotFilter>,
+    readiness: &crate::readiness::Readiness,
+) -> String {
     let s = &limiter.stats;
     let mut out = String::with_capacity(1024);
     let counters = [
@@ -85,7 +90,43 @@ pub fn render(limiter: &Limiter, bot: Option<&crate::botfilter::BotFilter>) -> S
          # TYPE edge_ratelimit_fallback gauge\nedge_ratelimit_fallback {}\n",
         u8::from(limiter.in_fallback())
     );
+    crate::request_metrics::render(&mut out);
+    if let Some(up) = readiness.redis_up() {
+        gauge(
+            &mut out,
+            "edge_redis_up",
+            "Whether the last ping of Redis answered.",
+            up,
+        );
+    }
+    if let Some(core) = readiness.auth_core() {
+        gauge(
+            &mut out,
+            "edge_auth_database_up",
+            "Whether the auth core reaches its database (circuit closed).",
+            core.database_down_since_ms().is_none(),
+        );
+        out.push_str(
+            "# HELP edge_auth_logins_total Logins by method and outcome.
+# TYPE edge_auth_logins_total counter
+",
+        );
+        for (outcome, n) in core.stats.password_logins.snapshot() {
+            let _ = writeln!(
+                out,
+                "edge_auth_logins_total{{method=\"password\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
     out
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: bool) {
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
+        u8::from(value)
+    );
 }
 
 fn write_counters(out: &mut String, counters: &[(&str, &str, &std::sync::atomic::AtomicU64)]) {

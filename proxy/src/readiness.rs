@@ -70,6 +70,16 @@ impl Readiness {
         }
     }
 
+    /// Whether the last ping of Redis answered; None without `[redis]`.
+    pub fn redis_up(&self) -> Option<bool> {
+        self.redis.as_ref().map(|_| self.redis_probe.load().up)
+    }
+
+    /// The embedded auth core, once it runs.
+    pub fn auth_core(&self) -> Option<Arc<Auth>> {
+        self.auth.as_ref().and_then(|slot| slot.get().cloned())
+    }
+
     /// `(status, body)` of `/_edge/health`.
     pub fn health(&self) -> (u16, String) {
         if self.draining.is_set() {

@@ -18,6 +18,7 @@ pub struct Route {
     pub auth: AuthMode,
     /// Any of these roles (empty: any valid token).
     pub roles: Box<[String]>,
+    pub stats: Arc<crate::request_metrics::RouteStats>,
 }
 
 impl Route {
@@ -60,6 +61,7 @@ impl Router {
                 strip_prefix: spec.strip_prefix,
                 auth: spec.auth,
                 roles: spec.roles.clone().into_boxed_slice(),
+                stats: crate::request_metrics::stats_for(&spec.name),
                 pool: pool.clone(),
                 limits: spec
                     .limits

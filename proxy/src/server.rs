@@ -37,7 +37,11 @@ fn server_conf(config: &Config) -> ServerConf {
 }
 
 /// Runs until SIGTERM/SIGINT (graceful) or SIGQUIT (hand over to an upgraded binary).
-pub fn run(config: Config, launch: Launch) -> Result<(), String> {
+pub fn run(
+    config: Config,
+    launch: Launch,
+    tracing: Option<Arc<crate::traces::Tracing>>,
+) -> Result<(), String> {
     let opt = Opt {
         upgrade: launch.upgrade,
         daemon: launch.daemon,
@@ -97,6 +101,7 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         identity: identity.clone(),
         readiness: readiness.clone(),
         bot,
+        tracing: tracing.clone(),
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {
@@ -112,6 +117,12 @@ pub fn run(config: Config, launch: Launch) -> Result<(), String> {
         Reloader { live, dir },
     ));
     server.add_service(background_service("drain watch", drain_watch));
+    if let Some(t) = &tracing {
+        server.add_service(background_service(
+            "trace flusher",
+            crate::traces::TraceFlusher(t.clone()),
+        ));
+    }
     server.add_service(background_service(
         "readiness prober",
         ReadinessProber(readiness),

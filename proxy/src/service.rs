@@ -29,6 +29,8 @@ pub struct Edge {
     pub readiness: Arc<crate::readiness::Readiness>,
     /// The Smart TV bot filter; present when the conf has `[bot_filter]` at start.
     pub bot: Option<Arc<crate::botfilter::BotFilter>>,
+    /// OpenTelemetry; present when the conf has `[tracing]` at start.
+    pub tracing: Option<Arc<crate::traces::Tracing>>,
 }
 
 /// Paths the edge answers itself.
@@ -71,6 +73,14 @@ impl ProxyHttp for Edge {
                 client_ip::resolve(peer, &session.req_header().headers, trusted)
             });
         }
+        if let Some(t) = &self.tracing {
+            let peer = session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip());
+            let rid = ctx.request_id.to_str().unwrap_or("");
+            ctx.trace = Some(t.start_request(session.req_header(), peer, ctx.client_ip, rid));
+        }
         Ok(())
     }
 
@@ -101,7 +111,7 @@ impl ProxyHttp for Edge {
                 metrics::PATH if self.may_scrape(session) => (
                     200,
                     PROMETHEUS,
-                    metrics::render(&self.limiter, self.bot.as_deref()),
+                    metrics::render(&self.limiter, self.bot.as_deref(), &self.readiness),
                 ),
                 p if p.starts_with(botfilter::http::ANSWER_PREFIX) && self.bot.is_some() => {
                     self.answer_challenge(session, ctx).await?;
@@ -125,11 +135,13 @@ impl ProxyHttp for Edge {
         if let (Some(bot), Some(rules), Some(spec)) =
             (&self.bot, &runtime.bot_rules, &runtime.config.bot_filter)
         {
+            let _span = self.span(ctx, "bot_filter");
             if botfilter::http::guard(bot, rules, spec, session, ctx).await? {
                 return Ok(true);
             }
         }
         if route.auth != crate::config::AuthMode::Public {
+            let _span = self.span(ctx, "identity");
             let checked = match &self.identity {
                 Some(identity) => {
                     identity
@@ -143,12 +155,14 @@ impl ProxyHttp for Edge {
                 Err(e) => return self.answer(session, ctx, e).await,
             }
         }
-        if !route.limits.is_empty()
-            && self
+        if !route.limits.is_empty() {
+            let _span = self.span(ctx, "rate_limit");
+            if self
                 .rate_limit(session, ctx, &route.limits, &route.name)
                 .await?
-        {
-            return Ok(true);
+            {
+                return Ok(true);
+            }
         }
         ctx.route = Some(route);
         Ok(false)
@@ -211,6 +225,9 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
+        if let (Some(t), Some(trace)) = (&self.tracing, ctx.trace.as_mut()) {
+            t.start_upstream(trace, upstream, ctx.server);
+        }
         crate::identity::write_upstream(upstream, ctx.identity.as_deref())?;
         // the client as the edge saw it (socket, or a trusted proxy's X-Forwarded-For);
         // replaces any value the client sent
@@ -267,12 +284,18 @@ impl ProxyHttp for Edge {
             EdgeError::from_proxy_error(e)
         };
         let error_code = err.as_ref().map_or(0, EdgeError::status);
+        if let (Some(route), Some(kind)) =
+            (&ctx.route, err.as_ref().and_then(EdgeError::upstream_kind))
+        {
+            route.stats.upstream_error(kind);
+        }
         tracing::error!(
             request_id = ctx.request_id.to_str().unwrap_or(""),
             route = ctx.route.as_ref().map(|r| r.name.as_str()),
             server = ctx.server.map(tracing::field::display),
             status = error_code,
             error = %e,
+            trace_id = ctx.trace.as_ref().and_then(|t| t.trace_id()),
             "request failed"
         );
         // A response already started cannot be replaced; Pingora closes the connection.
@@ -296,8 +319,18 @@ impl ProxyHttp for Edge {
     where
         Self::CTX: Send + Sync,
     {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        match &ctx.route {
+            Some(route) => route.stats.observe(status, ctx.started.elapsed()),
+            None => crate::request_metrics::unrouted().observe(status, ctx.started.elapsed()),
+        }
         if self.access_log {
-            access_log::write(session, ctx, e);
+            let trace_id = ctx.trace.as_ref().and_then(|t| t.trace_id());
+            access_log::write(session, ctx, e, trace_id.as_deref());
+        }
+        if let Some(trace) = ctx.trace.as_mut() {
+            let route = ctx.route.as_ref().map(|r| r.name.as_str());
+            crate::traces::Tracing::finish(trace, route, status, e.map(|e| e.to_string()));
         }
     }
 }
@@ -343,6 +376,16 @@ impl Edge {
                     .await
             }
         }
+    }
+
+    /// A child span of the request for one phase; ended when dropped.
+    fn span(&self, ctx: &RequestCtx, name: &'static str) -> Option<crate::traces::Span> {
+        let t = self.tracing.as_ref()?;
+        t.child(
+            ctx.trace.as_ref()?,
+            name,
+            opentelemetry::trace::SpanKind::Internal,
+        )
     }
 
     /// `POST /_edge/challenge/{id}` with the current `[bot_filter]` settings, behind its

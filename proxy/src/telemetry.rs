@@ -6,22 +6,30 @@ use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; keep the guard alive until exit so buffered lines flush.
-pub fn init(log: &LogSettings) -> WorkerGuard {
+/// With tracing on, `tracing` spans (the auth core's `#[instrument]`s) are exported too.
+pub fn init(log: &LogSettings, traces: Option<&crate::traces::Tracing>) -> WorkerGuard {
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    let result = match log.format {
-        LogFormat::Json => builder
+    let lines = match log.format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
-        LogFormat::Human => builder.try_init(),
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Human => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
+    let spans =
+        traces.map(|t| tracing_opentelemetry::layer().with_tracer(t.tracer_for("auth-core")));
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(spans)
+        .try_init();
     if let Err(e) = result {
         eprintln!("logging was already initialised: {e}");
     }

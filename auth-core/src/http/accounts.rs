@@ -19,6 +19,7 @@ use std::sync::Arc;
         (status = 409, description = "Email already registered", body = ErrorBody),
         (status = 422, description = "Invalid email or password policy", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.register")]
 pub async fn register(
     State(auth): State<Arc<Auth>>,
     JsonBody(req): JsonBody<Credentials>,
@@ -34,6 +35,7 @@ pub async fn register(
         (status = 401, description = "Wrong email or password (the same answer for both)", body = ErrorBody),
         (status = 429, description = "Too many attempts for this account or IP; see Retry-After", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.login")]
 pub async fn login(
     State(auth): State<Arc<Auth>>,
     client: Client,
@@ -48,6 +50,7 @@ pub async fn login(
         (status = 200, body = UserView),
         (status = 401, description = "Missing, invalid or revoked access token", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.me")]
 pub async fn me(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<Json<UserView>, Error> {
     Ok(Json(auth.me(&caller).await?))
 }
@@ -60,6 +63,7 @@ pub async fn me(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<Json<Us
         (status = 409, description = "The new email is taken", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.update_me")]
 pub async fn update_me(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
@@ -85,6 +89,7 @@ pub struct HistoryQuery {
         (status = 401, body = ErrorBody),
         (status = 422, description = "Bad cursor or limit", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.history")]
 pub async fn history(
     State(auth): State<Arc<Auth>>,
     caller: Caller,

@@ -27,6 +27,10 @@ pub async fn scope(req: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let span = tracing::info_span!("auth.request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    // continue the edge's trace: the edge sends `traceparent` with every proxied request
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderReader(req.headers())));
+    let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
     let mut response =
         tracing::Instrument::instrument(REQUEST_ID.scope(id.clone(), next.run(req)), span).await;
     let headers = response.headers_mut();
@@ -42,4 +46,17 @@ pub async fn scope(req: Request, next: Next) -> Response {
         );
     }
     response
+}
+
+/// Reads W3C trace headers from an `http::HeaderMap` (the edge uses it too).
+pub struct HeaderReader<'a>(pub &'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
 }

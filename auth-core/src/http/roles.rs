@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 #[utoipa::path(get, path = "/auth/roles", tag = "roles", security(("bearer" = [])),
     responses((status = 200, body = Vec<Role>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all, name = "http.list")]
 pub async fn list(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<Json<Vec<Role>>, Error> {
     Ok(Json(auth.list_roles(&caller).await?))
 }
@@ -25,6 +26,7 @@ pub async fn list(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<Json<
         (status = 409, description = "Role exists", body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.create")]
 pub async fn create(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
@@ -44,6 +46,7 @@ pub async fn create(
         (status = 404, body = ErrorBody),
         (status = 409, description = "Built-in role", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.delete")]
 pub async fn delete(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
@@ -61,6 +64,7 @@ fn user_id(raw: &str) -> Result<Uuid, Error> {
 #[utoipa::path(put, path = "/auth/users/{id}/roles/{name}", tag = "roles", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("name" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "No such user or role", body = ErrorBody)))]
+#[tracing::instrument(skip_all, name = "http.grant")]
 pub async fn grant(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
@@ -73,6 +77,7 @@ pub async fn grant(
 #[utoipa::path(delete, path = "/auth/users/{id}/roles/{name}", tag = "roles", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("name" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all, name = "http.revoke")]
 pub async fn revoke(
     State(auth): State<Arc<Auth>>,
     caller: Caller,

@@ -21,6 +21,7 @@ use std::sync::Arc;
         (status = 200, body = TokenPair),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody),
     ))]
+#[tracing::instrument(skip_all, name = "http.refresh")]
 pub async fn refresh(
     State(auth): State<Arc<Auth>>,
     JsonBody(req): JsonBody<RefreshRequest>,
@@ -31,6 +32,7 @@ pub async fn refresh(
 /// End this session.
 #[utoipa::path(post, path = "/auth/logout", tag = "tokens", security(("bearer" = [])),
     responses((status = 204, description = "Session ended"), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all, name = "http.logout")]
 pub async fn logout(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<StatusCode, Error> {
     auth.logout(&caller, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -44,6 +46,7 @@ pub struct LoggedOut {
 /// End every session of the caller, on every device.
 #[utoipa::path(post, path = "/auth/logout-all", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = LoggedOut), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all, name = "http.logout_all")]
 pub async fn logout_all(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
@@ -55,6 +58,7 @@ pub async fn logout_all(
 /// Public keys that verify access tokens (RFC 7517); the edge and other services cache them.
 #[utoipa::path(get, path = "/auth/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, body = Jwks)))]
+#[tracing::instrument(skip_all, name = "http.jwks")]
 pub async fn jwks(State(auth): State<Arc<Auth>>) -> impl IntoResponse {
     (
         [(header::CACHE_CONTROL, "public, max-age=60")],

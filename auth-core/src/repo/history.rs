@@ -16,6 +16,7 @@ pub struct Attempt<'a> {
     pub failure_reason: Option<&'a str>,
 }
 
+#[tracing::instrument(skip_all, name = "db.history.record", err(level = "warn"))]
 pub async fn record(db: impl PgExecutor<'_>, a: &Attempt<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO login_history \
@@ -53,6 +54,7 @@ pub struct Entry {
 /// One page of a user's history, newest first, strictly before `before` (keyset pagination:
 /// stable under inserts, and the time bound prunes the newer monthly partitions). Reads
 /// `limit + 1` rows so the caller knows whether a next page exists.
+#[tracing::instrument(skip_all, name = "db.history.page", err(level = "warn"))]
 pub async fn page(
     db: impl PgExecutor<'_>,
     user: Uuid,
@@ -75,6 +77,7 @@ pub async fn page(
 
 /// Creates the monthly partitions up to `months_ahead` months from now; returns how many
 /// were new.
+#[tracing::instrument(skip_all, name = "db.history.ensure_partitions", err(level = "warn"))]
 pub async fn ensure_partitions(db: impl PgExecutor<'_>, months_ahead: u32) -> Result<i32> {
     Ok(
         sqlx::query_scalar("SELECT ensure_login_history_partitions($1)")

@@ -11,6 +11,7 @@ pub struct Role {
     pub builtin: bool,
 }
 
+#[tracing::instrument(skip_all, name = "db.roles.list", err(level = "warn"))]
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Role>> {
     Ok(
         sqlx::query_as::<_, Role>("SELECT name, description, builtin FROM roles ORDER BY name")
@@ -19,6 +20,7 @@ pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Role>> {
     )
 }
 
+#[tracing::instrument(skip_all, name = "db.roles.create", err(level = "warn"))]
 pub async fn create(db: impl PgExecutor<'_>, name: &str, description: &str) -> Result<Role> {
     sqlx::query_as::<_, Role>(
         "INSERT INTO roles (name, description) VALUES ($1, $2) RETURNING name, description, builtin",
@@ -31,6 +33,7 @@ pub async fn create(db: impl PgExecutor<'_>, name: &str, description: &str) -> R
 }
 
 /// `Some(builtin)` of a role, `None` if there is no such role.
+#[tracing::instrument(skip_all, name = "db.roles.builtin", err(level = "warn"))]
 pub async fn builtin(db: impl PgExecutor<'_>, name: &str) -> Result<Option<bool>> {
     Ok(
         sqlx::query_scalar("SELECT builtin FROM roles WHERE name = $1")
@@ -41,6 +44,7 @@ pub async fn builtin(db: impl PgExecutor<'_>, name: &str) -> Result<Option<bool>
 }
 
 /// Deletes a role that is not built in (grants go with it, by cascade).
+#[tracing::instrument(skip_all, name = "db.roles.delete", err(level = "warn"))]
 pub async fn delete(db: impl PgExecutor<'_>, name: &str) -> Result<()> {
     sqlx::query("DELETE FROM roles WHERE name = $1 AND NOT builtin")
         .bind(name)

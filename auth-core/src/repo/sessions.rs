@@ -16,6 +16,7 @@ pub struct NewSession<'a> {
     pub ip: Option<String>,
 }
 
+#[tracing::instrument(skip_all, name = "db.sessions.create", err(level = "warn"))]
 pub async fn create(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id, user_id, created_at, expires_at, device, user_agent, ip) \
@@ -33,6 +34,7 @@ pub async fn create(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<()> {
     Ok(())
 }
 
+#[tracing::instrument(skip_all, name = "db.sessions.add_refresh", err(level = "warn"))]
 pub async fn add_refresh(
     db: impl PgExecutor<'_>,
     session: Uuid,
@@ -70,6 +72,7 @@ pub struct Presented {
 
 /// Reads a presented refresh token and locks its row until the transaction ends, so two
 /// concurrent refreshes of one token are judged one after the other.
+#[tracing::instrument(skip_all, name = "db.sessions.lock_refresh", err(level = "warn"))]
 pub async fn lock_refresh(
     tx: &mut Transaction<'_, Postgres>,
     hash: &[u8],
@@ -94,6 +97,7 @@ pub async fn lock_refresh(
     }))
 }
 
+#[tracing::instrument(skip_all, name = "db.sessions.spend", err(level = "warn"))]
 pub async fn spend(db: impl PgExecutor<'_>, hash: &[u8], now: DateTime<Utc>) -> Result<()> {
     sqlx::query("UPDATE refresh_tokens SET spent_at = $2 WHERE token_hash = $1")
         .bind(hash)
@@ -104,6 +108,7 @@ pub async fn spend(db: impl PgExecutor<'_>, hash: &[u8], now: DateTime<Utc>) -> 
 }
 
 /// Revokes one session; false if it was already revoked or does not exist.
+#[tracing::instrument(skip_all, name = "db.sessions.revoke", err(level = "warn"))]
 pub async fn revoke(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -122,6 +127,7 @@ pub async fn revoke(
 }
 
 /// Revokes every live session of a user and returns their ids.
+#[tracing::instrument(skip_all, name = "db.sessions.revoke_all", err(level = "warn"))]
 pub async fn revoke_all(
     db: impl PgExecutor<'_>,
     user: Uuid,
@@ -140,6 +146,7 @@ pub async fn revoke_all(
 }
 
 /// True if the session exists, is not revoked and has not expired.
+#[tracing::instrument(skip_all, name = "db.sessions.is_live", err(level = "warn"))]
 pub async fn is_live(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2)",
@@ -152,6 +159,7 @@ pub async fn is_live(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> R
 
 /// Deletes sessions expired or revoked before `before` (their refresh tokens cascade), in
 /// batches so no long lock is held. Returns how many went.
+#[tracing::instrument(skip_all, name = "db.sessions.delete_ended", err(level = "warn"))]
 pub async fn delete_ended(db: &sqlx::PgPool, before: DateTime<Utc>) -> Result<u64> {
     let mut total = 0;
     loop {

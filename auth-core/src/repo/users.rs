@@ -24,6 +24,7 @@ const EMAIL_TAKEN: &str = "email is already registered";
 
 /// Inserts the user and claims its email, in the caller's transaction: a taken email rolls
 /// the whole registration back.
+#[tracing::instrument(skip_all, name = "db.users.insert", err(level = "warn"))]
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -57,6 +58,7 @@ async fn claim_email(
 }
 
 /// The login lookup: one query on one `credentials` partition.
+#[tracing::instrument(skip_all, name = "db.users.credential", err(level = "warn"))]
 pub async fn credential(db: impl PgExecutor<'_>, email: &str) -> Result<Option<Credential>> {
     Ok(sqlx::query_as::<_, Credential>(
         "SELECT user_id, password_hash FROM credentials WHERE email = $1",
@@ -66,6 +68,7 @@ pub async fn credential(db: impl PgExecutor<'_>, email: &str) -> Result<Option<C
     .await?)
 }
 
+#[tracing::instrument(skip_all, name = "db.users.by_id", err(level = "warn"))]
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
     Ok(
         sqlx::query_as::<_, User>("SELECT id, email, created_at FROM users WHERE id = $1")
@@ -75,6 +78,7 @@ pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
     )
 }
 
+#[tracing::instrument(skip_all, name = "db.users.roles", err(level = "warn"))]
 pub async fn roles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
@@ -86,6 +90,7 @@ pub async fn roles(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<String>> {
 
 /// Moves the account to a new email: the login row moves (with its password hash), the
 /// profile's copy follows.
+#[tracing::instrument(skip_all, name = "db.users.change_email", err(level = "warn"))]
 pub async fn change_email(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
@@ -110,6 +115,7 @@ pub async fn change_email(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, name = "db.users.set_password", err(level = "warn"))]
 pub async fn set_password(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -126,6 +132,7 @@ pub async fn set_password(
 }
 
 /// Grants a role; true if it was not held before.
+#[tracing::instrument(skip_all, name = "db.users.grant", err(level = "warn"))]
 pub async fn grant(db: impl PgExecutor<'_>, id: Uuid, role: &str) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -138,6 +145,7 @@ pub async fn grant(db: impl PgExecutor<'_>, id: Uuid, role: &str) -> Result<bool
 }
 
 /// Revokes a role; true if it was held.
+#[tracing::instrument(skip_all, name = "db.users.revoke", err(level = "warn"))]
 pub async fn revoke(db: impl PgExecutor<'_>, id: Uuid, role: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
         .bind(id)

@@ -26,6 +26,33 @@ pub struct FileConf {
     pub metrics: Option<MetricsFile>,
     pub auth: Option<AuthFile>,
     pub bot_filter: Option<BotFilterFile>,
+    pub tracing: Option<TracingFile>,
+}
+
+/// `[tracing]`: OpenTelemetry traces over OTLP; absent: no tracing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingFile {
+    /// Collector: "http://127.0.0.1:4317" for gRPC, "http://127.0.0.1:4318" for HTTP.
+    pub endpoint: String,
+    /// "grpc" (default) or "http" (HTTP/protobuf).
+    pub protocol: Option<String>,
+    /// `service.name` of the spans (default "edge").
+    pub service_name: Option<String>,
+    /// Share of requests traced, 0.0 to 1.0 (default 1.0); a sampled incoming trace stays sampled.
+    pub sampling: Option<f64>,
+    /// Socket peers whose incoming `traceparent` is continued (default: none, every request
+    /// starts a trace): clients must not choose trace ids or force sampling.
+    #[serde(default)]
+    pub trust_incoming: Vec<String>,
+    /// Spans kept waiting for export (default 2048); more are dropped, never waited for.
+    pub max_queue: Option<usize>,
+    /// Spans per export (default 512).
+    pub max_batch: Option<usize>,
+    /// Export at least this often (default "1s").
+    pub batch_delay: Option<String>,
+    /// One export gives up after this long (default "5s").
+    pub export_timeout: Option<String>,
 }
 
 /// `[bot_filter]`: the Smart TV bot filter (math challenges for suspicious clients).

@@ -25,6 +25,27 @@ pub struct Config {
     /// Token verification at the edge, when `[auth]` is set.
     pub identity: Option<IdentitySpec>,
     pub bot_filter: Option<BotFilterSpec>,
+    pub tracing: Option<TracingSpec>,
+}
+
+/// OpenTelemetry export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSpec {
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub service_name: String,
+    pub sampling: f64,
+    pub trust_incoming: Vec<ipnet::IpNet>,
+    pub max_queue: usize,
+    pub max_batch: usize,
+    pub batch_delay: Duration,
+    pub export_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
 }
 
 /// The Smart TV bot filter.

@@ -210,6 +210,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         auth: None,
         identity: None,
         bot_filter: None,
+        tracing: None,
     };
     assert_eq!(got, expected);
 }

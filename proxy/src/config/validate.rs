@@ -103,6 +103,7 @@ fn validate(
     let mut metrics = None;
     let mut auth = None;
     let mut bot_filter = None;
+    let mut tracing = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -112,6 +113,7 @@ fn validate(
         once(&mut metrics, &name, "metrics", conf.metrics, p);
         once(&mut auth, &name, "auth", conf.auth, p);
         once(&mut bot_filter, &name, "bot_filter", conf.bot_filter, p);
+        once(&mut tracing, &name, "tracing", conf.tracing, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -194,6 +196,7 @@ fn validate(
         auth,
         identity,
         bot_filter,
+        tracing: tracing.and_then(|(file, t)| tracing_spec(&file, t, p)),
     }
 }
 
@@ -272,6 +275,72 @@ fn server_settings(server: Option<(String, ServerFile)>, p: &mut Problems) -> Se
             p,
         ),
     }
+}
+
+fn tracing_spec(file: &str, t: super::file::TracingFile, p: &mut Problems) -> Option<TracingSpec> {
+    let before = p.0.len();
+    let protocol = match t.protocol.as_deref() {
+        None | Some("grpc") => OtlpProtocol::Grpc,
+        Some("http") => OtlpProtocol::HttpProtobuf,
+        Some(other) => {
+            p.add(
+                file,
+                "tracing.protocol",
+                format!("\"{other}\" is not one of \"grpc\", \"http\""),
+            );
+            OtlpProtocol::Grpc
+        }
+    };
+    let endpoint_ok = (t.endpoint.starts_with("http://") || t.endpoint.starts_with("https://"))
+        && t.endpoint
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.authority().is_some());
+    if !endpoint_ok {
+        p.add(
+            file,
+            "tracing.endpoint",
+            format!("\"{}\" is not an http(s) URL", t.endpoint),
+        );
+    }
+    let sampling = t.sampling.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sampling) {
+        p.add(file, "tracing.sampling", "must be between 0.0 and 1.0");
+    }
+    let max_queue = t.max_queue.unwrap_or(2048);
+    let max_batch = t.max_batch.unwrap_or(512);
+    if max_batch == 0 || max_batch > max_queue {
+        p.add(
+            file,
+            "tracing.max_batch",
+            format!("must be between 1 and max_queue ({max_queue})"),
+        );
+    }
+    let spec = TracingSpec {
+        endpoint: t.endpoint,
+        protocol,
+        service_name: t.service_name.unwrap_or_else(|| "edge".into()),
+        sampling,
+        trust_incoming: cidrs(file, "tracing.trust_incoming", &t.trust_incoming, p),
+        max_queue,
+        max_batch,
+        batch_delay: duration(
+            file,
+            "tracing.batch_delay",
+            t.batch_delay.as_deref(),
+            "1s",
+            false,
+            p,
+        ),
+        export_timeout: duration(
+            file,
+            "tracing.export_timeout",
+            t.export_timeout.as_deref(),
+            "5s",
+            false,
+            p,
+        ),
+    };
+    (p.0.len() == before).then_some(spec)
 }
 
 fn log_settings(log: Option<(String, LogFile)>, p: &mut Problems) -> LogSettings {

@@ -11,6 +11,7 @@ mod degradation;
 mod errors;
 mod harness;
 mod identity;
+mod observability;
 mod partitions;
 mod rate_limit;
 mod reload;

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod browser;
 pub mod edge;
+pub mod otel;
 pub mod postgres;
 pub mod redis;
 pub mod site;

@@ -1,0 +1,172 @@
+//! Request metrics per route: requests by status code, a latency histogram, upstream errors.
+//! Lock-free on the request path: each route holds its counters (looked up once, when the
+//! route table is built, and kept across reloads by name), and a request adds to atomics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::Duration;
+
+/// Histogram upper bounds, in seconds (Prometheus `le`).
+const BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Kinds of upstream failure, as labels.
+#[derive(Clone, Copy)]
+pub enum UpstreamError {
+    Unreachable,
+    Timeout,
+    Protocol,
+    NoHealthy,
+}
+
+const UPSTREAM_ERRORS: [&str; 4] = ["unreachable", "timeout", "protocol", "no_healthy"];
+
+pub struct RouteStats {
+    /// Index: status code − 100 (100..=599).
+    by_status: Box<[AtomicU64]>,
+    /// Non-cumulative counts per bucket; the last slot is +Inf.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+    upstream_errors: [AtomicU64; 4],
+}
+
+impl RouteStats {
+    fn new() -> RouteStats {
+        RouteStats {
+            by_status: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            sum_us: AtomicU64::new(0),
+            upstream_errors: Default::default(),
+        }
+    }
+
+    pub fn observe(&self, status: u16, elapsed: Duration) {
+        if let Some(c) = status
+            .checked_sub(100)
+            .and_then(|i| self.by_status.get(usize::from(i)))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let slot = BUCKETS
+            .iter()
+            .position(|&le| secs <= le)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+
+    pub fn upstream_error(&self, kind: UpstreamError) {
+        self.upstream_errors[kind as usize].fetch_add(1, Relaxed);
+    }
+}
+
+/// Every route's counters by name; "" holds requests that matched no route.
+static ROUTES: LazyLock<RwLock<BTreeMap<String, Arc<RouteStats>>>> =
+    LazyLock::new(|| RwLock::new(BTreeMap::new()));
+static UNROUTED: LazyLock<Arc<RouteStats>> = LazyLock::new(|| stats_for(""));
+
+/// The counters of route `name`, created on first use; the same ones after a reload.
+pub fn stats_for(name: &str) -> Arc<RouteStats> {
+    if let Some(s) = ROUTES.read().ok().and_then(|m| m.get(name).cloned()) {
+        return s;
+    }
+    match ROUTES.write() {
+        Ok(mut m) => m
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(RouteStats::new()))
+            .clone(),
+        // a poisoned lock only loses metrics, never a request
+        Err(_) => Arc::new(RouteStats::new()),
+    }
+}
+
+pub fn unrouted() -> &'static RouteStats {
+    &UNROUTED
+}
+
+/// Appends the request metrics in Prometheus text format.
+pub fn render(out: &mut String) {
+    let Ok(routes) = ROUTES.read() else { return };
+    out.push_str("# HELP edge_requests_total Requests answered, by route and status code.\n# TYPE edge_requests_total counter\n");
+    for (route, s) in routes.iter() {
+        for (i, c) in s.by_status.iter().enumerate() {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "edge_requests_total{{route=\"{route}\",code=\"{}\"}} {n}",
+                    i + 100
+                );
+            }
+        }
+    }
+    out.push_str("# HELP edge_request_duration_seconds Time from the first request byte to the logging phase.\n# TYPE edge_request_duration_seconds histogram\n");
+    for (route, s) in routes.iter() {
+        let mut cumulative = 0;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            cumulative += s.buckets[i].load(Relaxed);
+            let _ = writeln!(out, "edge_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}");
+        }
+        cumulative += s.buckets[BUCKETS.len()].load(Relaxed);
+        let _ = writeln!(
+            out,
+            "edge_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = s.sum_us.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "edge_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "edge_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+        );
+    }
+    out.push_str("# HELP edge_upstream_errors_total Failed upstream exchanges, by route and kind.\n# TYPE edge_upstream_errors_total counter\n");
+    for (route, s) in routes.iter() {
+        for (kind, c) in UPSTREAM_ERRORS.iter().zip(&s.upstream_errors) {
+            let n = c.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "edge_upstream_errors_total{{route=\"{route}\",kind=\"{kind}\"}} {n}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_their_status_and_bucket() {
+        let s = stats_for("test-route");
+        s.observe(200, Duration::from_micros(700));
+        s.observe(200, Duration::from_millis(30));
+        s.observe(503, Duration::from_secs(20));
+        s.observe(42, Duration::ZERO); // out of range: counted in the histogram only
+        s.upstream_error(UpstreamError::Timeout);
+        assert!(
+            Arc::ptr_eq(&s, &stats_for("test-route")),
+            "one set per name"
+        );
+        let mut out = String::new();
+        render(&mut out);
+        assert!(out.contains("edge_requests_total{route=\"test-route\",code=\"200\"} 2"));
+        assert!(out.contains("edge_requests_total{route=\"test-route\",code=\"503\"} 1"));
+        assert!(out
+            .contains("edge_request_duration_seconds_bucket{route=\"test-route\",le=\"0.001\"} 2"));
+        assert!(out
+            .contains("edge_request_duration_seconds_bucket{route=\"test-route\",le=\"0.05\"} 3"));
+        assert!(out
+            .contains("edge_request_duration_seconds_bucket{route=\"test-route\",le=\"+Inf\"} 4"));
+        assert!(out.contains("edge_request_duration_seconds_count{route=\"test-route\"} 4"));
+        assert!(out.contains("edge_upstream_errors_total{route=\"test-route\",kind=\"timeout\"} 1"));
+    }
+}
