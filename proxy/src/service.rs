@@ -132,6 +132,8 @@ impl ProxyHttp for Edge {
         let Some(route) = runtime.router.find(host, req.uri.path()).cloned() else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;
         };
+        // known from here on: answers of the filters below count and log under the route
+        ctx.route = Some(route.clone());
         if let (Some(bot), Some(rules), Some(spec)) =
             (&self.bot, &runtime.bot_rules, &runtime.config.bot_filter)
         {
@@ -164,7 +166,6 @@ impl ProxyHttp for Edge {
                 return Ok(true);
             }
         }
-        ctx.route = Some(route);
         Ok(false)
     }
 
