@@ -231,7 +231,14 @@ async fn the_auth_core_spans_join_the_edge_trace() {
 #[tokio::test]
 async fn metrics_are_valid_prometheus_text_with_requests_by_route_and_status() {
     let u = Upstream::start("movies");
-    let edge = Edge::start(&limited_route(&u));
+    let tight = "[limit.one]\nkey = \"ip\"\nrate = \"1/m\"\nburst = 1\n\
+         [[route]]\nname = \"tight\"\npath = \"/tight\"\nupstream = \"p\"\nlimits = [\"one\"]\n";
+    let edge = Edge::start(&format!("{}{tight}", limited_route(&u)));
+    // a request the edge refuses itself counts under the route it matched
+    for expected in [200, 429] {
+        let r = client().get(edge.url("/tight")).send().await.unwrap();
+        assert_eq!(r.status(), expected);
+    }
     for _ in 0..7 {
         assert_eq!(
             client().get(edge.url("/a")).send().await.unwrap().status(),
@@ -280,7 +287,14 @@ async fn metrics_are_valid_prometheus_text_with_requests_by_route_and_status() {
         value("edge_requests_total", &[("route", ""), ("code", "404")]),
         Some(1.0)
     );
-    assert_eq!(value("edge_ratelimit_allowed_total", &[]), Some(7.0));
+    assert_eq!(
+        value(
+            "edge_requests_total",
+            &[("route", "tight"), ("code", "429")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value("edge_ratelimit_allowed_total", &[]), Some(8.0));
     let histogram = scrape
         .samples
         .iter()
@@ -302,8 +316,12 @@ async fn metrics_are_valid_prometheus_text_with_requests_by_route_and_status() {
 async fn an_unsampled_request_propagates_its_trace_and_exports_nothing() {
     let collector = Collector::start();
     let u = Upstream::start("movies");
-    let conf = tracing_conf(&format!("http://127.0.0.1:{}", collector.grpc_port), "grpc", "")
-        .replace("sampling = 1.0", "sampling = 0.0");
+    let conf = tracing_conf(
+        &format!("http://127.0.0.1:{}", collector.grpc_port),
+        "grpc",
+        "",
+    )
+    .replace("sampling = 1.0", "sampling = 0.0");
     let edge = Edge::start(&format!("{conf}{}", limited_route(&u)));
     for _ in 0..20 {
         let seen: Value = client()
