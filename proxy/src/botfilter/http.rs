@@ -122,7 +122,7 @@ async fn write_challenge(
     };
     let (status, retry_after) = match issued {
         Issued::Question { .. } => (403, None),
-        Issued::Locked { retry_after } => (429, Some(retry_after.as_secs().max(1))),
+        Issued::Locked { retry_after } => (429, Some(page::whole_seconds(*retry_after))),
     };
     respond::full(
         session,

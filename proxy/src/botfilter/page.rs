@@ -80,6 +80,11 @@ fn reason_text(lang: Lang, why: Failure) -> &'static str {
     }
 }
 
+/// Rounded up, at least 1: a client that waits this long finds the lockout over.
+pub fn whole_seconds(d: Duration) -> u64 {
+    (d.as_millis() as u64).div_ceil(1000).max(1)
+}
+
 fn minutes(d: Duration) -> u64 {
     d.as_secs().div_ceil(60).max(1)
 }
@@ -102,7 +107,7 @@ pub fn json_body(issued: &Issued, why: Option<Failure>, request_id: &str) -> Str
         }),
         Issued::Locked { retry_after } => json!({
             "error": "too many wrong answers; try again later",
-            "retry_after": retry_after.as_secs().max(1),
+            "retry_after": whole_seconds(*retry_after),
             "request_id": request_id,
         }),
     };

@@ -363,17 +363,25 @@ async fn without_redis_the_filter_keeps_its_state_in_memory() {
 async fn the_challenge_page_is_answered_in_a_real_browser() {
     let u = Upstream::start("movies");
     let edge = Edge::start(&conf(&u, None, "300ms"));
-    // the TV's earlier requests, from the same address and User-Agent: now above the rate
-    for _ in 0..5 {
+    // the browser first (it can take seconds to start on a busy machine), then the TV's
+    // earlier requests from the same address and User-Agent until it is above the rate: the
+    // navigation right after is challenged (the next token is two seconds away)
+    let mut browser = crate::support::browser::Browser::start(TV, "ru-RU,ru").await;
+    let mut challenged = false;
+    for _ in 0..10 {
         let r = client()
             .get(edge.url("/api/v1/movies"))
             .header("user-agent", TV)
             .send()
             .await
             .unwrap();
+        if r.status() == StatusCode::FORBIDDEN {
+            challenged = true;
+            break;
+        }
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let mut browser = crate::support::browser::Browser::start(TV, "ru-RU,ru").await;
+    assert!(challenged, "the TV was never above the rate");
     browser.navigate(&edge.url("/api/v1/movies?page=2")).await;
     let text = browser.eval("document.body.innerText").await;
     let text = text.as_str().unwrap_or_default().to_string();
