@@ -32,17 +32,10 @@ TOML
   edge_route public /public "127.0.0.1:$up"
   edge_route required /required "127.0.0.1:$up" 'auth = "required"'
 } >"$out/conf/edge.toml"
-cat >"$out/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000;
-  upstream backend { server 127.0.0.1:$up; keepalive 128; }
-  server { listen 127.0.0.1:$ngx; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGINX
 "$EDGE" migrate --conf "$out/conf" >/dev/null
 echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
-nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
+start_nginx_proxy "$ngx" "$up"
 wait_port "$edge_port"; wait_port "$ngx"; wait_port "$up"; sleep 0.5
 token=$(curl -fsS "http://127.0.0.1:$edge_port/auth/login" -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"bench password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')

@@ -53,6 +53,19 @@ NGINX
   nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
 }
 
+# start_nginx_proxy PORT UPSTREAM_PORT: the reference proxy, nginx `proxy_pass` with upstream
+# keepalive, one worker. Sets ngx_master.
+start_nginx_proxy() {
+  cat >"$out/nginx.conf" <<NGINX
+worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 100000;
+  upstream backend { server 127.0.0.1:$2; keepalive 128; }
+  server { listen 127.0.0.1:$1; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGINX
+  nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
+}
+
 # start_postgres DIR PORT: a throwaway cluster (initdb + pg_ctl, as the postgres user when run
 # as root) with a database "edge". Stopped by stop_postgres (call it from your EXIT trap).
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

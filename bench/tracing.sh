@@ -18,6 +18,7 @@ start_upstream "$up"
 declare -A port pid
 for variant in off s001 s1; do
   port[$variant]=$(free_port)
+  mkdir -p "$out/conf-$variant"
   {
     edge_base "$variant" "${port[$variant]}" "upstream_keepalive_pool_size = 128"
     case $variant in
@@ -25,18 +26,10 @@ for variant in off s001 s1; do
       s1)   printf '[tracing]\nendpoint = "http://127.0.0.1:%s"\nsampling = 1.0\n' "$grpc" ;;
     esac
     edge_route movies / "127.0.0.1:$up"
-  } >"$out/$variant.toml"
-  mkdir -p "$out/conf-$variant"; mv "$out/$variant.toml" "$out/conf-$variant/edge.toml"
+  } >"$out/conf-$variant/edge.toml"
   "$EDGE" run --conf "$out/conf-$variant" >"$out/logs/$variant.log" 2>&1 & pids+=($!); pid[$variant]=$!
 done
-cat >"$out/nginx.conf" <<NGINX
-worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 100000;
-  upstream backend { server 127.0.0.1:$up; keepalive 128; }
-  server { listen 127.0.0.1:$ngx; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGINX
-nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
+start_nginx_proxy "$ngx" "$up"
 for v in off s001 s1; do wait_port "${port[$v]}"; done; wait_port "$ngx"; wait_port "$up"; sleep 0.5
 ngx_workers=$(nginx_workers "$ngx_master")
 for v in off s001 s1; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${port[$v]}/" >/dev/null; done

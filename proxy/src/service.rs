@@ -61,11 +61,8 @@ impl ProxyHttp for Edge {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
         // before anything reads them, on every route: only the edge sets identity headers
         crate::identity::strip_spoofed(session.req_header_mut());
-        if let Some(peer) = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip())
-        {
+        let peer = socket_peer(session);
+        if let Some(peer) = peer {
             let trusted = &self.live.load().config.trusted_proxies;
             ctx.client_ip = Some(if trusted.is_empty() {
                 peer
@@ -74,10 +71,6 @@ impl ProxyHttp for Edge {
             });
         }
         if let Some(t) = &self.tracing {
-            let peer = session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip());
             let rid = ctx.request_id.to_str().unwrap_or("");
             ctx.trace = Some(t.start_request(session.req_header(), peer, ctx.client_ip, rid));
         }
@@ -417,11 +410,7 @@ impl Edge {
     /// the socket peer, never on forwarded headers, which a client behind a proxy controls.
     fn may_scrape(&self, session: &Session) -> bool {
         let allow = &self.live.load().config.metrics_allow;
-        let peer = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip());
-        peer.is_some_and(|ip| allow.iter().any(|net| net.contains(&ip)))
+        socket_peer(session).is_some_and(|ip| allow.iter().any(|net| net.contains(&ip)))
     }
 
     async fn answer(
@@ -447,6 +436,14 @@ impl Edge {
 }
 
 const REAL_IP: &str = "x-real-ip";
+
+/// The address of the TCP peer (not what forwarded headers claim).
+fn socket_peer(session: &Session) -> Option<std::net::IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
 
 /// Formats an IP into a stack buffer: no allocation on the request path.
 fn format_ip(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &str {

@@ -43,7 +43,7 @@ pub async fn guard(
     match bot.screen(rules, spec, session.req_header(), ip, now) {
         Screen::Pass => Ok(false),
         Screen::Deny { rule } => {
-            tracing::info!(request_id = ctx.request_id.to_str().unwrap_or(""), rule = %rule, "bot filter: request denied");
+            tracing::debug!(request_id = ctx.request_id.to_str().unwrap_or(""), rule = %rule, "bot filter: request denied");
             respond::error(session, &EdgeError::BotDenied, &ctx.request_id).await?;
             Ok(true)
         }

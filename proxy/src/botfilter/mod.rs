@@ -24,13 +24,12 @@ use crate::shared_redis::SharedRedis;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use fingerprint::Client;
-use hmac::{Hmac, Mac};
-use pass::Pass;
+use hmac::Mac;
+use pass::{HmacSha256, Pass};
 use pingora::http::RequestHeader;
 use question::Question;
 use rand::RngCore;
 use rules::Rules;
-use sha2::Sha256;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -106,8 +105,6 @@ pub struct BotFilter {
     recent_failures: moka::sync::Cache<String, u32>,
     pub counters: Counters,
 }
-
-type HmacSha256 = Hmac<Sha256>;
 
 impl BotFilter {
     pub fn new(redis: Option<Arc<SharedRedis>>, spec: &BotFilterSpec) -> BotFilter {
@@ -336,8 +333,7 @@ impl BotFilter {
 }
 
 fn answer_mac(secret: &[u8], id: &str, answer: &str) -> HmacSha256 {
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret)
-        .unwrap_or_else(|_| <HmacSha256 as Mac>::new(&Default::default()));
+    let mut m = pass::keyed(secret);
     m.update(b"edge-answer/v1\0");
     m.update(id.as_bytes());
     m.update(b"\0");

@@ -9,7 +9,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(super) type HmacSha256 = Hmac<Sha256>;
 
 /// Refused before any parsing: a pass is about 80 bytes.
 const MAX_PASS_BYTES: usize = 256;
@@ -30,10 +30,13 @@ pub enum PassError {
     Expired,
 }
 
+/// HMAC-SHA256 keyed with `secret` (any length is a valid HMAC key).
+pub(super) fn keyed(secret: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(secret).unwrap_or_else(|_| HmacSha256::new(&Default::default()))
+}
+
 fn mac(secret: &[u8], id: &str, exp: u64, client: &Client) -> HmacSha256 {
-    // new_from_slice accepts keys of any length for HMAC
-    let mut m =
-        HmacSha256::new_from_slice(secret).unwrap_or_else(|_| HmacSha256::new(&Default::default()));
+    let mut m = keyed(secret);
     m.update(b"edge-pass/v1\0");
     m.update(id.as_bytes());
     m.update(b"\0");

@@ -116,9 +116,8 @@ impl BackgroundService for KeyWatcher {
                 _ = tokio::time::sleep(wait) => {}
             }
             wait = every;
-            if let Err(e) = self.0.reload().await {
-                tracing::warn!(error = %e, "cannot read token keys; keeping the last good set");
-            }
+            // failures are logged by reload, once per outage
+            let _ = self.0.reload().await;
         }
     }
 }

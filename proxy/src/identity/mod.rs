@@ -59,6 +59,9 @@ struct CachedToken {
 const VERIFIED_CAPACITY: u64 = 50_000;
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
+/// The key status of a remote core before its first fetch.
+const NOT_FETCHED: &str = "not fetched yet";
+
 /// At most one read of the keys per this interval because of unknown key ids.
 const UNKNOWN_KEY_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -94,7 +97,7 @@ impl Identity {
         let status = KeyStatus {
             keys: verifier.len(),
             loaded_ms: if keys.is_remote() { 0 } else { now_millis() },
-            error: keys.is_remote().then(|| "not fetched yet".to_string()),
+            error: keys.is_remote().then(|| NOT_FETCHED.to_string()),
         };
         Ok(Arc::new(Identity {
             verifier: ArcSwap::from_pointee(verifier),
@@ -198,16 +201,11 @@ impl Identity {
             return false;
         }
         *last_ms = now_ms;
-        match self.reload().await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read token keys for an unknown key id");
-                false
-            }
-        }
+        self.reload().await.is_ok()
     }
 
-    /// Reads the keys; on failure the set in use stays. Logs when reads start or stop failing.
+    /// Reads the keys; on failure the set in use stays. Logs when reads start or stop failing,
+    /// not every failed attempt (a core that is down for an hour would flood the log).
     async fn reload(&self) -> Result<(), String> {
         let result = self.keys.load().await;
         let before = self.status.load();
@@ -222,10 +220,15 @@ impl Identity {
                     error: None,
                 }
             }
-            Err(e) => KeyStatus {
-                error: Some(e.clone()),
-                ..KeyStatus::clone(&before)
-            },
+            Err(e) => {
+                if before.error.as_deref().is_none_or(|b| b == NOT_FETCHED) {
+                    tracing::warn!(error = %e, "cannot read token keys; keeping the last good set");
+                }
+                KeyStatus {
+                    error: Some(e.clone()),
+                    ..KeyStatus::clone(&before)
+                }
+            }
         };
         self.status.store(Arc::new(status));
         let verifier = result?;

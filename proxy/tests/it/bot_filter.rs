@@ -33,7 +33,16 @@ pub struct Tv<'a> {
     pub ip: &'a str,
 }
 
-impl Tv<'_> {
+impl<'a> Tv<'a> {
+    /// The tests' usual TV: a Tizen set on 198.51.100.0/24.
+    pub fn at(edge: &'a Edge) -> Tv<'a> {
+        Tv {
+            edge,
+            ua: TV,
+            ip: "198.51.100.7",
+        }
+    }
+
     pub async fn get(&self, path: &str, extra: &[(&str, &str)]) -> reqwest::Response {
         let mut req = client()
             .get(self.edge.url(path))
@@ -96,11 +105,7 @@ async fn tv_traffic_at_a_normal_rate_is_untouched_and_costs_no_round_trip() {
     let u = Upstream::start("movies");
     let redis = Redis::start();
     let edge = Edge::start(&conf(&u, Some(&redis), "300ms"));
-    let tv = Tv {
-        edge: &edge,
-        ua: TV,
-        ip: "198.51.100.7",
-    };
+    let tv = Tv::at(&edge);
     let before = redis_calls(&redis);
     for _ in 0..5 {
         let r = tv.get("/api/v1/movies", &[("x-tv-probe", "1")]).await;
@@ -133,11 +138,7 @@ async fn a_human_paced_answer_earns_a_pass_bound_to_the_client() {
     let u = Upstream::start("movies");
     let redis = Redis::start();
     let edge = Edge::start(&conf(&u, Some(&redis), "300ms"));
-    let tv = Tv {
-        edge: &edge,
-        ua: TV,
-        ip: "198.51.100.7",
-    };
+    let tv = Tv::at(&edge);
     let challenge = tv.until_challenged().await;
     assert_eq!(challenge["expires_in"], 120);
     assert!(challenge["request_id"]
@@ -227,11 +228,7 @@ async fn fast_answers_and_guessing_end_in_a_lockout_that_escalates() {
     let u = Upstream::start("movies");
     let redis = Redis::start();
     let edge = Edge::start(&conf(&u, Some(&redis), "1s"));
-    let tv = Tv {
-        edge: &edge,
-        ua: TV,
-        ip: "198.51.100.7",
-    };
+    let tv = Tv::at(&edge);
     let challenge = tv.until_challenged().await;
     // right, but at machine speed: refused, counted, and a new question comes back
     let r = tv
@@ -288,11 +285,7 @@ async fn with_redis_down_clean_traffic_passes_and_answers_fail_closed() {
     let u = Upstream::start("movies");
     let redis = Redis::start();
     let edge = Edge::start(&conf(&u, Some(&redis), "300ms"));
-    let tv = Tv {
-        edge: &edge,
-        ua: TV,
-        ip: "198.51.100.7",
-    };
+    let tv = Tv::at(&edge);
     let challenge = tv.until_challenged().await;
     redis.kill();
     let calm = Tv {
@@ -324,11 +317,7 @@ async fn with_redis_down_clean_traffic_passes_and_answers_fail_closed() {
 async fn without_redis_the_filter_keeps_its_state_in_memory() {
     let u = Upstream::start("movies");
     let edge = Edge::start(&conf(&u, None, "300ms"));
-    let tv = Tv {
-        edge: &edge,
-        ua: TV,
-        ip: "198.51.100.7",
-    };
+    let tv = Tv::at(&edge);
     let challenge = tv.until_challenged().await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     let r = tv

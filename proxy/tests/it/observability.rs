@@ -46,10 +46,20 @@ async fn spans_arrive_linked(protocol: &str) {
         collector.http_port
     };
     let u = Upstream::start("movies");
+    // every phase that has a span: a token check (optional route, keys of a remote core that
+    // need not answer), the bot filter (no rules) and a rate limit
+    let phases = format!(
+        "[auth]\njwks_url = \"http://127.0.0.1:{}/jwks\"\nissuer = \"i\"\naudience = \"a\"\n\
+         [bot_filter]\nsecret = \"0123456789abcdef0123456789abcdef\"\n",
+        free_port()
+    );
+    let route = limited_route(&u).replace(
+        "limits = [\"per-ip\"]\n",
+        "limits = [\"per-ip\"]\nauth = \"optional\"\n",
+    );
     let edge = Edge::start(&format!(
-        "{}{}",
-        tracing_conf(&format!("http://127.0.0.1:{port}"), protocol, ""),
-        limited_route(&u)
+        "{}{phases}{route}",
+        tracing_conf(&format!("http://127.0.0.1:{port}"), protocol, "")
     ));
     let r = client()
         .get(edge.url("/api/v1/movies"))
@@ -63,7 +73,7 @@ async fn spans_arrive_linked(protocol: &str) {
 
     let spans = collector
         .wait_for(|s| {
-            ["GET", "upstream", "rate_limit"]
+            ["GET", "upstream", "rate_limit", "identity", "bot_filter"]
                 .iter()
                 .all(|n| find(s, &trace, n).is_some())
         })
@@ -86,10 +96,10 @@ async fn spans_arrive_linked(protocol: &str) {
         upstream.id, upstream_span,
         "the upstream's traceparent names the upstream span"
     );
-    assert_eq!(
-        find(&spans, &trace, "rate_limit").unwrap().parent_id,
-        server.id
-    );
+    for phase in ["rate_limit", "identity", "bot_filter"] {
+        let span = find(&spans, &trace, phase).unwrap_or_else(|| panic!("{phase}: {spans:#?}"));
+        assert_eq!(span.parent_id, server.id, "{phase}");
+    }
 
     // the access log line carries the same trace id
     let logged = eventually(Duration::from_secs(3), || {
@@ -254,14 +264,7 @@ async fn metrics_are_valid_prometheus_text_with_requests_by_route_and_status() {
             .status(),
         404
     );
-    let text = client()
-        .get(edge.url("/_edge/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = edge.metrics_text().await;
     let lines = text.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
     let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {

@@ -157,14 +157,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 /// One value from the edge's /_edge/metrics.
 async fn metric(edge: &Edge, name: &str) -> u64 {
-    let text = client()
-        .get(edge.url("/_edge/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = edge.metrics_text().await;
     text.lines()
         .find_map(|l| {
             l.strip_prefix(&format!("{name} "))

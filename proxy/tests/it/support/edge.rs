@@ -113,6 +113,18 @@ impl Edge {
         super::eventually(Duration::from_secs(3), || self.logs().contains(needle)).await
     }
 
+    /// The text of `/_edge/metrics` (the tests are loopback peers, allowed by default).
+    pub async fn metrics_text(&self) -> String {
+        super::client()
+            .get(self.url("/_edge/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// Log lines parsed as JSON (non-JSON lines skipped).
     pub fn json_logs(&self) -> Vec<serde_json::Value> {
         self.logs()
