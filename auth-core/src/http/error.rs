@@ -72,6 +72,12 @@ impl IntoResponse for Error {
                         .insert(super::db_guard::DatabaseUnreachable);
                 }
             }
+            // The body was not read to its end: the connection cannot carry another request,
+            // and saying so keeps a proxy's connection pool from reusing it (the edge would
+            // otherwise send the next request into a socket hyper is closing: a 502).
+            Error::PayloadTooLarge(_) | Error::UnsupportedMediaType => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             Error::Unauthenticated(_) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
