@@ -10,7 +10,8 @@ CARGO ?= cargo
 BUILD_PKGS := cmake pkg-config libssl-dev
 SERVICE_PKGS := redis-server redis-tools postgresql
 # chromium: the bot filter's page is tested in a real browser; python3-pip: for rotel, the
-# OTLP collector the tracing tests export to
+# OTLP collector the tracing tests export to; Node.js and npm (scripts/ensure-node-peers.sh):
+# for oidc-provider, the OpenID Provider the social-login tests sign in at
 TEST_PKGS := chromium python3-pip
 TEST_PYPI := rotel=rotel
 BENCH_PKGS := nginx wrk
@@ -44,6 +45,7 @@ deps-services:
 deps-test:
 	@./scripts/ensure-packages.sh $(TEST_PKGS)
 	@./scripts/ensure-python-packages.sh $(TEST_PYPI)
+	@./scripts/ensure-node-peers.sh
 
 deps-bench:
 	@./scripts/ensure-packages.sh $(BENCH_PKGS)

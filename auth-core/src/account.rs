@@ -48,7 +48,7 @@ impl Auth {
         tracing::info!(user = %id, "account created");
         Ok(UserView {
             id,
-            email: email.to_string(),
+            email: Some(email.to_string()),
             roles: roles.to_vec(),
             has_password: password_hash.is_some(),
             created_at: now,
@@ -182,7 +182,10 @@ impl Auth {
         let user = users::by_id(&self.db, id)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let credential = users::credential(&self.db, &user.email).await?;
+        let credential = match &user.email {
+            Some(email) => users::credential(&self.db, email).await?,
+            None => None,
+        };
         let roles = users::roles(&self.db, user.id).await?;
         Ok(UserView {
             id: user.id,
@@ -215,7 +218,11 @@ impl Auth {
         let user = users::by_id(&self.db, caller.user_id)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        let key = account_throttle_key(&user.email);
+        // an account without an email has no password either: nothing to check it against
+        let Some(user_email) = user.email.clone() else {
+            return Err(Error::InvalidCredentials);
+        };
+        let key = account_throttle_key(&user_email);
         let t = &self.config.throttle;
         if let Some(retry_after) = throttle::hit(
             &self.redis,
@@ -228,7 +235,7 @@ impl Auth {
         {
             return Err(Error::Throttled { retry_after });
         }
-        let credential = users::credential(&self.db, &user.email).await?;
+        let credential = users::credential(&self.db, &user_email).await?;
         let current = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         if !self
             .passwords
@@ -242,9 +249,9 @@ impl Auth {
             None => None,
         };
         let mut tx = self.db.begin().await?;
-        let mut email = user.email.as_str();
-        if let Some(new) = new_email.as_deref().filter(|e| *e != user.email) {
-            users::change_email(&mut tx, user.id, &user.email, new, now).await?;
+        let mut email = user_email.as_str();
+        if let Some(new) = new_email.as_deref().filter(|e| *e != user_email) {
+            users::change_email(&mut tx, user.id, &user_email, new, now).await?;
             email = new;
         }
         let mut ended = Vec::new();

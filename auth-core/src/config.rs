@@ -29,6 +29,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     /// How many months of login-history partitions exist ahead of the current one.
     pub history_months_ahead: u32,
+    /// Sign-in with Yandex, VK, Google, Mail.ru and OIDC providers; None: not offered.
+    pub social: Option<crate::social::settings::SocialSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,6 +96,7 @@ impl fmt::Debug for Config {
             .field("keys", &self.keys)
             .field("password", &self.password)
             .field("throttle", &self.throttle)
+            .field("social", &self.social)
             .finish_non_exhaustive()
     }
 }

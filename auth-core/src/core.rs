@@ -31,6 +31,7 @@ pub struct Auth {
     /// Open while PostgreSQL is unreachable (see `db_gate.rs`).
     pub(crate) db_gate: crate::db_gate::DbGate,
     pub stats: crate::stats::Stats,
+    pub(crate) social: Option<crate::social::Social>,
 }
 
 impl Auth {
@@ -52,6 +53,13 @@ impl Auth {
         }
         let keys = load_keys(&config, now)?;
         let passwords = Passwords::new(&config.password)?;
+        let social = match &config.social {
+            Some(s) => Some(
+                crate::social::Social::new(s.clone())
+                    .map_err(|e| Error::Internal(format!("social login: {e}")))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Auth {
             config,
             db,
@@ -60,6 +68,7 @@ impl Auth {
             keys: ArcSwap::from_pointee(keys),
             db_gate: crate::db_gate::DbGate::default(),
             stats: crate::stats::Stats::default(),
+            social,
         }))
     }
 

@@ -35,6 +35,20 @@ pub enum Error {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
+    /// A social sign-in whose state is missing, unknown, used, expired, for another provider,
+    /// or started in another browser.
+    #[error("{0}")]
+    OAuthFlow(&'static str),
+    /// The provider sent the user back with `error=` (the user declined, or the provider
+    /// refused): its error code, as it sent it.
+    #[error("the provider did not sign the user in: {0}")]
+    ProviderDenied(String),
+    /// A provider answered wrongly, slowly or not at all: the detail is logged, not sent.
+    #[error("sign-in with {provider} failed at the provider")]
+    Provider { provider: String, detail: String },
+    /// A provider's email matches an existing account: never linked automatically.
+    #[error("{0}")]
+    AccountExists(&'static str),
     #[error("too many attempts")]
     Throttled { retry_after: Duration },
     /// A dependency (PostgreSQL) is down or saturated: try again shortly.
@@ -53,6 +67,7 @@ impl Error {
     pub fn detail(&self) -> String {
         match self {
             Error::Internal(detail) => detail.clone(),
+            Error::Provider { provider, detail } => format!("{provider}: {detail}"),
             other => other.to_string(),
         }
     }

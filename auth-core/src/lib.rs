@@ -24,6 +24,7 @@ mod repo;
 pub mod revocation;
 mod serve;
 mod session;
+pub mod social;
 pub mod stats;
 mod throttle;
 pub mod token;

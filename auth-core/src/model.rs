@@ -66,7 +66,8 @@ pub struct TokenPair {
 #[derive(Serialize, ToSchema, Debug)]
 pub struct UserView {
     pub id: Uuid,
-    pub email: String,
+    /// Null for an account created through a provider that shared no confirmed email.
+    pub email: Option<String>,
     pub roles: Vec<String>,
     /// False for accounts created through a social provider without a password.
     pub has_password: bool,

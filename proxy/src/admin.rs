@@ -96,7 +96,11 @@ pub fn user(action: UserAction) -> ExitCode {
                 let auth = core(config)?;
                 if if_missing {
                     if let Ok(existing) = auth.find_user(&email).await {
-                        println!("{} exists ({})", existing.email, existing.id);
+                        println!(
+                            "{} exists ({})",
+                            existing.email.as_deref().unwrap_or("-"),
+                            existing.id
+                        );
                         return Ok(());
                     }
                 }
@@ -106,7 +110,7 @@ pub fn user(action: UserAction) -> ExitCode {
                     .map_err(describe)?;
                 println!(
                     "created {} ({}) roles: {}",
-                    user.email,
+                    user.email.as_deref().unwrap_or("-"),
                     user.id,
                     user.roles.join(",")
                 );
@@ -132,7 +136,7 @@ pub fn user(action: UserAction) -> ExitCode {
                 let user = auth.find_user(&email).await.map_err(describe)?;
                 println!(
                     "{} ({}) roles: {}",
-                    user.email,
+                    user.email.as_deref().unwrap_or("-"),
                     user.id,
                     user.roles.join(",")
                 );

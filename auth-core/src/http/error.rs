@@ -18,7 +18,9 @@ impl Error {
             }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::AccountExists(_) => StatusCode::CONFLICT,
+            Error::OAuthFlow(_) | Error::ProviderDenied(_) => StatusCode::BAD_REQUEST,
+            Error::Provider { .. } => StatusCode::BAD_GATEWAY,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -38,6 +40,10 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
+            Error::AccountExists(_) => "account_exists",
+            Error::OAuthFlow(_) => "invalid_state",
+            Error::ProviderDenied(_) => "access_denied",
+            Error::Provider { .. } => "provider_error",
             Error::Throttled { .. } => "too_many_attempts",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
@@ -48,8 +54,12 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if let Error::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
+        match &self {
+            Error::Internal(detail) => tracing::error!(%detail, "internal error"),
+            Error::Provider { provider, detail } => {
+                tracing::warn!(provider, %detail, "social sign-in failed at the provider")
+            }
+            _ => {}
         }
         let body = serde_json::json!({
             "error": self.to_string(),

@@ -7,6 +7,7 @@ pub mod extract;
 mod openapi;
 pub mod request_id;
 mod roles;
+mod social;
 mod tokens;
 
 use crate::error::Error;
@@ -34,6 +35,11 @@ pub fn router(auth: Arc<Auth>) -> Router {
             "/auth/users/{id}/roles/{name}",
             put(roles::grant).delete(roles::revoke),
         )
+        .route("/auth/oauth/{provider}/start", get(social::start))
+        .route("/auth/oauth/{provider}/callback", get(social::callback))
+        .route("/auth/oauth/{provider}/link", post(social::link))
+        .route("/auth/social", get(social::list))
+        .route("/auth/social/{provider}", delete(social::unlink))
         .route("/auth/.well-known/jwks.json", get(tokens::jwks))
         .route("/auth/openapi.json", get(openapi::serve))
         .route("/auth/health", get(health))

@@ -1,13 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations. `docs/openapi.json` is
 //! a committed copy; a test fails when it differs from what this generates.
 
-use super::{accounts, error::ErrorBody, roles, tokens, Health};
+use super::{accounts, error::ErrorBody, roles, social, tokens, Health};
 use crate::keys::{Jwk, Jwks};
 use crate::model::{
     Credentials, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
 };
 use crate::repo::history::Entry;
 use crate::repo::roles::Role;
+use crate::repo::social::Linked;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -24,17 +25,20 @@ use utoipa::{Modify, OpenApi};
         accounts::register, accounts::login, accounts::me, accounts::update_me, accounts::history,
         tokens::refresh, tokens::logout, tokens::logout_all, tokens::jwks,
         roles::list, roles::create, roles::delete, roles::grant, roles::revoke,
+        social::start, social::callback, social::link, social::list, social::unlink,
         super::health,
     ),
     components(schemas(
         Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, Entry, NewRole,
-        Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut,
+        Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut, social::FlowStarted,
+        social::LinkedNow, Linked,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sign-in, profile, history"),
         (name = "tokens", description = "Refresh, logout, public keys"),
         (name = "roles", description = "Roles and grants (admin only)"),
+        (name = "social", description = "Sign-in with Yandex ID, VK ID, Google, Mail.ru and OIDC providers; link and unlink"),
         (name = "health", description = "Health of the core"),
     )
 )]

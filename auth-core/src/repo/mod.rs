@@ -5,4 +5,5 @@
 pub mod history;
 pub mod roles;
 pub mod sessions;
+pub mod social;
 pub mod users;

@@ -176,3 +176,14 @@ pub async fn delete_ended(db: &sqlx::PgPool, before: DateTime<Utc>) -> Result<u6
         }
     }
 }
+
+/// When a live session was opened (the sign-in it stands for); None once it has ended.
+#[tracing::instrument(skip_all, name = "db.sessions.opened_at", err(level = "warn"))]
+pub async fn opened_at(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DateTime<Utc>>> {
+    Ok(
+        sqlx::query_scalar("SELECT created_at FROM sessions WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}

@@ -9,7 +9,8 @@ use uuid::Uuid;
 #[derive(sqlx::FromRow, Clone, Debug)]
 pub struct User {
     pub id: Uuid,
-    pub email: String,
+    /// None for an account created through a provider that shared no confirmed email.
+    pub email: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -39,6 +40,32 @@ pub async fn insert(
         .execute(&mut **tx)
         .await?;
     claim_email(tx, id, email, password_hash).await
+}
+
+/// An account without an email (a provider sign-in that shared no confirmed address).
+#[tracing::instrument(skip_all, name = "db.users.insert_without_email", err(level = "warn"))]
+pub async fn insert_without_email(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("INSERT INTO users (id, created_at, updated_at) VALUES ($1, $2, $2)")
+        .bind(id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks the account's row until the transaction ends: two unlinks at once cannot both see
+/// "another way to sign in remains".
+pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Option<User>> {
+    Ok(sqlx::query_as::<_, User>(
+        "SELECT id, email, created_at FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 async fn claim_email(

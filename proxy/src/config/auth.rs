@@ -225,6 +225,8 @@ fn core(
         password,
         throttle,
         history_months_ahead: a.history_months_ahead.unwrap_or(3),
+        // filled from [social] by validate.rs
+        social: None,
     };
     (p.0.len() == before).then_some(config)
 }

@@ -27,6 +27,52 @@ pub struct FileConf {
     pub auth: Option<AuthFile>,
     pub bot_filter: Option<BotFilterFile>,
     pub tracing: Option<TracingFile>,
+    pub social: Option<SocialFile>,
+}
+
+/// `[social]`: sign-in with Yandex ID, VK ID, Google, Mail.ru and OpenID Connect providers
+/// (docs/social-login.md). Needs the embedded auth core, Redis and `auth.token_cookie`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialFile {
+    /// The site's public origin; callbacks are `{public_url}/auth/oauth/{provider}/callback`.
+    pub public_url: String,
+    /// Origins an absolute `return_to` may point at (relative paths are always allowed).
+    #[serde(default)]
+    pub return_to_allow: Vec<String>,
+    /// Time a user has to finish a sign-in at the provider (default "10m").
+    pub flow_ttl: Option<String>,
+    /// Linking a provider needs a sign-in at most this old (default "10m").
+    pub recent_login: Option<String>,
+    /// One call to a provider gives up after this long (default "5s").
+    pub http_timeout: Option<String>,
+    /// Largest provider answer read, in bytes (default 1048576).
+    pub max_response_bytes: Option<usize>,
+    /// `[social.provider.<name>]`: `yandex`, `vk`, `google`, `mailru`, or any name with
+    /// `kind = "generic_oidc"`.
+    #[serde(default)]
+    pub provider: BTreeMap<String, SocialProviderFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialProviderFile {
+    /// `yandex`, `vk`, `google`, `mailru` or `generic_oidc` (default: the provider's name).
+    pub kind: Option<String>,
+    pub client_id: String,
+    /// Name of the environment variable holding the client secret (never the secret itself).
+    pub client_secret_env: Option<String>,
+    /// Default: what the kind needs for an id and an email.
+    pub scopes: Option<Vec<String>>,
+    /// Endpoint overrides (built-in kinds have defaults; tests point them at local servers).
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    /// OpenID Connect discovery document (required for `generic_oidc` unless the endpoints,
+    /// `jwks_url` and `issuer` are all set).
+    pub discovery_url: Option<String>,
 }
 
 /// `[tracing]`: OpenTelemetry traces over OTLP; absent: no tracing.

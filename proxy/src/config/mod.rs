@@ -6,6 +6,7 @@ mod bot_filter;
 mod error;
 mod file;
 mod runtime;
+mod social;
 mod validate;
 
 #[cfg(test)]

@@ -269,6 +269,7 @@ fn auth_section_becomes_the_core_settings() {
             window: Duration::from_secs(600),
         },
         history_months_ahead: 2,
+        social: None,
     };
     assert_eq!(got, expected);
 }
@@ -801,4 +802,145 @@ fn tls_certificates_are_checked_at_load() {
     std::fs::write(dir.path().join("edge.toml"), listener("junk.pem", "a.key")).unwrap();
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("junk.pem holds no certificate"), "{err}");
+}
+
+const SOCIAL: &str = r#"
+[social]
+public_url = "https://cinema.test/"
+return_to_allow = ["https://tv.cinema.test"]
+flow_ttl = "5m"
+
+[social.provider.yandex]
+client_id = "y-app"
+
+[social.provider.corp]
+kind = "generic_oidc"
+client_id = "cinema"
+discovery_url = "https://sso.test/.well-known/openid-configuration"
+"#;
+
+fn auth_with_cookie() -> String {
+    AUTH.replace(
+        "generate_keys = true",
+        "generate_keys = true\ntoken_cookie = \"access_token\"",
+    )
+}
+
+#[test]
+fn social_section_becomes_the_core_settings() {
+    use auth_core::social::settings::ProviderKind;
+    let dir = dir_with(&[(
+        "edge.toml",
+        &format!("{LISTENER}{}{SOCIAL}", auth_with_cookie()),
+    )]);
+    let social = load(dir.path()).unwrap().auth.unwrap().social.unwrap();
+    assert_eq!(social.public_url, "https://cinema.test");
+    assert!(social.secure());
+    assert_eq!(social.flow_ttl, Duration::from_secs(300));
+    assert_eq!(social.recent_login, Duration::from_secs(600));
+    assert_eq!(social.token_cookie, "access_token");
+    let names: Vec<(&str, ProviderKind)> = social
+        .providers
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("corp", ProviderKind::GenericOidc),
+            ("yandex", ProviderKind::Yandex)
+        ]
+    );
+    assert_eq!(social.providers[1].scopes, ["login:email", "login:info"]);
+    assert_eq!(social.providers[0].client_secret, None);
+}
+
+#[test]
+fn social_rules() {
+    let base = format!("{}{SOCIAL}", auth_with_cookie());
+    let with = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from}");
+        base.replace(from, to)
+    };
+    assert_problem(
+        &with("https://cinema.test/", "https://cinema.test/app"),
+        "social.public_url",
+        "no path",
+    );
+    assert_problem(
+        &with("https://tv.cinema.test", "tv.cinema.test"),
+        "social.return_to_allow[0]",
+        "not an origin",
+    );
+    assert_problem(
+        &with("\"5m\"", "\"2h\""),
+        "social.flow_ttl",
+        "between 1s and 1h",
+    );
+    assert_problem(
+        &with("kind = \"generic_oidc\"", "kind = \"facebook\""),
+        "social.provider.corp.kind",
+        "not one of",
+    );
+    assert_problem(
+        &with(
+            "discovery_url = \"https://sso.test/.well-known/openid-configuration\"",
+            "",
+        ),
+        "social.provider.corp.discovery_url",
+        "required for generic_oidc",
+    );
+    assert_problem(
+        &with("client_id = \"y-app\"", "client_id = \"\""),
+        "social.provider.yandex.client_id",
+        "empty",
+    );
+    assert_problem(
+        &with(
+            "client_id = \"y-app\"",
+            "client_id = \"y\"\nclient_secret_env = \"EDGE_TEST_UNSET_SECRET_VAR\"",
+        ),
+        "social.provider.yandex.client_secret_env",
+        "EDGE_TEST_UNSET_SECRET_VAR is not set",
+    );
+    assert_problem(
+        &with(
+            "client_id = \"y-app\"",
+            "client_id = \"y\"\nscopes = [\"login email\"]",
+        ),
+        "social.provider.yandex.scopes",
+        "one word",
+    );
+    assert_problem(
+        &with(
+            "client_id = \"cinema\"",
+            "client_id = \"cinema\"\nscopes = [\"email\"]",
+        ),
+        "social.provider.corp.scopes",
+        "openid",
+    );
+    assert_problem(
+        &with("[social.provider.yandex]", "[social.provider.Yandex]"),
+        "social.provider.Yandex",
+        "lower-case",
+    );
+    assert_problem(
+        &with(
+            "[social.provider.yandex]",
+            "[social.provider.yandex]\ntoken_url = \"ftp://x\"",
+        ),
+        "social.provider.yandex.token_url",
+        "http(s)",
+    );
+    // the callback sets the token cookie, and flows live in Redis
+    assert_problem(&format!("{AUTH}{SOCIAL}"), "social", "auth.token_cookie");
+    assert_problem(
+        &format!(
+            "{}{SOCIAL}",
+            auth_with_cookie().replace("[redis]\nurl = \"redis://127.0.0.1:6380/\"\n", "")
+        ),
+        "social",
+        "[redis]",
+    );
+    assert_problem(SOCIAL, "social", "embedded auth core");
 }

@@ -104,6 +104,7 @@ fn validate(
     let mut auth = None;
     let mut bot_filter = None;
     let mut tracing = None;
+    let mut social = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -114,6 +115,7 @@ fn validate(
         once(&mut auth, &name, "auth", conf.auth, p);
         once(&mut bot_filter, &name, "bot_filter", conf.bot_filter, p);
         once(&mut tracing, &name, "tracing", conf.tracing, p);
+        once(&mut social, &name, "social", conf.social, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -177,10 +179,24 @@ fn validate(
             .filter_map(|c| c.parse().ok())
             .collect(),
     };
-    let (auth, identity) = match auth {
+    let (mut auth, identity) = match auth {
         Some((file, a)) => super::auth::settings(&file, a, redis.as_ref(), p),
         None => (None, None),
     };
+    if let Some((file, s)) = social {
+        let cookie = identity.as_ref().and_then(|i| i.cookie.as_deref());
+        let settings = super::social::settings(&file, s, cookie, p);
+        match auth.as_mut() {
+            Some(core) if redis.is_some() => core.social = settings,
+            // a bad [auth] was reported already; only say what is missing
+            _ if identity.is_none() && p.0.iter().any(|e| e.key.starts_with("auth")) => {}
+            _ => p.add(
+                &file,
+                "social",
+                "needs the embedded auth core ([auth] with database_url) and [redis] (sign-ins in progress live there)",
+            ),
+        }
+    }
     Config {
         dir: dir.to_path_buf(),
         server,

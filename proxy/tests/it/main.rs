@@ -17,6 +17,7 @@ mod rate_limit;
 mod reload;
 mod request_id;
 mod routing;
+mod social;
 mod streaming;
 mod tls;
 mod upgrade;

@@ -27,6 +27,8 @@ pub struct Options<'a> {
     pub auth_extra: &'a str,
     /// More conf text (routes, upstreams, limits).
     pub routes_extra: &'a str,
+    /// A `[social]` section; `{edge}` is replaced by the edge's origin (its public URL).
+    pub social: &'a str,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -78,7 +80,10 @@ impl AuthStack {
         assert!(out.status.success(), "keys rotate: {}", text(&out));
         let out = edge_cmd(admin_conf.path(), &["migrate"], None);
         assert!(out.status.success(), "migrate: {}", text(&out));
-        let edge = Edge::start(&routes);
+        let social = o.social;
+        let edge = Edge::start_with(&routes, |_, port| {
+            social.replace("{edge}", &format!("http://127.0.0.1:{port}"))
+        });
         AuthStack {
             edge,
             redis,

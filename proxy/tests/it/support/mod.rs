@@ -7,10 +7,12 @@
 pub mod auth;
 pub mod browser;
 pub mod edge;
+pub mod oidc;
 pub mod otel;
 pub mod postgres;
 pub mod redis;
 pub mod site;
+pub mod social;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -31,6 +31,7 @@ pub fn site_with(auth_extra: &str) -> Site {
     let s = AuthStack::start_with(Options {
         routes_extra: &routes,
         auth_extra,
+        ..Options::default()
     });
     Site { s, _up: up }
 }
