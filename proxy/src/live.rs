@@ -128,6 +128,10 @@ impl Live {
         if config.log != old.config.log {
             tracing::warn!("[log] changes take effect at the next start");
         }
+        // the auth core (with its social providers) is built once, at start
+        if config.auth != old.config.auth {
+            tracing::warn!("[auth] and [social] changes take effect at the next start");
+        }
         let (runtime, fresh) = Runtime::build(config, Some(&old))?;
         let generation = runtime.generation;
         self.current.store(Arc::new(runtime));

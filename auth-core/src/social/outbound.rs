@@ -56,6 +56,12 @@ impl Outbound {
         builder: reqwest::RequestBuilder,
     ) -> Result<HttpResponse, OutboundError> {
         let mut response = builder.send().await.map_err(describe)?;
+        if response.status().is_redirection() {
+            return Err(OutboundError::Request(format!(
+                "answered {} (a redirect, not followed)",
+                response.status()
+            )));
+        }
         if response
             .content_length()
             .is_some_and(|n| n > self.max_bytes as u64)

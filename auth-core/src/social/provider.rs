@@ -78,8 +78,9 @@ impl Provider {
         self.settings.kind
     }
 
-    /// The endpoints in force. `start` passes `need_all = false`: a provider whose authorize
-    /// URL is known redirects without any outbound call; discovery waits for the callback.
+    /// The endpoints in force. `start` passes `need_all = false`: Google (built-in endpoints,
+    /// built-in discovery) redirects without any outbound call, discovery waits for the
+    /// callback; a discovery URL set in the conf is followed from the start.
     pub async fn endpoints(
         &self,
         out: &Outbound,
@@ -88,7 +89,8 @@ impl Provider {
         let Some(url) = &self.configured.discovery else {
             return Ok(self.configured.clone());
         };
-        if !need_all && self.configured.authorize.is_some() {
+        let conf_discovery = self.settings.endpoints.discovery_url.is_some();
+        if !need_all && self.configured.authorize.is_some() && !conf_discovery {
             return Ok(self.configured.clone());
         }
         let mut cached = self.discovered.lock().await;

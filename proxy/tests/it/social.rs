@@ -139,10 +139,17 @@ async fn openid_provider_code_flow_with_pkce_and_its_login_pages() {
         &format!(
             "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
              client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
+             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n\
+             [social.provider.google]\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
              discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
         ),
     ));
-    let op = OpenIdProvider::start(op_port, &s.url("/auth/oauth/op/callback"), SECRET);
+    let callbacks = [
+        s.url("/auth/oauth/op/callback"),
+        s.url("/auth/oauth/google/callback"),
+    ];
+    let op = OpenIdProvider::start(op_port, &callbacks, SECRET);
 
     let (auth_url, cookie) = start(&s, "op", "/films/42").await;
     assert!(auth_url.starts_with(&op.url("/auth?")), "{auth_url}");
@@ -233,6 +240,23 @@ async fn openid_provider_code_flow_with_pkce_and_its_login_pages() {
     assert_eq!(
         s.sql("SELECT email FROM social_accounts WHERE subject = 'unverified-bob'"),
         "unverified-bob@op.test"
+    );
+
+    // the google kind (discovery pointed here): the same person's verified email already
+    // belongs to the "op" account, so it is not merged; another person signs up
+    let (auth_url, cookie) = start(&s, "google", "/").await;
+    let back = ProviderBrowser::new(&op).sign_in(&auth_url, "alice").await;
+    let (status, body) = error_of(callback(&s, &back, Some(&cookie)).await).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "account_exists");
+    let (auth_url, cookie) = start(&s, "google", "/").await;
+    let back = ProviderBrowser::new(&op).sign_in(&auth_url, "carol").await;
+    let r = callback(&s, &back, Some(&cookie)).await;
+    let (token4, _) = set_cookie(&r, TOKEN_COOKIE).expect("token");
+    assert_eq!(me(&s, &token4).await["email"], "carol@op.test");
+    assert_eq!(
+        s.sql("SELECT success, coalesce(failure_reason, '-') FROM login_history WHERE method = 'google' ORDER BY occurred_at"),
+        "f|email_belongs_to_another_account\nt|-"
     );
 }
 
@@ -422,6 +446,34 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
         t0.elapsed() < Duration::from_secs(3),
         "took {:?}",
         t0.elapsed()
+    );
+    // a redirect from the token endpoint is not followed; an oversized userinfo is not read
+    for persona in [
+        Persona {
+            token_redirect: true,
+            ..Persona::default()
+        },
+        Persona {
+            userinfo_padding: 2 << 20,
+            ..Persona::default()
+        },
+    ] {
+        y.set(persona);
+        let (url, cookie) = start(&s, "yandex", "/").await;
+        let back = consent(&s, &url).await;
+        refused(
+            error_of(callback(&s, &back, Some(&cookie)).await).await,
+            StatusCode::BAD_GATEWAY,
+            "provider_error",
+        );
+    }
+    assert!(
+        s.edge.logged("larger than 1048576 bytes").await,
+        "size cap in the log"
+    );
+    assert!(
+        s.edge.logged("a redirect, not followed").await,
+        "redirect not followed"
     );
 
     // an email that belongs to an account is not linked silently

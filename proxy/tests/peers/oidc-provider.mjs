@@ -1,7 +1,7 @@
 // A real, certified OpenID Provider (panva/node-oidc-provider) for the social-login tests:
 // one confidential client that must use PKCE, the built-in development login and consent
 // pages (any login name is accepted and becomes the account id), RS256 id_tokens.
-// Env: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI. Prints "ready" once listening.
+// Env: PORT, CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS (space-separated). Prints "ready" once listening.
 import Provider from 'oidc-provider';
 import { generateKeyPairSync } from 'node:crypto';
 
@@ -13,7 +13,7 @@ const provider = new Provider(issuer, {
   clients: [{
     client_id: process.env.CLIENT_ID,
     client_secret: process.env.CLIENT_SECRET,
-    redirect_uris: [process.env.REDIRECT_URI],
+    redirect_uris: process.env.REDIRECT_URIS.split(' '),
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',

@@ -16,9 +16,9 @@ pub struct OpenIdProvider {
 }
 
 impl OpenIdProvider {
-    /// On `port` (the edge's conf names it before the provider runs); `redirect_uri`: the
-    /// edge's callback, the only one this client may use; `secret`: the client's secret.
-    pub fn start(port: u16, redirect_uri: &str, secret: &str) -> OpenIdProvider {
+    /// On `port` (the edge's conf names it before the provider runs); `redirect_uris`: the
+    /// edge's callbacks, the only ones this client may use; `secret`: the client's secret.
+    pub fn start(port: u16, redirect_uris: &[String], secret: &str) -> OpenIdProvider {
         let peers = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
         assert!(
             peers.join("node_modules/oidc-provider").is_dir(),
@@ -29,7 +29,7 @@ impl OpenIdProvider {
             .env("PORT", port.to_string())
             .env("CLIENT_ID", CLIENT_ID)
             .env("CLIENT_SECRET", secret)
-            .env("REDIRECT_URI", redirect_uri)
+            .env("REDIRECT_URIS", redirect_uris.join(" "))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -36,6 +36,10 @@ pub struct Persona {
     pub refuse_code: bool,
     /// The token endpoint takes this long.
     pub token_delay: Duration,
+    /// The token endpoint answers with a redirect (to a token it would like to be trusted).
+    pub token_redirect: bool,
+    /// The userinfo answer is this many bytes of padding.
+    pub userinfo_padding: usize,
 }
 
 impl Default for Persona {
@@ -46,6 +50,8 @@ impl Default for Persona {
             deny: false,
             refuse_code: false,
             token_delay: Duration::ZERO,
+            token_redirect: false,
+            userinfo_padding: 0,
         }
     }
 }
@@ -234,6 +240,9 @@ async fn token(State(s): State<Arc<Shared>>, headers: HeaderMap, body: String) -
     ));
     let persona = s.persona.lock().unwrap().clone();
     tokio::time::sleep(persona.token_delay).await;
+    if persona.token_redirect {
+        return Redirect::temporary("http://127.0.0.1:9/token").into_response();
+    }
     let need = |k: &str| form.get(k).cloned().unwrap_or_default();
     // client authentication: HTTP Basic, or client_id + client_secret in the body
     let basic = headers
@@ -319,7 +328,7 @@ async fn yandex_info(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     let p = persona_view(&s);
     Json(json!({"id": sub, "login": "ivan", "client_id": s.client_id,
         "default_email": p.email, "emails": [p.email], "real_name": "Ivan Petrov",
-        "display_name": "ivan", "psuid": "1.x"}))
+        "display_name": "ivan", "psuid": "1.x", "padding": "x".repeat(p.userinfo_padding)}))
     .into_response()
 }
 
