@@ -76,16 +76,7 @@ impl Auth {
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
-        let mut attempt = history::Attempt {
-            user_id: None,
-            now,
-            success: false,
-            method: "password",
-            device: device.as_str(),
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-            failure_reason: None,
-        };
+        let mut attempt = history::Attempt::new("password", device.as_str(), client, now);
         // not an address we could have registered: the same answer as a wrong password
         let Ok(email) = email::normalize(&req.email) else {
             attempt.failure_reason = Some("invalid_email");

@@ -16,6 +16,27 @@ pub struct Attempt<'a> {
     pub failure_reason: Option<&'a str>,
 }
 
+impl<'a> Attempt<'a> {
+    /// An attempt by `client` with `method`, recorded as a failure unless marked a success.
+    pub fn new(
+        method: &'a str,
+        device: &'a str,
+        client: &'a crate::model::Client,
+        now: DateTime<Utc>,
+    ) -> Attempt<'a> {
+        Attempt {
+            user_id: None,
+            now,
+            success: false,
+            method,
+            device,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            failure_reason: None,
+        }
+    }
+}
+
 #[tracing::instrument(skip_all, name = "db.history.record", err(level = "warn"))]
 pub async fn record(db: impl PgExecutor<'_>, a: &Attempt<'_>) -> Result<()> {
     sqlx::query(

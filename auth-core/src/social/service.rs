@@ -274,16 +274,7 @@ impl Auth {
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
-        let mut attempt = history::Attempt {
-            user_id: None,
-            now,
-            success: false,
-            method: name,
-            device: device.as_str(),
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-            failure_reason: None,
-        };
+        let mut attempt = history::Attempt::new(name, device.as_str(), client, now);
         let user = match repo::find(&self.db, name, &profile.subject).await? {
             Some(user) => user,
             None => {

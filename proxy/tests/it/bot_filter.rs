@@ -149,9 +149,16 @@ async fn a_human_paced_answer_earns_a_pass_bound_to_the_client() {
         challenge["answer_digits"].as_u64().unwrap() as usize,
         answer.len()
     );
+    // the stored question holds a MAC of the answer, never the answer
+    let keys = redis.cli(&["KEYS", "bf:q:*"]);
+    let key = keys.lines().next().expect("a stored question");
+    let record = redis.cli(&["GET", key]);
+    let fields: Vec<&str> = record.trim().split('|').collect();
+    assert_eq!(fields[0], "v1", "{record}");
+    assert!(fields[1].len() >= 32, "a MAC, not a short answer: {record}");
     assert!(
-        !redis.cli(&["KEYS", "bf:q:*"]).contains(&answer),
-        "the answer is stored only as an HMAC"
+        !fields.contains(&answer.as_str()),
+        "the answer in clear: {record}"
     );
 
     tokio::time::sleep(Duration::from_millis(400)).await;

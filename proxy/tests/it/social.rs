@@ -80,6 +80,14 @@ async fn start(s: &AuthStack, provider: &str, return_to: &str) -> (String, Strin
     (location(&r), cookie)
 }
 
+/// A whole sign-in at fake Yandex, as `persona`, that is expected to fail: its error.
+async fn failed_sign_in(s: &AuthStack, y: &FakeProvider, persona: Persona) -> (StatusCode, Value) {
+    y.set(persona);
+    let (url, cookie) = start(s, "yandex", "/").await;
+    let back = consent(s, &url).await;
+    error_of(callback(s, &back, Some(&cookie)).await).await
+}
+
 /// The fake provider's consent: its redirect back to the edge's callback.
 async fn consent(s: &AuthStack, authorization_url: &str) -> String {
     let r = s.http.get(authorization_url).send().await.unwrap();
@@ -406,39 +414,25 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
     );
 
     // the user says no at the provider
-    y.set(Persona {
+    let deny = Persona {
         deny: true,
         ..Persona::default()
-    });
-    let (url, cookie) = start(&s, "yandex", "/").await;
-    let back = consent(&s, &url).await;
+    };
     refused(
-        error_of(callback(&s, &back, Some(&cookie)).await).await,
+        failed_sign_in(&s, &y, deny).await,
         StatusCode::BAD_REQUEST,
         "access_denied",
     );
 
-    // the provider refuses the code, or takes longer than http_timeout: 502, never a hang
-    y.set(Persona {
-        refuse_code: true,
-        ..Persona::default()
-    });
-    let (url, cookie) = start(&s, "yandex", "/").await;
-    let back = consent(&s, &url).await;
-    refused(
-        error_of(callback(&s, &back, Some(&cookie)).await).await,
-        StatusCode::BAD_GATEWAY,
-        "provider_error",
-    );
-    y.set(Persona {
+    // the provider refuses the code, takes longer than http_timeout, redirects the token
+    // request, or sends a userinfo over the size cap: 502, never a hang
+    let slow = Persona {
         token_delay: Duration::from_secs(4),
         ..Persona::default()
-    });
-    let (url, cookie) = start(&s, "yandex", "/").await;
-    let back = consent(&s, &url).await;
+    };
     let t0 = Instant::now();
     refused(
-        error_of(callback(&s, &back, Some(&cookie)).await).await,
+        failed_sign_in(&s, &y, slow).await,
         StatusCode::BAD_GATEWAY,
         "provider_error",
     );
@@ -447,8 +441,11 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
         "took {:?}",
         t0.elapsed()
     );
-    // a redirect from the token endpoint is not followed; an oversized userinfo is not read
     for persona in [
+        Persona {
+            refuse_code: true,
+            ..Persona::default()
+        },
         Persona {
             token_redirect: true,
             ..Persona::default()
@@ -458,11 +455,8 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
             ..Persona::default()
         },
     ] {
-        y.set(persona);
-        let (url, cookie) = start(&s, "yandex", "/").await;
-        let back = consent(&s, &url).await;
         refused(
-            error_of(callback(&s, &back, Some(&cookie)).await).await,
+            failed_sign_in(&s, &y, persona).await,
             StatusCode::BAD_GATEWAY,
             "provider_error",
         );

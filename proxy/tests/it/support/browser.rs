@@ -1,7 +1,7 @@
 //! Headless Chromium (Debian's `chromium`) driven over the DevTools protocol: navigate, read
 //! the page, type with the keyboard, take screenshots. Killed on drop.
 
-use super::{free_port, need, wait_for_port};
+use super::need;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +22,7 @@ impl Browser {
     /// Starts Chromium with this User-Agent and Accept-Language, on one blank page.
     pub async fn start(user_agent: &str, accept_language: &str) -> Browser {
         let profile = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let child = Command::new(need("chromium"))
+        let mut child = Command::new(need("chromium"))
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -35,7 +34,9 @@ impl Browser {
                 "--no-first-run",
                 "--no-proxy-server",
                 "--window-size=1280,720",
-                &format!("--remote-debugging-port={port}"),
+                // 0: Chromium binds a free port itself and writes it to DevToolsActivePort,
+                // so no other process started by a parallel test can take it first
+                "--remote-debugging-port=0",
                 "--remote-debugging-address=127.0.0.1",
                 &format!("--user-agent={user_agent}"),
                 &format!("--accept-lang={accept_language}"),
@@ -46,10 +47,21 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn chromium");
-        assert!(
-            wait_for_port(port, Duration::from_secs(30)),
-            "chromium did not open its DevTools port"
-        );
+        let active = profile.path().join("DevToolsActivePort");
+        let mut port = None;
+        for _ in 0..300 {
+            port = std::fs::read_to_string(&active)
+                .ok()
+                .and_then(|t| t.lines().next()?.trim().parse::<u16>().ok());
+            if port.is_some() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("chromium exited before opening DevTools: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let port = port.expect("chromium did not open its DevTools port in 30 s");
         let http = super::client();
         let mut pages = Value::Null;
         for _ in 0..50 {

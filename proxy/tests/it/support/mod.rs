@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod otel;
 pub mod postgres;
 pub mod redis;
+pub mod served;
 pub mod site;
 pub mod social;
 pub mod upstream;

@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::served::Served;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
     Yandex,
@@ -78,8 +80,7 @@ struct Shared {
 pub struct FakeProvider {
     pub port: u16,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _served: Served,
 }
 
 pub const SECRET: &str = "provider-secret";
@@ -102,33 +103,11 @@ impl FakeProvider {
             .route("/oauth2/user_info", post(vk_user_info))
             .route("/userinfo", get(mailru_userinfo))
             .with_state(shared.clone());
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-                    .await
-                    .expect("bind provider");
-                let _ = ready_tx.send(listener.local_addr().map(|a| a.port()).unwrap_or(0));
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let port = ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("provider did not start");
+        let served = Served::start(app, 0, "provider");
         FakeProvider {
-            port,
+            port: served.port,
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _served: served,
         }
     }
 
@@ -160,17 +139,6 @@ impl FakeProvider {
             t = self.url("/token"),
             u = self.url(userinfo),
         )
-    }
-}
-
-impl Drop for FakeProvider {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

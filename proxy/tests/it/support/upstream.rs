@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::served::Served;
+
 #[derive(Default)]
 struct Shared {
     name: String,
@@ -22,8 +24,7 @@ struct Shared {
 pub struct Upstream {
     pub port: u16,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    served: Served,
 }
 
 /// Bytes served by `/range`: 1000 bytes of digits.
@@ -44,8 +45,6 @@ impl Upstream {
             name: name.to_string(),
             ..Default::default()
         });
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let app = Router::new()
             .route("/health", get(health))
             .route("/slow/{ms}", get(slow))
@@ -54,32 +53,11 @@ impl Upstream {
             .route("/ws", get(ws))
             .fallback(echo)
             .with_state(shared.clone());
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                    .await
-                    .expect("bind upstream");
-                let bound = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-                let _ = ready_tx.send(bound);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stop_rx.await;
-                    })
-                    .await;
-            });
-        });
-        let port = ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("upstream did not start");
+        let served = Served::start(app, port, "upstream");
         Upstream {
-            port,
+            port: served.port,
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            served,
         }
     }
 
@@ -98,22 +76,7 @@ impl Upstream {
 
     /// Closes the listener: connections to the port are then refused.
     pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.served.stop();
     }
 }
 
