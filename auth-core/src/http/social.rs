@@ -145,9 +145,7 @@ pub async fn callback(
             pair, return_to, ..
         } => {
             let mut r = redirect(&return_to);
-            if let Some(c) = auth.token_cookie(&pair) {
-                r.headers_mut().append(header::SET_COOKIE, c);
-            }
+            auth.set_session_cookies(&mut r, &pair);
             clear_flow_cookie(&auth, &mut r);
             r
         }
@@ -250,18 +248,38 @@ impl Auth {
         .ok()
     }
 
-    /// The access token for the edge (`auth.token_cookie`), for as long as it is valid.
-    fn token_cookie(&self, pair: &TokenPair) -> Option<HeaderValue> {
+    /// The refresh cookie's name: the token cookie's, with `_refresh`.
+    pub(crate) fn refresh_cookie_name(&self) -> Option<String> {
         let social = self.social.as_ref()?;
+        Some(format!("{}_refresh", social.settings.token_cookie))
+    }
+
+    /// A browser session in cookies: the access token for the edge (`auth.token_cookie`, every
+    /// path, for as long as it is valid), and the refresh token only for `/auth/refresh`
+    /// (SameSite=Strict: no other site can make the browser spend it).
+    pub(crate) fn set_session_cookies(&self, r: &mut Response, pair: &TokenPair) {
+        let Some(social) = self.social.as_ref() else {
+            return;
+        };
         let secure = if social.settings.secure() {
             "; Secure"
         } else {
             ""
         };
-        HeaderValue::from_str(&format!(
+        let access = format!(
             "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
             social.settings.token_cookie, pair.access_token, pair.expires_in
-        ))
-        .ok()
+        );
+        let refresh = format!(
+            "{}_refresh={}; Path=/auth/refresh; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+            social.settings.token_cookie,
+            pair.refresh_token,
+            self.config.refresh_ttl.as_secs()
+        );
+        for c in [access, refresh] {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
     }
 }

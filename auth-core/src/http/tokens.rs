@@ -1,32 +1,47 @@
 //! Token endpoints: refresh, logout, logout-all and the public keys.
 
 use super::error::ErrorBody;
-use super::extract::JsonBody;
+use super::extract::{cookie_value, JsonBody};
 use crate::error::Error;
 use crate::keys::Jwks;
 use crate::model::{Caller, RefreshRequest, TokenPair};
 use crate::Auth;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::Utc;
 use serde::Serialize;
 use std::sync::Arc;
 
 /// Exchange a refresh token for a new pair. The presented token is spent; presenting it
-/// again after the grace window revokes the session.
+/// again after the grace window revokes the session. A browser signed in through a provider
+/// sends no body: its refresh token is in the HttpOnly refresh cookie, and the answer sets
+/// both cookies anew.
 #[utoipa::path(post, path = "/auth/refresh", tag = "tokens", request_body = RefreshRequest,
     responses(
         (status = 200, body = TokenPair),
         (status = 401, description = "Unknown, expired, revoked or reused refresh token", body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all, name = "http.refresh")]
-pub async fn refresh(
-    State(auth): State<Arc<Auth>>,
-    JsonBody(req): JsonBody<RefreshRequest>,
-) -> Result<Json<TokenPair>, Error> {
-    Ok(Json(auth.refresh(&req.refresh_token, Utc::now()).await?))
+pub async fn refresh(State(auth): State<Arc<Auth>>, req: Request) -> Result<Response, Error> {
+    let no_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|v| v.as_bytes() == b"0");
+    let from_cookie = auth
+        .refresh_cookie_name()
+        .and_then(|name| cookie_value(req.headers(), &name))
+        .filter(|_| no_body)
+        .map(str::to_string);
+    if let Some(token) = from_cookie {
+        let pair = auth.refresh(&token, Utc::now()).await?;
+        let mut r = Json(&pair).into_response();
+        auth.set_session_cookies(&mut r, &pair);
+        return Ok(r);
+    }
+    let JsonBody(body) = JsonBody::<RefreshRequest>::from_request(req, &()).await?;
+    Ok(Json(auth.refresh(&body.refresh_token, Utc::now()).await?).into_response())
 }
 
 /// End this session.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 const FLOW_COOKIE: &str = "oauth-flow";
 const TOKEN_COOKIE: &str = "access_token";
+const REFRESH_COOKIE: &str = "access_token_refresh";
 
 /// Every provider's client secret comes from this variable (the conf names it).
 fn secret_env() {
@@ -212,6 +213,30 @@ async fn openid_provider_code_flow_with_pkce_and_its_login_pages() {
     let user = me(&s, &token).await;
     assert_eq!(user["email"], "alice@op.test");
     assert_eq!(user["has_password"], false);
+    // the browser's session continues with the refresh cookie, sent only to /auth/refresh
+    let (refresh, header) = set_cookie(&r, REFRESH_COOKIE).expect("refresh cookie");
+    for attr in [
+        "Path=/auth/refresh",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=2592000",
+    ] {
+        assert!(header.contains(attr), "{attr} in {header}");
+    }
+    let rr = s
+        .http
+        .post(s.url("/auth/refresh"))
+        .header(COOKIE, format!("{REFRESH_COOKIE}={refresh}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rr.status(), StatusCode::OK);
+    let (next_refresh, _) = set_cookie(&rr, REFRESH_COOKIE).expect("rotated refresh cookie");
+    assert_ne!(next_refresh, refresh, "the refresh token rotates");
+    let (next_token, _) = set_cookie(&rr, TOKEN_COOKIE).expect("new access cookie");
+    assert_eq!(me(&s, &next_token).await["id"], user["id"]);
+    let pair: Value = rr.json().await.unwrap();
+    assert_eq!(pair["refresh_token"], next_refresh.as_str());
     assert_eq!(
         s.sql("SELECT provider, subject FROM social_accounts"),
         "op|alice"
@@ -586,6 +611,40 @@ async fn apps_use_json_mode_with_the_flow_secret_in_a_header() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Redis down: a sign-in can be neither started nor finished, and the answer says so at once
+    let r = s
+        .http
+        .get(s.url("/auth/oauth/vk/start?mode=json"))
+        .send()
+        .await
+        .unwrap();
+    let started: Value = r.json().await.unwrap();
+    let back = consent(&s, started["authorization_url"].as_str().unwrap()).await;
+    s.redis.cli(&["SHUTDOWN", "NOSAVE"]);
+    let t0 = Instant::now();
+    let r = s
+        .http
+        .get(s.url("/auth/oauth/vk/start?mode=json"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_of(r).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "unavailable");
+    let r = s
+        .http
+        .get(&back)
+        .header("x-oauth-flow", started["flow"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
