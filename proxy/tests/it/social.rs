@@ -293,6 +293,15 @@ async fn openid_provider_code_flow_with_pkce_and_its_login_pages() {
     );
 }
 
+/// Fake Yandex, VK and Mail.ru, each with its own client id.
+fn fake_providers() -> (FakeProvider, FakeProvider, FakeProvider) {
+    (
+        FakeProvider::start(Kind::Yandex, "yandex-app"),
+        FakeProvider::start(Kind::Vk, "51234567"),
+        FakeProvider::start(Kind::MailRu, "mailru-app"),
+    )
+}
+
 fn three_providers(y: &FakeProvider, v: &FakeProvider, m: &FakeProvider, extra: &str) -> String {
     social_section(
         extra,
@@ -307,16 +316,10 @@ fn three_providers(y: &FakeProvider, v: &FakeProvider, m: &FakeProvider, extra: 
 
 #[tokio::test]
 async fn yandex_vk_and_mailru_adapters_speak_each_providers_protocol() {
-    let y = FakeProvider::start(Kind::Yandex, "yandex-app");
-    let v = FakeProvider::start(Kind::Vk, "51234567");
-    let m = FakeProvider::start(Kind::MailRu, "mailru-app");
+    let (y, v, m) = fake_providers();
     let s = stack(&three_providers(&y, &v, &m, ""));
 
-    y.set(Persona {
-        subject: "1000034426".into(),
-        email: Some("ivan@yandex.test".into()),
-        ..Persona::default()
-    });
+    y.set(Persona::person("1000034426", "ivan@yandex.test"));
     let token = sign_in(&s, "yandex").await.expect("yandex sign-in");
     assert_eq!(me(&s, &token).await["email"], "ivan@yandex.test");
     let log = y.log().join("\n");
@@ -329,11 +332,7 @@ async fn yandex_vk_and_mailru_adapters_speak_each_providers_protocol() {
         "client in HTTP Basic: {log}"
     );
 
-    v.set(Persona {
-        subject: "987654321".into(),
-        email: Some("petr@vk.test".into()),
-        ..Persona::default()
-    });
+    v.set(Persona::person("987654321", "petr@vk.test"));
     let token = sign_in(&s, "vk").await.expect("vk sign-in");
     assert_eq!(me(&s, &token).await["email"], "petr@vk.test");
     let log = v.log().join("\n");
@@ -350,11 +349,7 @@ async fn yandex_vk_and_mailru_adapters_speak_each_providers_protocol() {
         "{log}"
     );
 
-    m.set(Persona {
-        subject: "5551234".into(),
-        email: Some("olga@mail.test".into()),
-        ..Persona::default()
-    });
+    m.set(Persona::person("5551234", "olga@mail.test"));
     let token = sign_in(&s, "mailru")
         .await
         .expect("mail.ru sign-in, token answer without token_type");
@@ -374,9 +369,7 @@ async fn yandex_vk_and_mailru_adapters_speak_each_providers_protocol() {
 
 #[tokio::test]
 async fn every_wrong_callback_is_refused_with_a_clear_error() {
-    let y = FakeProvider::start(Kind::Yandex, "yandex-app");
-    let v = FakeProvider::start(Kind::Vk, "51234567");
-    let m = FakeProvider::start(Kind::MailRu, "mailru-app");
+    let (y, v, m) = fake_providers();
     let s = stack(&three_providers(&y, &v, &m, "http_timeout = \"1s\"\n"));
     let refused = |r: (StatusCode, Value), status: StatusCode, code: &str| {
         assert_eq!(r.0, status, "{}", r.1);
@@ -500,11 +493,7 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
         s.register("ivan@provider.test", PASSWORD).await.status(),
         StatusCode::CREATED
     );
-    y.set(Persona {
-        subject: "777".into(),
-        email: Some("Ivan@Provider.test".into()),
-        ..Persona::default()
-    });
+    y.set(Persona::person("777", "Ivan@Provider.test"));
     let (status, body) = sign_in(&s, "yandex").await.expect_err("collision");
     refused(
         (status, body.clone()),
@@ -553,9 +542,7 @@ async fn every_wrong_callback_is_refused_with_a_clear_error() {
 
 #[tokio::test]
 async fn apps_use_json_mode_with_the_flow_secret_in_a_header() {
-    let y = FakeProvider::start(Kind::Yandex, "yandex-app");
-    let v = FakeProvider::start(Kind::Vk, "51234567");
-    let m = FakeProvider::start(Kind::MailRu, "mailru-app");
+    let (y, v, m) = fake_providers();
     let s = stack(&three_providers(&y, &v, &m, ""));
     let r = s
         .http
@@ -649,9 +636,7 @@ async fn apps_use_json_mode_with_the_flow_secret_in_a_header() {
 
 #[tokio::test]
 async fn link_and_unlink_from_the_personal_account() {
-    let y = FakeProvider::start(Kind::Yandex, "yandex-app");
-    let v = FakeProvider::start(Kind::Vk, "51234567");
-    let m = FakeProvider::start(Kind::MailRu, "mailru-app");
+    let (y, v, m) = fake_providers();
     let s = stack(&three_providers(&y, &v, &m, "recent_login = \"3s\"\n"));
     assert_eq!(
         s.register("anna@example.com", PASSWORD).await.status(),
@@ -680,11 +665,7 @@ async fn link_and_unlink_from_the_personal_account() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    v.set(Persona {
-        subject: "4242".into(),
-        email: Some("anna.vk@vk.test".into()),
-        ..Persona::default()
-    });
+    v.set(Persona::person("4242", "anna.vk@vk.test"));
     let r = link("vk", at.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     let (cookie, _) = set_cookie(&r, FLOW_COOKIE).expect("flow cookie");
@@ -734,11 +715,7 @@ async fn link_and_unlink_from_the_personal_account() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // an account made through Yandex alone cannot drop Yandex: nothing would be left
-    y.set(Persona {
-        subject: "31337".into(),
-        email: Some("solo@yandex.test".into()),
-        ..Persona::default()
-    });
+    y.set(Persona::person("31337", "solo@yandex.test"));
     let solo = sign_in(&s, "yandex").await.expect("yandex sign-in");
     let r = s
         .http

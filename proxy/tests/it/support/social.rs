@@ -44,6 +44,17 @@ pub struct Persona {
     pub userinfo_padding: usize,
 }
 
+impl Persona {
+    /// This account at the provider, behaving well.
+    pub fn person(subject: &str, email: &str) -> Persona {
+        Persona {
+            subject: subject.into(),
+            email: Some(email.into()),
+            ..Persona::default()
+        }
+    }
+}
+
 impl Default for Persona {
     fn default() -> Self {
         Persona {
