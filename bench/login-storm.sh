@@ -5,11 +5,11 @@
 #     and with the login storm, through the edge and through nginx in front of the same
 #     upstream (same machine, same run): the ratio storm/quiet is the degradation;
 #  3. enumeration timing: login latency for a wrong password vs an unknown email.
-# Usage: bench/login-storm.sh [SECONDS] [STORM_CONNECTIONS] [PROBE_RATE] [MAX_CONCURRENT_HASHES]
+# Usage: bench/login-storm.sh [SECONDS] [STORM_CONNECTIONS] [PROBE_RATE] [MAX_CONCURRENT_HASHES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}
+SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}; ROUNDS=${5:-2}
 bench_setup login-storm
 trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx_port=$(free_port)
@@ -63,7 +63,7 @@ curl -fsS -o /dev/null -X POST "http://127.0.0.1:$edge_port/auth/login" -H 'cont
   -d '{"email":"storm@example.com","password":"storm password"}'
 echo "== p99 of /api probed at $RATE req/s for ${SECS}s, quiet and during a login storm (wrk -c$STORM on /auth/login)"
 printf '%-22s %8s %8s %8s %6s\n' case samples p50_ms p99_ms errors | tee "$results"
-for round in 1 2; do
+for round in $(seq "$ROUNDS"); do
   for target in edge nginx; do
     [ $target = edge ] && url="http://127.0.0.1:$edge_port/api/x" || url="http://127.0.0.1:$ngx_port/api/x"
     printf '%-22s %8s %8s %8s %6s\n' "$target-quiet" $(probe "$url") | tee -a "$results"
