@@ -12,7 +12,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub struct Browser {
-    child: Child,
+    child: Chromium,
     _profile: tempfile::TempDir,
     socket: Socket,
     next_id: u64,
@@ -22,31 +22,34 @@ impl Browser {
     /// Starts Chromium with this User-Agent and Accept-Language, on one blank page.
     pub async fn start(user_agent: &str, accept_language: &str) -> Browser {
         let profile = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(need("chromium"))
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--no-proxy-server",
-                "--window-size=1280,720",
-                // 0: Chromium binds a free port itself and writes it to DevToolsActivePort,
-                // so no other process started by a parallel test can take it first
-                "--remote-debugging-port=0",
-                "--remote-debugging-address=127.0.0.1",
-                &format!("--user-agent={user_agent}"),
-                &format!("--accept-lang={accept_language}"),
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromium");
+        // killed on drop from here on, also when the start below fails a test
+        let mut child = Chromium(
+            Command::new(need("chromium"))
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--no-proxy-server",
+                    "--window-size=1280,720",
+                    // 0: Chromium binds a free port itself and writes it to DevToolsActivePort,
+                    // so no other process started by a parallel test can take it first
+                    "--remote-debugging-port=0",
+                    "--remote-debugging-address=127.0.0.1",
+                    &format!("--user-agent={user_agent}"),
+                    &format!("--accept-lang={accept_language}"),
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg("about:blank")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn chromium"),
+        );
         let active = profile.path().join("DevToolsActivePort");
         let mut port = None;
         for _ in 0..300 {
@@ -56,7 +59,7 @@ impl Browser {
             if port.is_some() {
                 break;
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Ok(Some(status)) = child.0.try_wait() {
                 panic!("chromium exited before opening DevTools: {status}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -177,9 +180,12 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
+/// The browser process, killed and reaped on drop.
+struct Chromium(Child);
+
+impl Drop for Chromium {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
