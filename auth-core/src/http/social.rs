@@ -81,7 +81,7 @@ pub async fn start(
     let started = auth
         .oauth_start(&provider, q.return_to.as_deref(), json, None)
         .await?;
-    Ok(started_response(&auth, started, StatusCode::FOUND))
+    Ok(started_response(&auth, started, true))
 }
 
 /// Start linking a provider to the signed-in account (needs a recent sign-in).
@@ -105,7 +105,7 @@ pub async fn link(
         .oauth_link(&caller, &provider, q.return_to.as_deref(), json, Utc::now())
         .await?;
     // a link starts from the site's own page (fetch), which then navigates: always JSON
-    Ok(started_response(&auth, started, StatusCode::OK))
+    Ok(started_response(&auth, started, false))
 }
 
 /// The provider sends the user back here.
@@ -126,8 +126,8 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackParams>,
 ) -> Result<Response, Error> {
-    let cookie_name = auth.flow_cookie_name();
-    let cookie = cookie_name.and_then(|n| cookie_value(&headers, n));
+    let social = auth.social.as_ref();
+    let cookie = social.and_then(|s| cookie_value(&headers, s.flow_cookie()));
     let header = headers.get(FLOW_HEADER).and_then(|v| v.to_str().ok());
     let finished = auth
         .oauth_callback(&provider, &q, cookie, header, &client, Utc::now())
@@ -146,12 +146,12 @@ pub async fn callback(
         } => {
             let mut r = redirect(&return_to);
             auth.set_session_cookies(&mut r, &pair);
-            clear_flow_cookie(&auth, &mut r);
+            clear_flow_cookie(social, &mut r);
             r
         }
         Finished::Linked { return_to, .. } => {
             let mut r = redirect(&return_to);
-            clear_flow_cookie(&auth, &mut r);
+            clear_flow_cookie(social, &mut r);
             r
         }
     })
@@ -186,7 +186,7 @@ pub async fn unlink(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn started_response(auth: &Auth, s: Started, browser_status: StatusCode) -> Response {
+fn started_response(auth: &Auth, s: Started, redirect_browser: bool) -> Response {
     if s.json {
         return Json(FlowStarted {
             authorization_url: s.authorization_url,
@@ -196,8 +196,7 @@ fn started_response(auth: &Auth, s: Started, browser_status: StatusCode) -> Resp
         })
         .into_response();
     }
-    let cookie = auth.flow_cookie(&s.binding, s.expires_in);
-    let mut r = if browser_status == StatusCode::FOUND {
+    let mut r = if redirect_browser {
         redirect(&s.authorization_url)
     } else {
         Json(FlowStarted {
@@ -208,8 +207,8 @@ fn started_response(auth: &Auth, s: Started, browser_status: StatusCode) -> Resp
         })
         .into_response()
     };
-    if let Some(c) = cookie {
-        r.headers_mut().append(header::SET_COOKIE, c);
+    if let Some(social) = auth.social.as_ref() {
+        set_cookies(&mut r, [social.flow_set_cookie(&s.binding, s.expires_in)]);
     }
     r
 }
@@ -221,65 +220,25 @@ fn redirect(location: &str) -> Response {
     }
 }
 
-fn clear_flow_cookie(auth: &Auth, r: &mut Response) {
-    if let Some(c) = auth.flow_cookie("", 0) {
-        r.headers_mut().append(header::SET_COOKIE, c);
+fn clear_flow_cookie(social: Option<&crate::social::Social>, r: &mut Response) {
+    if let Some(s) = social {
+        set_cookies(r, [s.flow_set_cookie("", 0)]);
+    }
+}
+
+fn set_cookies<const N: usize>(r: &mut Response, cookies: [String; N]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
 }
 
 impl Auth {
-    fn flow_cookie_name(&self) -> Option<&'static str> {
-        self.social.as_ref().map(|s| s.flow_cookie())
-    }
-
-    /// The flow cookie (`max_age = 0` clears it): HttpOnly, SameSite=Lax (sent on the
-    /// provider's top-level redirect back, not on cross-site subrequests), Secure behind TLS.
-    fn flow_cookie(&self, value: &str, max_age: u64) -> Option<HeaderValue> {
-        let social = self.social.as_ref()?;
-        let secure = if social.settings.secure() {
-            "; Secure"
-        } else {
-            ""
-        };
-        HeaderValue::from_str(&format!(
-            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-            social.flow_cookie()
-        ))
-        .ok()
-    }
-
-    /// The refresh cookie's name: the token cookie's, with `_refresh`.
-    pub(crate) fn refresh_cookie_name(&self) -> Option<String> {
-        let social = self.social.as_ref()?;
-        Some(format!("{}_refresh", social.settings.token_cookie))
-    }
-
-    /// A browser session in cookies: the access token for the edge (`auth.token_cookie`, every
-    /// path, for as long as it is valid), and the refresh token only for `/auth/refresh`
-    /// (SameSite=Strict: no other site can make the browser spend it).
+    /// A browser session in cookies (see `social/cookies.rs`), when social login is on.
     pub(crate) fn set_session_cookies(&self, r: &mut Response, pair: &TokenPair) {
-        let Some(social) = self.social.as_ref() else {
-            return;
-        };
-        let secure = if social.settings.secure() {
-            "; Secure"
-        } else {
-            ""
-        };
-        let access = format!(
-            "{}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            social.settings.token_cookie, pair.access_token, pair.expires_in
-        );
-        let refresh = format!(
-            "{}_refresh={}; Path=/auth/refresh; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-            social.settings.token_cookie,
-            pair.refresh_token,
-            self.config.refresh_ttl.as_secs()
-        );
-        for c in [access, refresh] {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                r.headers_mut().append(header::SET_COOKIE, v);
-            }
+        if let Some(social) = self.social.as_ref() {
+            set_cookies(r, social.session_set_cookies(pair, self.config.refresh_ttl));
         }
     }
 }

@@ -30,8 +30,9 @@ pub async fn refresh(State(auth): State<Arc<Auth>>, req: Request) -> Result<Resp
         .get(header::CONTENT_LENGTH)
         .is_none_or(|v| v.as_bytes() == b"0");
     let from_cookie = auth
-        .refresh_cookie_name()
-        .and_then(|name| cookie_value(req.headers(), &name))
+        .social
+        .as_ref()
+        .and_then(|s| cookie_value(req.headers(), &s.refresh_cookie()))
         .filter(|_| no_body)
         .map(str::to_string);
     if let Some(token) = from_cookie {

@@ -4,6 +4,7 @@
 //! `profile.rs`, id_tokens in `id_token.rs`) over `outbound.rs`; `flow.rs` keeps a started
 //! sign-in in Redis; `service.rs` is the domain (sign in, link, unlink) on `Auth`.
 
+mod cookies;
 pub mod endpoints;
 pub mod flow;
 pub mod id_token;
@@ -54,15 +55,5 @@ impl Social {
             "{}/auth/oauth/{provider}/callback",
             self.settings.public_url.trim_end_matches('/')
         )
-    }
-
-    /// The flow cookie: `__Host-` (Secure, Path=/, no Domain) behind TLS. Browsers refuse a
-    /// `__Host-` cookie without Secure, so plain-HTTP development gets a prefix-less name.
-    pub fn flow_cookie(&self) -> &'static str {
-        if self.settings.secure() {
-            "__Host-oauth-flow"
-        } else {
-            "oauth-flow"
-        }
     }
 }

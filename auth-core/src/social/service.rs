@@ -41,7 +41,8 @@ pub enum Finished {
     },
 }
 
-/// The query of the provider's redirect back to us.
+/// The query of the provider's redirect back to us (other parameters, such as VK's `type` or
+/// Google's `scope`, are ignored).
 #[derive(serde::Deserialize, Default, Debug, utoipa::IntoParams)]
 pub struct CallbackParams {
     pub code: Option<String>,
@@ -53,17 +54,6 @@ pub struct CallbackParams {
     pub device_id: Option<String>,
     /// RFC 9207: the issuer that sends this response, checked when the provider sends it.
     pub iss: Option<String>,
-    /// VK ID adds these; accepted and ignored.
-    #[serde(rename = "type")]
-    pub response_type: Option<String>,
-    pub expires_in: Option<String>,
-    pub ext_id: Option<String>,
-    /// Google adds these; accepted and ignored.
-    pub scope: Option<String>,
-    pub authuser: Option<String>,
-    pub prompt: Option<String>,
-    pub hd: Option<String>,
-    pub session_state: Option<String>,
 }
 
 const STATE_REFUSED: &str = "unknown, used or expired sign-in state: start again";

@@ -17,8 +17,7 @@ pub struct ProviderTokens {
     expires_in: Option<u64>,
     #[serde(default)]
     refresh_token: Option<RefreshToken>,
-    #[serde(default)]
-    scope: Option<String>,
+    /// The granted scopes are not read (the profile call shows what was shared).
     #[serde(skip)]
     scopes: Option<Vec<Scope>>,
     #[serde(default)]
