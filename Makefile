@@ -10,10 +10,11 @@ CARGO ?= cargo
 BUILD_PKGS := cmake pkg-config libssl-dev
 SERVICE_PKGS := redis-server redis-tools postgresql
 # chromium: the bot filter's page is tested in a real browser; python3-pip: for rotel, the
-# OTLP collector the tracing tests export to; Node.js and npm (scripts/ensure-node-peers.sh):
+# OTLP collector the tracing tests export to; fastapi + uvicorn: a second real upstream for the
+# path-attack tests (Starlette decodes paths before routing); Node.js and npm (scripts/ensure-node-peers.sh):
 # for oidc-provider, the OpenID Provider the social-login tests sign in at
 TEST_PKGS := chromium python3-pip
-TEST_PYPI := rotel=rotel
+TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn
 BENCH_PKGS := nginx wrk
 
 .PHONY: run test check deps-build deps-services deps-test deps-bench bench fmt

@@ -84,11 +84,13 @@ impl Auth {
             return Err(Error::InvalidCredentials);
         };
         let account_key = account_throttle_key(&email);
-        if let Some(retry_after) = self.throttled(&account_key, client).await {
+        let keys = self.throttle_keys(&account_key, client);
+        if let Some(retry_after) = self.throttled(&keys).await {
             attempt.failure_reason = Some("throttled");
             history::record(&self.db, &attempt).await?;
             return Err(Error::Throttled { retry_after });
         }
+        self.slow_down(&account_key).await;
         let credential = users::credential(&self.db, &email).await?;
         let hash = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         // no stored password can be this long (the policy caps it): refuse without hashing,
@@ -103,6 +105,7 @@ impl Auth {
                 "unknown_email"
             });
             history::record(&self.db, &attempt).await?;
+            self.count_failure(&account_key).await;
             return Err(Error::InvalidCredentials);
         };
         let pair = self
@@ -110,24 +113,69 @@ impl Auth {
             .await?;
         attempt.success = true;
         history::record(&self.db, &attempt).await?;
-        throttle::clear(&self.redis, &account_key, self.config.redis_timeout).await;
+        let timeout = self.config.redis_timeout;
+        throttle::clear(&self.redis, &keys.account_network, timeout).await;
+        throttle::clear(&self.redis, &account_key, timeout).await;
         Ok(pair)
     }
 
-    /// Counts the attempt per account and per IP; the longer wait wins.
-    async fn throttled(&self, account_key: &str, client: &Client) -> Option<std::time::Duration> {
+    fn throttle_keys(&self, account_key: &str, client: &Client) -> ThrottleKeys {
+        let network = client
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(|ip| self.config.client_networks.of(ip).to_string());
+        ThrottleKeys {
+            account_network: format!(
+                "{account_key}:net:{}",
+                network.as_deref().unwrap_or("unknown")
+            ),
+            network: network.map(|n| format!("auth:login:net:{n}")),
+        }
+    }
+
+    /// Counts the attempt per (account, network) and per network; the longer wait wins.
+    async fn throttled(&self, keys: &ThrottleKeys) -> Option<std::time::Duration> {
         let t = &self.config.throttle;
         let timeout = self.config.redis_timeout;
-        let by_account =
-            throttle::hit(&self.redis, account_key, t.per_account, t.window, timeout).await;
-        let by_ip = match &client.ip {
-            Some(ip) => {
-                let key = format!("auth:login:ip:{ip}");
-                throttle::hit(&self.redis, &key, t.per_ip, t.window, timeout).await
-            }
+        let by_account = throttle::hit(
+            &self.redis,
+            &keys.account_network,
+            t.per_account,
+            t.window,
+            timeout,
+        )
+        .await;
+        let by_network = match &keys.network {
+            Some(key) => throttle::hit(&self.redis, key, t.per_ip, t.window, timeout).await,
             None => None,
         };
-        by_account.max(by_ip)
+        by_account.max(by_network)
+    }
+
+    /// Holds an attempt on an account under attack (failures from anywhere past
+    /// `per_account`): slower guessing, and no lockout of the owner.
+    async fn slow_down(&self, account_key: &str) {
+        let t = &self.config.throttle;
+        let failures = throttle::count(&self.redis, account_key, self.config.redis_timeout).await;
+        let wait = throttle::slowdown(failures, t.per_account, t.slowdown_step, t.slowdown_max);
+        if !wait.is_zero() {
+            tracing::debug!(failures, wait = ?wait, "login throttle: account under attack, slowing down");
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn count_failure(&self, account_key: &str) {
+        let t = &self.config.throttle;
+        // the verdict is not used: this counter only slows attempts down
+        let _ = throttle::hit(
+            &self.redis,
+            account_key,
+            u32::MAX,
+            t.window,
+            self.config.redis_timeout,
+        )
+        .await;
     }
 
     /// A new session with its first refresh token and an access token.
@@ -213,11 +261,14 @@ impl Auth {
         let Some(user_email) = user.email.clone() else {
             return Err(Error::InvalidCredentials);
         };
-        let key = account_throttle_key(&user_email);
+        // guesses of the current password count per session (a stolen access token cannot
+        // guess for long) and toward the account's slow-down, never toward a lockout that
+        // failed logins elsewhere could cause
+        let account_key = account_throttle_key(&user_email);
         let t = &self.config.throttle;
         if let Some(retry_after) = throttle::hit(
             &self.redis,
-            &key,
+            &format!("{account_key}:sid:{}", caller.session_id),
             t.per_account,
             t.window,
             self.config.redis_timeout,
@@ -226,6 +277,7 @@ impl Auth {
         {
             return Err(Error::Throttled { retry_after });
         }
+        self.slow_down(&account_key).await;
         let credential = users::credential(&self.db, &user_email).await?;
         let current = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         if !self
@@ -233,6 +285,7 @@ impl Auth {
             .verify(&req.current_password, current)
             .await?
         {
+            self.count_failure(&account_key).await;
             return Err(Error::InvalidCredentials);
         }
         let new_hash = match &req.password {
@@ -289,6 +342,14 @@ impl Auth {
         };
         Ok(HistoryPage { items, next_cursor })
     }
+}
+
+/// Throttle counters of one login attempt.
+struct ThrottleKeys {
+    /// Attempts on this account from this client network.
+    account_network: String,
+    /// Attempts from this client network (None when the edge gave no address).
+    network: Option<String>,
 }
 
 /// The account's throttle key: a hash, so emails do not sit in Redis in clear.

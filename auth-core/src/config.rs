@@ -27,6 +27,8 @@ pub struct Config {
     pub keys: KeySettings,
     pub password: PasswordSettings,
     pub throttle: ThrottleSettings,
+    /// How clients are grouped for the per-network throttle (the edge's `[client_ip]`).
+    pub client_networks: crate::client_network::ClientNetworks,
     /// How many months of login-history partitions exist ahead of the current one.
     pub history_months_ahead: u32,
     /// Sign-in with Yandex, VK, Google, Mail.ru and OIDC providers; None: not offered.
@@ -66,10 +68,17 @@ impl Default for PasswordSettings {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThrottleSettings {
-    /// Login attempts per account and per client IP within `window`.
+    /// Login attempts on one account from one client network within `window`; past it that
+    /// network is refused for that account (429). Other networks are not.
     pub per_account: u32,
+    /// Login attempts from one client network, whatever the account.
     pub per_ip: u32,
     pub window: Duration,
+    /// Failures on one account (from any network) past `per_account` delay every further
+    /// attempt on it by this much per failure, up to `slowdown_max`: an attack spread over
+    /// many networks is slowed, and the owner still signs in.
+    pub slowdown_step: Duration,
+    pub slowdown_max: Duration,
 }
 
 impl Default for ThrottleSettings {
@@ -78,6 +87,8 @@ impl Default for ThrottleSettings {
             per_account: 10,
             per_ip: 50,
             window: Duration::from_secs(15 * 60),
+            slowdown_step: Duration::from_millis(200),
+            slowdown_max: Duration::from_secs(2),
         }
     }
 }
@@ -96,6 +107,7 @@ impl fmt::Debug for Config {
             .field("keys", &self.keys)
             .field("password", &self.password)
             .field("throttle", &self.throttle)
+            .field("client_networks", &self.client_networks)
             .field("social", &self.social)
             .finish_non_exhaustive()
     }

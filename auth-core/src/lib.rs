@@ -8,6 +8,7 @@
 
 mod account;
 mod admin;
+pub mod client_network;
 pub mod config;
 mod core;
 pub mod db_gate;

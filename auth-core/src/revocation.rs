@@ -11,12 +11,25 @@ pub fn key(sid: &str) -> String {
     format!("edge:revoked:{sid}")
 }
 
+/// Past the token's `exp`, verifiers accept it for the leeway; the entry outlives that by
+/// this margin (clock skew between the core, Redis and the edges).
+const MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a revoked session stays listed: as long as any token it carried can still pass a
+/// verifier (`access_ttl` plus the verification leeway), plus a margin.
+pub fn listed_for(access_ttl: Duration) -> Duration {
+    let leeway = Duration::from_secs(crate::token::LEEWAY_SECS.unsigned_abs());
+    access_ttl + leeway + MARGIN
+}
+
+/// Lists `sids` as revoked for `listed_for(access_ttl)`.
 pub async fn deny(
     redis: &Option<ConnectionManager>,
     sids: &[Uuid],
-    ttl: Duration,
+    access_ttl: Duration,
     timeout: Duration,
 ) {
+    let ttl = listed_for(access_ttl);
     let Some(mut conn) = redis.clone() else {
         return;
     };
@@ -41,5 +54,19 @@ pub async fn deny(
             sessions = sids.len(),
             "redis timeout listing revoked sessions"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_outlive_every_token_of_the_session() {
+        let ttl = Duration::from_secs(900);
+        let listed = listed_for(ttl);
+        // a token issued just before the revocation verifies until exp + leeway
+        let last_valid = ttl + Duration::from_secs(crate::token::LEEWAY_SECS as u64);
+        assert!(listed > last_valid, "{listed:?} <= {last_valid:?}");
     }
 }

@@ -1,6 +1,9 @@
-//! Login throttling: a Redis counter per account and per client IP, incremented *before* the
-//! password is checked, so a guesser pays for every attempt. Fails open when Redis is down:
-//! the edge's own rate limit on `/auth/login` still applies (see README).
+//! Login throttling in Redis (OWASP Authentication Cheat Sheet, "account lockout"): counters
+//! per (account, client network) and per client network, incremented *before* the password is
+//! checked so a guesser pays for every attempt, refuse that network; a counter of failures per
+//! account only slows attempts down, so nobody can lock an owner out of their account by
+//! failing on purpose. Fails open when Redis is down: the edge's own rate limit on
+//! `/auth/login` still applies (see README).
 
 use redis::aio::ConnectionManager;
 use std::sync::LazyLock;
@@ -49,11 +52,47 @@ pub async fn hit(
     }
 }
 
+/// The current value of a counter; 0 when it is absent or Redis does not answer.
+pub async fn count(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) -> u64 {
+    let Some(mut conn) = redis.clone() else {
+        return 0;
+    };
+    let mut get = redis::cmd("GET");
+    get.arg(key);
+    match tokio::time::timeout(timeout, get.query_async::<Option<u64>>(&mut conn)).await {
+        Ok(Ok(n)) => n.unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// How long to hold an attempt on an account that has `failures` in the window.
+pub fn slowdown(failures: u64, free: u32, step: Duration, max: Duration) -> Duration {
+    let over = failures.saturating_sub(u64::from(free));
+    step.saturating_mul(u32::try_from(over).unwrap_or(u32::MAX))
+        .min(max)
+}
+
 /// Forgets an account's failures after a successful login.
 pub async fn clear(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) {
     if let Some(mut conn) = redis.clone() {
         let mut del = redis::cmd("DEL");
         del.arg(key);
         let _ = tokio::time::timeout(timeout, del.exec_async(&mut conn)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slowdown_grows_past_the_free_failures_and_is_capped() {
+        let step = Duration::from_millis(200);
+        let max = Duration::from_secs(2);
+        assert_eq!(slowdown(0, 10, step, max), Duration::ZERO);
+        assert_eq!(slowdown(10, 10, step, max), Duration::ZERO);
+        assert_eq!(slowdown(11, 10, step, max), step);
+        assert_eq!(slowdown(13, 10, step, max), step * 3);
+        assert_eq!(slowdown(1_000_000, 10, step, max), max);
     }
 }

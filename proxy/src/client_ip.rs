@@ -1,18 +1,27 @@
 //! The client's IP: the socket peer, unless that peer is a trusted proxy, in which case the
-//! forwarding headers are walked from the right, skipping trusted hops. Headers from anyone
-//! else are ignored, so a client cannot choose the IP its rate limit is counted under.
+//! one configured forwarding header is walked from the right, skipping trusted hops. Headers
+//! from anyone else, and the other forwarding headers, are ignored, so a client cannot choose
+//! the IP its rate limit is counted under. Addresses are canonical: an IPv4-mapped IPv6 peer
+//! (a dual-stack listener) is its IPv4 address.
 
+use crate::config::{ClientIpSpec, ForwardedHeader};
+use auth_core::client_network::canonical_ip as canonical;
 use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// Resolves the client IP from the socket peer and, through trusted proxies, the headers.
-/// `Forwarded` (RFC 7239) wins over `X-Forwarded-For` when both are present.
-pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// Resolves the client IP from the socket peer and, through trusted proxies, the header.
+pub fn resolve(peer: IpAddr, headers: &HeaderMap, spec: &ClientIpSpec) -> IpAddr {
+    let peer = canonical(peer);
+    let trusted = &spec.trusted_proxies[..];
     if trusted.is_empty() || !is_trusted(peer, trusted) {
         return peer;
     }
-    let hops = forwarded_hops(headers).or_else(|| xff_hops(headers));
+    let hops = match spec.header {
+        ForwardedHeader::XForwardedFor => xff_hops(headers),
+        ForwardedHeader::Forwarded => forwarded_hops(headers),
+        ForwardedHeader::XRealIp => real_ip_hops(headers),
+    };
     let Some(hops) = hops else { return peer };
     // Rightmost first: the hop our trusted proxy saw. The first untrusted one is the client.
     let mut client = peer;
@@ -32,12 +41,14 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// IPv4-mapped IPv6 addresses compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+/// `X-Real-IP`: one address; several header lines are a chain, as for X-Forwarded-For.
+fn real_ip_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let hops: Vec<Option<IpAddr>> = headers
+        .get_all("x-real-ip")
+        .iter()
+        .map(|v| v.to_str().ok().and_then(|v| parse_hop(v.trim())))
+        .collect();
+    (!hops.is_empty()).then_some(hops)
 }
 
 /// Every X-Forwarded-For value, comma-split, in order. None when the header is absent.
@@ -90,8 +101,16 @@ fn parse_hop(h: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    fn nets(list: &[&str]) -> Vec<IpNet> {
-        list.iter().map(|n| n.parse().unwrap()).collect()
+    fn nets(list: &[&str]) -> ClientIpSpec {
+        spec(list, ForwardedHeader::XForwardedFor)
+    }
+
+    fn spec(list: &[&str], header: ForwardedHeader) -> ClientIpSpec {
+        ClientIpSpec {
+            trusted_proxies: list.iter().map(|n| n.parse().unwrap()).collect(),
+            header,
+            networks: Default::default(),
+        }
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -117,7 +136,7 @@ mod tests {
             ip("9.9.9.9")
         );
         assert_eq!(
-            resolve(ip("10.0.0.1"), &h, &[]),
+            resolve(ip("10.0.0.1"), &h, &nets(&[])),
             ip("10.0.0.1"),
             "no trusted proxies: never believe"
         );
@@ -155,26 +174,46 @@ mod tests {
 
     #[test]
     fn forwarded_header_and_ports() {
-        let trusted = nets(&["10.0.0.0/8", "::1/128"]);
+        let trusted = spec(&["10.0.0.0/8", "::1/128"], ForwardedHeader::Forwarded);
         let h = headers(&[(
             "forwarded",
             "for=6.6.6.6, for=\"[2001:db8::7]:4711\";proto=https",
         )]);
         assert_eq!(resolve(ip("::1"), &h, &trusted), ip("2001:db8::7"));
+        let h = headers(&[("x-forwarded-for", "::ffff:5.5.5.5")]);
+        assert_eq!(
+            resolve(ip("::ffff:10.0.0.1"), &h, &nets(&["10.0.0.0/8"])),
+            ip("5.5.5.5"),
+            "mapped addresses"
+        );
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
         let h = headers(&[
             ("forwarded", "for=3.3.3.3:80"),
             ("x-forwarded-for", "4.4.4.4"),
+            ("x-real-ip", "5.5.5.5"),
         ]);
+        let with = |header| resolve(ip("10.1.1.1"), &h, &spec(&["10.0.0.0/8"], header));
+        assert_eq!(with(ForwardedHeader::XForwardedFor), ip("4.4.4.4"));
+        assert_eq!(with(ForwardedHeader::Forwarded), ip("3.3.3.3"));
+        assert_eq!(with(ForwardedHeader::XRealIp), ip("5.5.5.5"));
+        // a load balancer that appends only to X-Forwarded-For: a client's own Forwarded
+        // header is not believed
+        let h = headers(&[("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "2.2.2.2")]);
         assert_eq!(
-            resolve(ip("10.1.1.1"), &h, &trusted),
-            ip("3.3.3.3"),
-            "Forwarded wins"
+            resolve(ip("10.1.1.1"), &h, &nets(&["10.0.0.0/8"])),
+            ip("2.2.2.2")
         );
-        let h = headers(&[("x-forwarded-for", "::ffff:5.5.5.5")]);
+    }
+
+    #[test]
+    fn mapped_peers_are_ipv4() {
+        let h = HeaderMap::new();
         assert_eq!(
-            resolve(ip("::ffff:10.0.0.1"), &h, &trusted),
-            ip("5.5.5.5"),
-            "mapped addresses"
+            resolve(ip("::ffff:203.0.113.9"), &h, &nets(&[])),
+            ip("203.0.113.9")
         );
     }
 }

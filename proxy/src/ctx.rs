@@ -18,6 +18,8 @@ pub struct RequestCtx {
     pub started: Instant,
     /// The client as resolved through trusted proxies (the socket peer otherwise).
     pub client_ip: Option<IpAddr>,
+    /// The client network `client_ip` is counted under (`[client_ip]` prefixes).
+    pub client_net: Option<ipnet::IpNet>,
     /// RateLimit-* values for the response, when the route is limited.
     pub quota: Option<Quota>,
     /// The verified caller; `None` is anonymous.
@@ -35,6 +37,7 @@ impl RequestCtx {
             tried: Vec::new(),
             started: Instant::now(),
             client_ip: None,
+            client_net: None,
             quota: None,
             identity: None,
             trace: None,

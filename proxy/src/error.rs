@@ -9,6 +9,12 @@ pub enum EdgeError {
     NoRoute,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// A request target the edge will not decide on (see `canonical_path`).
+    #[error("invalid path: {0}")]
+    InvalidPath(#[from] crate::canonical_path::PathError),
+    /// `;` parameters on a route that did not opt in (`matrix_params`).
+    #[error("invalid path: ';' parameters are not accepted on this route")]
+    MatrixParams,
     #[error("no healthy upstream server")]
     NoHealthyUpstream,
     #[error("upstream unreachable")]
@@ -43,7 +49,7 @@ impl EdgeError {
     pub fn status(&self) -> u16 {
         match self {
             EdgeError::NoRoute => 404,
-            EdgeError::BadRequest(_) => 400,
+            EdgeError::BadRequest(_) | EdgeError::InvalidPath(_) | EdgeError::MatrixParams => 400,
             EdgeError::UpstreamUnreachable | EdgeError::UpstreamProtocol => 502,
             // nothing to try now, try again soon (Retry-After): Envoy answers the same
             EdgeError::NoHealthyUpstream => 503,
@@ -54,6 +60,27 @@ impl EdgeError {
             EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
             EdgeError::Forbidden => 403,
             EdgeError::Internal => 500,
+        }
+    }
+
+    /// The stable machine-readable code of the JSON body (`code`), which clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EdgeError::NoRoute => "not_found",
+            EdgeError::BadRequest(_) => "bad_request",
+            EdgeError::InvalidPath(_) | EdgeError::MatrixParams => "invalid_path",
+            EdgeError::NoHealthyUpstream => "no_healthy_upstream",
+            EdgeError::UpstreamUnreachable => "upstream_unreachable",
+            EdgeError::UpstreamTimeout => "upstream_timeout",
+            EdgeError::UpstreamProtocol => "upstream_error",
+            EdgeError::RateLimited { .. } => "rate_limited",
+            EdgeError::LimiterUnavailable => "limiter_unavailable",
+            EdgeError::TokenMissing => "token_missing",
+            EdgeError::TokenInvalid => "invalid_token",
+            EdgeError::Forbidden => "forbidden",
+            EdgeError::Internal => "internal",
+            EdgeError::BotDenied => "bot_denied",
+            EdgeError::ChallengeUnavailable => "challenge_unavailable",
         }
     }
 

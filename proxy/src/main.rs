@@ -5,6 +5,7 @@ mod admin;
 mod auth_host;
 mod balance_key;
 mod botfilter;
+mod canonical_path;
 mod cli;
 mod client_ip;
 mod config;

@@ -88,11 +88,30 @@ pub fn unrouted() -> &'static RouteStats {
     &UNROUTED
 }
 
+/// A label value in the Prometheus text format: `\`, `"` and newlines escaped.
+fn escape_label(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut out = String::with_capacity(v.len() + 8);
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Appends the request metrics in Prometheus text format.
 pub fn render(out: &mut String) {
     let Ok(routes) = ROUTES.read() else { return };
     out.push_str("# HELP edge_requests_total Requests answered, by route and status code.\n# TYPE edge_requests_total counter\n");
     for (route, s) in routes.iter() {
+        // route names are checked at load; escaped all the same, as the format requires
+        let route = escape_label(route);
         for (i, c) in s.by_status.iter().enumerate() {
             let n = c.load(Relaxed);
             if n > 0 {
@@ -168,5 +187,11 @@ mod tests {
             .contains("edge_request_duration_seconds_bucket{route=\"test-route\",le=\"+Inf\"} 4"));
         assert!(out.contains("edge_request_duration_seconds_count{route=\"test-route\"} 4"));
         assert!(out.contains("edge_upstream_errors_total{route=\"test-route\",kind=\"timeout\"} 1"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("movies-api"), "movies-api");
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

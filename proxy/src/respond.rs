@@ -9,9 +9,9 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 /// Builds the JSON body of an error.
-pub fn error_body(message: &str, request_id: &HeaderValue) -> Bytes {
+pub fn error_body(message: &str, code: &str, request_id: &HeaderValue) -> Bytes {
     let id = request_id.to_str().unwrap_or("");
-    Bytes::from(serde_json::json!({ "error": message, "request_id": id }).to_string())
+    Bytes::from(serde_json::json!({ "error": message, "code": code, "request_id": id }).to_string())
 }
 
 /// Writes `err` as a complete JSON response.
@@ -26,7 +26,7 @@ pub async fn error_with(
     request_id: &HeaderValue,
     extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
 ) -> Result<()> {
-    let body = error_body(&err.to_string(), request_id);
+    let body = error_body(&err.to_string(), err.code(), request_id);
     let mut header = ResponseHeader::build(err.status(), Some(9))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;

@@ -13,12 +13,17 @@ pub struct Route {
     pub prefix: String,
     pub strip_prefix: bool,
     pub pool: Arc<Pool>,
-    /// Rate-limit policies, every one must allow.
-    pub limits: Vec<Arc<Policy>>,
+    /// Rate-limit policies keyed by the client (ip, route, header), checked before the bot
+    /// filter and token verification: a flood is refused before it costs anything else.
+    pub client_limits: Vec<Arc<Policy>>,
+    /// Policies keyed by the verified user, checked once the token is verified.
+    pub user_limits: Vec<Arc<Policy>>,
     pub auth: AuthMode,
     /// Any of these roles (empty: any valid token).
     pub roles: Box<[String]>,
     pub stats: Arc<crate::request_metrics::RouteStats>,
+    /// `;` parameters in path segments are passed on.
+    pub matrix_params: bool,
 }
 
 impl Route {
@@ -55,6 +60,19 @@ impl Router {
             let pool = pools.get(&spec.upstream).ok_or_else(|| {
                 format!("route {}: unknown upstream {}", spec.name, spec.upstream)
             })?;
+            let limits: Vec<Arc<Policy>> = spec
+                .limits
+                .iter()
+                .map(|l| {
+                    policies
+                        .get(l)
+                        .cloned()
+                        .ok_or_else(|| format!("route {}: unknown limit {l}", spec.name))
+                })
+                .collect::<Result<_, _>>()?;
+            let (user_limits, client_limits) = limits
+                .into_iter()
+                .partition(|p| p.key == crate::config::LimitKey::User);
             let route = Arc::new(Route {
                 name: spec.name.clone(),
                 prefix: spec.path.clone(),
@@ -63,16 +81,9 @@ impl Router {
                 roles: spec.roles.clone().into_boxed_slice(),
                 stats: crate::request_metrics::stats_for(&spec.name),
                 pool: pool.clone(),
-                limits: spec
-                    .limits
-                    .iter()
-                    .map(|l| {
-                        policies
-                            .get(l)
-                            .cloned()
-                            .ok_or_else(|| format!("route {}: unknown limit {l}", spec.name))
-                    })
-                    .collect::<Result<_, _>>()?,
+                client_limits,
+                user_limits,
+                matrix_params: spec.matrix_params,
             });
             match &spec.host {
                 Some(h) => router.by_host.entry(h.clone()).or_default().push(route),
@@ -168,6 +179,7 @@ mod tests {
             limits: vec![],
             auth: Default::default(),
             roles: vec![],
+            matrix_params: false,
         }
     }
 

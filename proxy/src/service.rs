@@ -6,7 +6,9 @@ use crate::drain::Draining;
 use crate::error::EdgeError;
 use crate::limiter::{Limiter, Subject, Verdict};
 use crate::live::Live;
-use crate::{access_log, botfilter, client_ip, metrics, readiness, request_id, respond};
+use crate::{
+    access_log, botfilter, canonical_path, client_ip, metrics, readiness, request_id, respond,
+};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -63,12 +65,11 @@ impl ProxyHttp for Edge {
         crate::identity::strip_spoofed(session.req_header_mut());
         let peer = socket_peer(session);
         if let Some(peer) = peer {
-            let trusted = &self.live.load().config.trusted_proxies;
-            ctx.client_ip = Some(if trusted.is_empty() {
-                peer
-            } else {
-                client_ip::resolve(peer, &session.req_header().headers, trusted)
-            });
+            let runtime = self.live.load();
+            let spec = &runtime.config.client_ip;
+            let ip = client_ip::resolve(peer, &session.req_header().headers, spec);
+            ctx.client_ip = Some(ip);
+            ctx.client_net = Some(spec.networks.of(ip));
         }
         if let Some(t) = &self.tracing {
             let rid = ctx.request_id.to_str().unwrap_or("");
@@ -89,6 +90,11 @@ impl ProxyHttp for Edge {
                 }
             };
         }
+        // every decision below, and the upstream, use the canonical path
+        let has_params = match canonical_path::apply(session.req_header_mut()) {
+            Ok(has_params) => has_params,
+            Err(e) => return self.answer(session, ctx, e).await,
+        };
         let path = session.req_header().uri.path();
         if path.starts_with(EDGE_PREFIX) {
             // the edge's own namespace: never proxied, whatever the routes say
@@ -127,6 +133,21 @@ impl ProxyHttp for Edge {
         };
         // known from here on: answers of the filters below count and log under the route
         ctx.route = Some(route.clone());
+        if has_params && !route.matrix_params {
+            return self.answer(session, ctx, EdgeError::MatrixParams).await;
+        }
+        // Cheapest refusals first: limits keyed by the client before the bot filter's
+        // questions and before any signature is checked, so a flood of junk tokens or TV
+        // requests is refused by its limit; limits keyed by the user once the token is known.
+        if !route.client_limits.is_empty() {
+            let _span = self.span(ctx, "rate_limit");
+            if self
+                .rate_limit(session, ctx, &route.client_limits, &route.name)
+                .await?
+            {
+                return Ok(true);
+            }
+        }
         if let (Some(bot), Some(rules), Some(spec)) =
             (&self.bot, &runtime.bot_rules, &runtime.config.bot_filter)
         {
@@ -150,10 +171,10 @@ impl ProxyHttp for Edge {
                 Err(e) => return self.answer(session, ctx, e).await,
             }
         }
-        if !route.limits.is_empty() {
+        if !route.user_limits.is_empty() {
             let _span = self.span(ctx, "rate_limit");
             if self
-                .rate_limit(session, ctx, &route.limits, &route.name)
+                .rate_limit(session, ctx, &route.user_limits, &route.name)
                 .await?
             {
                 return Ok(true);
@@ -171,7 +192,14 @@ impl ProxyHttp for Edge {
             return Error::e_explain(ErrorType::InternalError, "no route in upstream_peer");
         };
         let mut key_buf = [0u8; 16];
-        let key = crate::balance_key::extract(&route.pool.spec.balance, session, &mut key_buf);
+        let user = ctx.identity.as_deref().map(|v| v.claims.sub.as_str());
+        let key = crate::balance_key::extract(
+            &route.pool.spec.balance,
+            session,
+            ctx.client_ip,
+            user,
+            &mut key_buf,
+        );
         let Some(backend) = route.pool.select(key, &ctx.tried) else {
             return Error::e_explain(
                 NO_HEALTHY_UPSTREAM,
@@ -339,20 +367,26 @@ impl Edge {
         policies: &[Arc<crate::limiter::Policy>],
         route_name: &str,
     ) -> Result<bool> {
-        let Some(ip) = ctx.client_ip else {
+        let Some(ip) = ctx.client_net else {
             return Ok(false);
         };
         let headers_on_success = self.live.load().config.rate_limit.headers_on_success;
         let mut key = String::with_capacity(64);
         let subject = Subject {
             ip,
-            user: None,
+            // anonymous requests on a user-keyed policy count by client network
+            user: ctx.identity.as_deref().map(|v| v.claims.sub.as_str()),
             route: route_name,
             headers: &session.req_header().headers,
         };
         match self.limiter.check(policies, &subject, &mut key).await {
             Verdict::Allow(quota) => {
-                ctx.quota = quota.filter(|_| headers_on_success);
+                // a route checks client and user limits apart: keep the tighter quota
+                if let Some(q) = quota.filter(|_| headers_on_success) {
+                    if ctx.quota.as_ref().is_none_or(|t| q.remaining < t.remaining) {
+                        ctx.quota = Some(q);
+                    }
+                }
                 Ok(false)
             }
             Verdict::Deny {

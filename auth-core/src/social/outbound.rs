@@ -91,7 +91,9 @@ impl Outbound {
 }
 
 /// reqwest's message plus its cause (connection refused, timed out), for the operator's log.
+/// Without the URL: some providers (Mail.ru) take the access token in the query string.
 fn describe(e: reqwest::Error) -> OutboundError {
+    let e = e.without_url();
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {

@@ -1,8 +1,10 @@
-//! Who a client is, for the bot filter: its network prefix (/24 for IPv4, /64 for IPv6; not
-//! the exact address, which changes under carrier NAT) and its User-Agent. Stable across
-//! replicas, since challenge records in Redis carry it.
+//! Who a client is, for the bot filter: its client network (`[client_ip]` prefixes, the same
+//! the limiter and the login throttle count by: /32 and /64 by default; /24 suits an audience
+//! behind carrier NAT) and its User-Agent. Stable across replicas, since challenge records in
+//! Redis carry it.
 
 use sha2::{Digest, Sha256};
+#[cfg(test)]
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,20 +16,22 @@ pub struct Client {
     pub id: String,
 }
 
-pub fn network_of(ip: IpAddr) -> ipnet::IpNet {
-    let prefix = match ip {
-        IpAddr::V4(_) => 24,
-        IpAddr::V6(_) => 64,
+/// The networks the unit tests use: /24 and /64, so that a move within a /24 is tested.
+#[cfg(test)]
+pub const TEST_NETWORKS: auth_core::client_network::ClientNetworks =
+    auth_core::client_network::ClientNetworks {
+        ipv4_prefix: 24,
+        ipv6_prefix: 64,
     };
-    // the prefix lengths are valid for their families, so this cannot fail
-    ipnet::IpNet::new(ip, prefix)
-        .map(|n| n.trunc())
-        .unwrap_or_else(|_| ipnet::IpNet::from(ip))
-}
 
 impl Client {
-    pub fn new(ip: IpAddr, user_agent: &[u8]) -> Client {
-        let network = network_of(ip);
+    /// The client of `ip` with the test networks.
+    #[cfg(test)]
+    pub fn for_ip(ip: IpAddr, user_agent: &[u8]) -> Client {
+        Client::new(TEST_NETWORKS.of(ip), user_agent)
+    }
+
+    pub fn new(network: ipnet::IpNet, user_agent: &[u8]) -> Client {
         let ua = Sha256::digest(user_agent);
         let mut ua_hash = [0u8; 16];
         ua_hash.copy_from_slice(&ua[..16]);
@@ -61,16 +65,16 @@ mod tests {
     #[test]
     fn the_same_network_and_agent_is_the_same_client() {
         let ua = b"Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0)";
-        let a = Client::new("203.0.113.7".parse().unwrap(), ua);
-        let b = Client::new("203.0.113.200".parse().unwrap(), ua);
+        let a = Client::for_ip("203.0.113.7".parse().unwrap(), ua);
+        let b = Client::for_ip("203.0.113.200".parse().unwrap(), ua);
         assert_eq!(a, b, "carrier NAT moves a TV within its /24");
         assert_eq!(a.network.to_string(), "203.0.113.0/24");
-        assert_ne!(a.id, Client::new("203.0.114.7".parse().unwrap(), ua).id);
+        assert_ne!(a.id, Client::for_ip("203.0.114.7".parse().unwrap(), ua).id);
         assert_ne!(
             a.id,
-            Client::new("203.0.113.7".parse().unwrap(), b"Roku/DVP-9.10").id
+            Client::for_ip("203.0.113.7".parse().unwrap(), b"Roku/DVP-9.10").id
         );
-        let v6 = Client::new("2001:db8:1:2:3:4:5:6".parse().unwrap(), ua);
+        let v6 = Client::for_ip("2001:db8:1:2:3:4:5:6".parse().unwrap(), ua);
         assert_eq!(v6.network.to_string(), "2001:db8:1:2::/64");
         assert_eq!(a.id.len(), 24);
     }

@@ -36,11 +36,11 @@ pub async fn guard(
     session: &mut Session,
     ctx: &RequestCtx,
 ) -> Result<bool> {
-    let Some(ip) = ctx.client_ip else {
+    let (Some(ip), Some(network)) = (ctx.client_ip, ctx.client_net) else {
         return Ok(false);
     };
     let now = now_us();
-    match bot.screen(rules, spec, session.req_header(), ip, now) {
+    match bot.screen_client(rules, spec, session.req_header(), ip, network, now) {
         Screen::Pass => Ok(false),
         Screen::Deny { rule } => {
             tracing::debug!(request_id = ctx.request_id.to_str().unwrap_or(""), rule = %rule, "bot filter: request denied");
@@ -55,6 +55,11 @@ pub async fn guard(
             Ok(true)
         }
         Screen::Challenge(client) => {
+            if let Err(retry_after) = bot.may_ask(spec, &client, now) {
+                let err = EdgeError::RateLimited { retry_after };
+                respond::error(session, &err, &ctx.request_id).await?;
+                return Ok(true);
+            }
             let issued = match bot.challenge(spec, &client, now / 1000).await {
                 Ok(issued) => issued,
                 Err(super::Unavailable) => {
@@ -209,7 +214,7 @@ pub async fn answer(
     if session.req_header().method != http::Method::POST {
         return respond::error(session, &EdgeError::BadRequest("answer with POST"), rid).await;
     }
-    let Some(ip) = ctx.client_ip else {
+    let Some(network) = ctx.client_net else {
         return respond::error(session, &EdgeError::BadRequest("no client address"), rid).await;
     };
     let id = session
@@ -241,7 +246,7 @@ pub async fn answer(
         .headers
         .get(http::header::USER_AGENT)
         .map_or(&b""[..], |v| v.as_bytes());
-    let client = super::fingerprint::Client::new(ip, ua);
+    let client = super::fingerprint::Client::new(network, ua);
     let id_ok = !id.is_empty()
         && id.len() <= 64
         && id

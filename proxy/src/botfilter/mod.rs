@@ -42,6 +42,11 @@ pub use store::Unavailable;
 /// Header an app sends its pass in (browsers use the cookie).
 pub const PASS_HEADER: &str = "x-edge-pass";
 
+/// Questions one client (network + User-Agent) may have open on this replica: a new one
+/// every `challenge_ttl / MAX_OPEN_QUESTIONS`, after a burst of this many. Past it a client
+/// gets 429 and nothing is written to the store, so a flood cannot fill Redis.
+pub const MAX_OPEN_QUESTIONS: u64 = 3;
+
 /// What the rules decided for a request.
 #[derive(Debug, PartialEq)]
 pub enum Screen {
@@ -136,13 +141,28 @@ impl BotFilter {
         spec.secret.as_deref().unwrap_or(&self.random_secret)
     }
 
-    /// Applies the rules. Local only: no store round trip.
+    /// `screen` with the test networks.
+    #[cfg(test)]
     pub fn screen(
         &self,
         rules: &Rules,
         spec: &BotFilterSpec,
         req: &RequestHeader,
         ip: IpAddr,
+        now_us: u64,
+    ) -> Screen {
+        let network = fingerprint::TEST_NETWORKS.of(ip);
+        self.screen_client(rules, spec, req, ip, network, now_us)
+    }
+
+    /// Applies the rules to a client at `ip` in `network`. Local only: no store round trip.
+    pub fn screen_client(
+        &self,
+        rules: &Rules,
+        spec: &BotFilterSpec,
+        req: &RequestHeader,
+        ip: IpAddr,
+        network: ipnet::IpNet,
         now_us: u64,
     ) -> Screen {
         let ua = req
@@ -156,7 +176,7 @@ impl BotFilter {
                 continue;
             }
             if rule.has_signals() {
-                let c = client.get_or_insert_with(|| Client::new(ip, ua));
+                let c = client.get_or_insert_with(|| Client::new(network, ua));
                 if let Some(bucket) = rule.rate {
                     key.clear();
                     let _ = write!(key, "bf:{}:{}", rule.name, c.id);
@@ -179,7 +199,7 @@ impl BotFilter {
                     }
                 }
                 BotAction::Challenge => {
-                    let c = client.unwrap_or_else(|| Client::new(ip, ua));
+                    let c = client.unwrap_or_else(|| Client::new(network, ua));
                     self.with_pass(spec, req, c, now_us)
                 }
             };
@@ -215,6 +235,21 @@ impl BotFilter {
             Screen::PassLimited {
                 retry_after_secs: outcome.retry_after_us.div_ceil(1_000_000).max(1),
             }
+        }
+    }
+
+    /// Whether `client` may be asked one more question now; otherwise the seconds to wait.
+    /// Local only, before any store access.
+    pub fn may_ask(&self, spec: &BotFilterSpec, client: &Client, now_us: u64) -> Result<(), u64> {
+        let per_sec = MAX_OPEN_QUESTIONS as f64 / spec.challenge_ttl.as_secs_f64().max(1.0);
+        let bucket = crate::limiter::Bucket::new(per_sec, MAX_OPEN_QUESTIONS);
+        let outcome = self
+            .buckets
+            .decide(&format!("bf-ask:{}", client.id), now_us, bucket, 1);
+        if outcome.allowed {
+            Ok(())
+        } else {
+            Err(outcome.retry_after_us.div_ceil(1_000_000).max(1))
         }
     }
 

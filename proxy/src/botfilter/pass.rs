@@ -95,19 +95,19 @@ mod tests {
 
     #[test]
     fn a_pass_works_only_for_its_client_and_until_it_expires() {
-        let tv = Client::new("198.51.100.20".parse().unwrap(), b"Tizen TV");
+        let tv = Client::for_ip("198.51.100.20".parse().unwrap(), b"Tizen TV");
         let pass = issue(SECRET, &tv, 1_000, 2_700, [7; 12]);
         assert_eq!(verify(SECRET, &pass.token, &tv, 1_000), Ok(pass.id.clone()));
         // another address in the same /24 (carrier NAT): still valid
-        let moved = Client::new("198.51.100.99".parse().unwrap(), b"Tizen TV");
+        let moved = Client::for_ip("198.51.100.99".parse().unwrap(), b"Tizen TV");
         assert!(verify(SECRET, &pass.token, &moved, 2_000).is_ok());
         // another network, another User-Agent, another key: refused
-        let elsewhere = Client::new("198.51.101.20".parse().unwrap(), b"Tizen TV");
+        let elsewhere = Client::for_ip("198.51.101.20".parse().unwrap(), b"Tizen TV");
         assert_eq!(
             verify(SECRET, &pass.token, &elsewhere, 2_000),
             Err(PassError::BadSignature)
         );
-        let other_ua = Client::new("198.51.100.20".parse().unwrap(), b"curl/8");
+        let other_ua = Client::for_ip("198.51.100.20".parse().unwrap(), b"curl/8");
         assert_eq!(
             verify(SECRET, &pass.token, &other_ua, 2_000),
             Err(PassError::BadSignature)

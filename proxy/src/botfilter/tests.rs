@@ -153,7 +153,7 @@ async fn a_human_paced_right_answer_earns_a_pass_that_is_rate_limited() {
     let rules = Rules::build(&s).unwrap();
     let bot = BotFilter::new(None, &s);
     let ip: IpAddr = IP.parse().unwrap();
-    let client = Client::new(ip, TV.as_bytes());
+    let client = Client::for_ip(ip, TV.as_bytes());
     let t0 = 1_800_000_000_000u64; // ms
     let Issued::Question { id, question, .. } = bot.challenge(&s, &client, t0).await.unwrap()
     else {
@@ -175,7 +175,7 @@ async fn a_human_paced_right_answer_earns_a_pass_that_is_rate_limited() {
     let t1 = t0 + 1_000;
     let answer = solve(&question.text).to_string();
     // from another network: refused
-    let elsewhere = Client::new("203.0.113.9".parse().unwrap(), TV.as_bytes());
+    let elsewhere = Client::for_ip("203.0.113.9".parse().unwrap(), TV.as_bytes());
     let Answered::Failed { why, next } = bot
         .answer(&s, &id, &answer, &elsewhere, t1 + 2_000)
         .await
@@ -259,7 +259,7 @@ async fn a_human_paced_right_answer_earns_a_pass_that_is_rate_limited() {
 async fn guessing_locks_out_and_questions_get_harder() {
     let s = spec(vec![tv_rule()]);
     let bot = BotFilter::new(None, &s);
-    let client = Client::new(IP.parse().unwrap(), TV.as_bytes());
+    let client = Client::for_ip(IP.parse().unwrap(), TV.as_bytes());
     let t = 1_800_000_000_000u64;
     let Issued::Question { mut id, .. } = bot.challenge(&s, &client, t).await.unwrap() else {
         panic!()
@@ -380,4 +380,22 @@ fn the_shipped_rules_know_every_tv_marker_and_leave_other_clients_alone() {
         "only /api/v1"
     );
     assert_eq!(tv_burst.rate, Some(crate::limiter::Bucket::new(2.0, 20)));
+}
+
+#[test]
+fn a_client_gets_a_bounded_number_of_questions() {
+    let s = spec(vec![tv_rule()]);
+    let bot = BotFilter::new(None, &s);
+    let client = Client::for_ip(IP.parse().unwrap(), TV.as_bytes());
+    let t0 = 1_800_000_000_000_000u64; // µs
+    for _ in 0..MAX_OPEN_QUESTIONS {
+        assert!(bot.may_ask(&s, &client, t0).is_ok());
+    }
+    let wait = bot.may_ask(&s, &client, t0).unwrap_err();
+    // one more every challenge_ttl / MAX_OPEN_QUESTIONS = 40 s
+    assert_eq!(wait, 40);
+    let other = Client::for_ip("192.0.2.1".parse().unwrap(), TV.as_bytes());
+    assert!(bot.may_ask(&s, &other, t0).is_ok(), "per client");
+    assert!(bot.may_ask(&s, &client, t0 + 40_000_000).is_ok());
+    assert!(bot.may_ask(&s, &client, t0 + 40_000_000).is_err());
 }

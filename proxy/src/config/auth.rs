@@ -225,6 +225,8 @@ fn core(
         password,
         throttle,
         history_months_ahead: a.history_months_ahead.unwrap_or(3),
+        // filled from [client_ip] by validate.rs
+        client_networks: Default::default(),
         // filled from [social] by validate.rs
         social: None,
     };
@@ -285,7 +287,27 @@ fn throttle(
             false,
             p,
         ),
+        slowdown_step: duration(
+            file,
+            "auth.throttle.slowdown_step",
+            f.slowdown_step.as_deref(),
+            "200ms",
+            true,
+            p,
+        ),
+        slowdown_max: duration(
+            file,
+            "auth.throttle.slowdown_max",
+            f.slowdown_max.as_deref(),
+            "2s",
+            true,
+            p,
+        ),
     };
+    if s.slowdown_max > Duration::from_secs(10) {
+        // a request held longer than this holds a connection for nothing
+        p.add(file, "auth.throttle.slowdown_max", "must be at most 10s");
+    }
     if s.per_account == 0 {
         p.add(file, "auth.throttle.per_account", "must be at least 1");
     }

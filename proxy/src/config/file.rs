@@ -222,12 +222,17 @@ pub struct AuthPasswordFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthThrottleFile {
-    /// Attempts per account per window (default 10).
+    /// Attempts on one account from one client network per window (default 10); past it
+    /// that network gets 429 for that account, other networks do not.
     pub per_account: Option<u32>,
-    /// Attempts per client IP per window (default 50).
+    /// Attempts from one client network per window, any account (default 50).
     pub per_ip: Option<u32>,
     /// Default "15m".
     pub window: Option<String>,
+    /// Each failure on an account past `per_account`, from any network, delays its next
+    /// attempts by this much (default "200ms"), up to `slowdown_max` (default "2s").
+    pub slowdown_step: Option<String>,
+    pub slowdown_max: Option<String>,
 }
 
 /// `/_edge/metrics`.
@@ -285,9 +290,16 @@ pub struct LimitFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientIpFile {
-    /// Peers whose X-Forwarded-For / Forwarded headers are believed (CIDRs).
+    /// Peers whose forwarding header is believed (CIDRs).
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// The one header read from trusted proxies: "x-forwarded-for" (default), "forwarded"
+    /// or "x-real-ip".
+    pub header: Option<String>,
+    /// Clients are counted (limits, login throttle, bot filter) per network of this prefix
+    /// length: 32 (default) for IPv4, 64 (default) for IPv6.
+    pub ipv4_prefix: Option<u8>,
+    pub ipv6_prefix: Option<u8>,
 }
 
 /// Pingora server settings. Changing them takes a binary upgrade, not a reload.
@@ -368,6 +380,10 @@ pub struct RouteFile {
     /// Roles of which the token must carry at least one; needs auth = "required".
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Accept `;` parameters in path segments (default false: 400), for services that use
+    /// matrix parameters. Servers that strip them before routing see another path than the
+    /// edge decided on, so only turn this on for a service that does not.
+    pub matrix_params: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,7 +393,7 @@ pub struct UpstreamFile {
     pub servers: Vec<String>,
     /// "round_robin" (default) or "consistent_hash".
     pub balance: Option<String>,
-    /// With consistent_hash: "ip", "path", "header:<name>" or "cookie:<name>".
+    /// With consistent_hash: "ip", "user" (the verified subject), "path", "header:<name>" or "cookie:<name>".
     pub hash_key: Option<String>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,

@@ -17,7 +17,7 @@ pub struct Config {
     pub redis: Option<RedisSpec>,
     pub rate_limit: RateLimitSettings,
     pub limits: Vec<LimitSpec>,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub client_ip: ClientIpSpec,
     /// Clients allowed to read /_edge/metrics.
     pub metrics_allow: Vec<ipnet::IpNet>,
     /// The embedded auth core, when `[auth]` has a database.
@@ -26,6 +26,26 @@ pub struct Config {
     pub identity: Option<IdentitySpec>,
     pub bot_filter: Option<BotFilterSpec>,
     pub tracing: Option<TracingSpec>,
+}
+
+/// Who the client is: the socket peer, or what a trusted proxy's header says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientIpSpec {
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub header: ForwardedHeader,
+    pub networks: auth_core::client_network::ClientNetworks,
+}
+
+/// The forwarding header read from trusted proxies; the others are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For`, which load balancers append to.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…`.
+    Forwarded,
+    /// `X-Real-IP`: one address, set (not appended) by the proxy in front.
+    XRealIp,
 }
 
 /// OpenTelemetry export.
@@ -225,6 +245,8 @@ pub struct RouteSpec {
     pub auth: AuthMode,
     /// Any of these roles, when not empty (only with `AuthMode::Required`).
     pub roles: Vec<String>,
+    /// `;` parameters in path segments are passed on (otherwise 400).
+    pub matrix_params: bool,
 }
 
 /// What a route asks of the caller's access token.
@@ -264,6 +286,8 @@ pub enum Balance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashKey {
     ClientIp,
+    /// The verified token's subject (anonymous requests hash on an empty key).
+    User,
     Path,
     Header(http::HeaderName),
     Cookie(String),

@@ -76,6 +76,9 @@ local_capacity = 1000
 
 [client_ip]
 trusted_proxies = ["10.0.0.0/8", "::1"]
+header = "forwarded"
+ipv4_prefix = 24
+ipv6_prefix = 56
 
 [metrics]
 allow = ["10.1.0.0/16"]
@@ -150,6 +153,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             limits: vec!["per-ip".into(), "per-key".into()],
             auth: AuthMode::Public,
             roles: vec![],
+            matrix_params: false,
         }],
         upstreams: vec![UpstreamSpec {
             name: "movies".into(),
@@ -205,7 +209,14 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 lease: 5,
             },
         ],
-        trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        client_ip: ClientIpSpec {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            header: ForwardedHeader::Forwarded,
+            networks: auth_core::client_network::ClientNetworks {
+                ipv4_prefix: 24,
+                ipv6_prefix: 56,
+            },
+        },
         metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
         auth: None,
         identity: None,
@@ -267,7 +278,9 @@ fn auth_section_becomes_the_core_settings() {
             per_account: 5,
             per_ip: 20,
             window: Duration::from_secs(600),
+            ..Default::default()
         },
+        client_networks: Default::default(),
         history_months_ahead: 2,
         social: None,
     };
@@ -733,6 +746,36 @@ fn limit_rules() {
         "[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
         "client_ip.trusted_proxies[0]",
         "not an IP address or CIDR",
+    );
+    assert_problem(
+        "[redis]\nurl = \"rediss://x:6380\"\n",
+        "redis.url",
+        "not supported yet",
+    );
+    assert_problem(
+        "[client_ip]\nheader = \"x-client-ip\"\n",
+        "client_ip.header",
+        "not one of",
+    );
+    assert_problem(
+        "[client_ip]\nipv6_prefix = 16\n",
+        "client_ip.ipv6_prefix",
+        "between 32 and 128",
+    );
+    assert_problem(
+        "[client_ip]\nipv4_prefix = 33\n",
+        "client_ip.ipv4_prefix",
+        "between 16 and 32",
+    );
+    assert_problem(
+        "[[route]]\nname = \"a\\\"b\"\npath = \"/\"\nupstream = \"u\"\n[upstream.u]\nservers = [\"127.0.0.1:1\"]\n",
+        "route[0].name",
+        "may only hold",
+    );
+    assert_problem(
+        "[[route]]\nname = \"a\"\npath = \"/%61pi\"\nupstream = \"u\"\n[upstream.u]\nservers = [\"127.0.0.1:1\"]\n",
+        "route[0].path",
+        "write \"/api\"",
     );
 }
 

@@ -4,6 +4,7 @@
 use super::error::{ConfigErrors, Problems};
 use super::file::*;
 use super::runtime::*;
+use auth_core::client_network::ClientNetworks;
 use std::collections::{BTreeMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -168,8 +169,8 @@ fn validate(
         .collect();
     let bot_filter =
         bot_filter.and_then(|(file, b)| super::bot_filter::settings(&file, b, &limits, p));
-    let trusted_proxies = client_ip.map_or_else(Vec::new, |(file, c)| {
-        cidrs(&file, "client_ip.trusted_proxies", &c.trusted_proxies, p)
+    let client_ip = client_ip.map_or_else(ClientIpSpec::default, |(file, c)| {
+        client_ip_spec(&file, &c, p)
     });
     let metrics_allow = match metrics {
         Some((file, m)) => cidrs(&file, "metrics.allow", &m.allow, p),
@@ -183,6 +184,9 @@ fn validate(
         Some((file, a)) => super::auth::settings(&file, a, redis.as_ref(), p),
         None => (None, None),
     };
+    if let Some(core) = auth.as_mut() {
+        core.client_networks = client_ip.networks;
+    }
     if let Some((file, s)) = social {
         let cookie = identity.as_ref().and_then(|i| i.cookie.as_deref());
         let settings = super::social::settings(&file, s, cookie, p);
@@ -207,7 +211,7 @@ fn validate(
         redis,
         rate_limit,
         limits,
-        trusted_proxies,
+        client_ip,
         metrics_allow,
         auth,
         identity,
@@ -507,6 +511,16 @@ fn route_specs(
         let key = format!("route[{i}]");
         if r.name.is_empty() {
             p.add(&file, format!("{key}.name"), "must not be empty");
+        } else if !safe_name(&r.name) {
+            // names go into metric labels, log fields and limiter keys as they are
+            p.add(
+                &file,
+                format!("{key}.name"),
+                format!(
+                    "\"{}\" may only hold letters, digits, '-', '_' and '.' (at most 64)",
+                    r.name
+                ),
+            );
         } else if let Some(first) = names.insert(r.name.clone(), file.clone()) {
             p.add(
                 &file,
@@ -604,9 +618,51 @@ fn route_specs(
             limits: r.limits,
             auth,
             roles: r.roles,
+            matrix_params: r.matrix_params.unwrap_or(false),
         });
     }
     out
+}
+
+fn client_ip_spec(file: &str, c: &ClientIpFile, p: &mut Problems) -> ClientIpSpec {
+    let header = match c.header.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
+        Some("forwarded") => ForwardedHeader::Forwarded,
+        Some("x-real-ip") => ForwardedHeader::XRealIp,
+        Some(other) => {
+            p.add(
+                file,
+                "client_ip.header",
+                format!(
+                    "\"{other}\" is not one of \"x-forwarded-for\", \"forwarded\", \"x-real-ip\""
+                ),
+            );
+            ForwardedHeader::XForwardedFor
+        }
+    };
+    let defaults = ClientNetworks::default();
+    let mut prefix =
+        |key: &str, value: Option<u8>, default: u8, range: std::ops::RangeInclusive<u8>| {
+            let v = value.unwrap_or(default);
+            if !range.contains(&v) {
+                p.add(
+                    file,
+                    format!("client_ip.{key}"),
+                    format!("must be between {} and {}", range.start(), range.end()),
+                );
+            }
+            v
+        };
+    let networks = ClientNetworks {
+        // wider than /16 or /32 would put unrelated clients in one bucket
+        ipv4_prefix: prefix("ipv4_prefix", c.ipv4_prefix, defaults.ipv4_prefix, 16..=32),
+        ipv6_prefix: prefix("ipv6_prefix", c.ipv6_prefix, defaults.ipv6_prefix, 32..=128),
+    };
+    ClientIpSpec {
+        trusted_proxies: cidrs(file, "client_ip.trusted_proxies", &c.trusted_proxies, p),
+        header,
+        networks,
+    }
 }
 
 fn upstream_spec(
@@ -755,10 +811,17 @@ fn upstream_spec(
 }
 
 fn redis_spec(file: &str, r: RedisFile, p: &mut Problems) -> Option<RedisSpec> {
-    if !(r.url.starts_with("redis://")
-        || r.url.starts_with("rediss://")
-        || r.url.starts_with("unix://"))
-    {
+    if r.url.starts_with("rediss://") {
+        // the redis client is built without TLS: accepting the URL would leave every limit
+        // on local buckets without a word
+        p.add(
+            file,
+            "redis.url",
+            "rediss:// (TLS) is not supported yet: use redis:// on a private network or a local TLS tunnel",
+        );
+        return None;
+    }
+    if !(r.url.starts_with("redis://") || r.url.starts_with("unix://")) {
         p.add(
             file,
             "redis.url",
@@ -958,6 +1021,14 @@ pub(super) fn duration(
 }
 
 /// "/api/v1/" and "/api/v1" are the same prefix; keep one form so matching is a plain compare.
+/// Letters, digits, `-`, `_`, `.`; at most 64.
+fn safe_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 pub(super) fn normalize_prefix(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!("\"{path}\" must start with '/'"));
@@ -974,6 +1045,17 @@ pub(super) fn normalize_prefix(path: &str) -> Result<String, String> {
         return Err(format!(
             "\"{path}\" must not contain empty, '.' or '..' segments"
         ));
+    }
+    // requests are matched in canonical form: a prefix in another form would never match
+    match crate::canonical_path::canonicalize(path) {
+        Ok(c) if c.path == path => {}
+        Ok(c) => {
+            return Err(format!(
+                "\"{path}\" is not in canonical form: write \"{}\" (README, Routing)",
+                c.path
+            ))
+        }
+        Err(e) => return Err(format!("\"{path}\": {e}")),
     }
     let trimmed = path.trim_end_matches('/');
     Ok(if trimmed.is_empty() {
@@ -998,6 +1080,7 @@ fn valid_hostname(h: &str) -> bool {
 fn hash_key(k: &str) -> Result<HashKey, String> {
     match k {
         "ip" => Ok(HashKey::ClientIp),
+        "user" => Ok(HashKey::User),
         "path" => Ok(HashKey::Path),
         _ => {
             if let Some(h) = k.strip_prefix("header:") {
@@ -1008,7 +1091,7 @@ fn hash_key(k: &str) -> Result<HashKey, String> {
                 Ok(HashKey::Cookie(c.to_string()))
             } else {
                 Err(format!(
-                    "\"{k}\" is not one of \"ip\", \"path\", \"header:<name>\", \"cookie:<name>\""
+                    "\"{k}\" is not one of \"ip\", \"user\", \"path\", \"header:<name>\", \"cookie:<name>\""
                 ))
             }
         }

@@ -4,13 +4,14 @@
 use super::Policy;
 use crate::config::LimitKey;
 use http::HeaderMap;
+use ipnet::IpNet;
+use sha2::{Digest, Sha256};
 use std::fmt::Write;
-use std::hash::{Hash, Hasher};
-use std::net::IpAddr;
 
 /// What a request is counted as.
 pub struct Subject<'a> {
-    pub ip: IpAddr,
+    /// The client network (`[client_ip]` prefixes) the address belongs to.
+    pub ip: IpNet,
     /// The verified user id, when identity at the edge has one.
     pub user: Option<&'a str>,
     pub route: &'a str,
@@ -43,10 +44,11 @@ impl Subject<'_> {
                     write!(buf, "h:{}", std::str::from_utf8(v).unwrap_or(""))
                 }
                 Some(v) => {
-                    // a fixed-key hasher: every replica maps the value to the same key
-                    let mut h = std::collections::hash_map::DefaultHasher::new();
-                    v.hash(&mut h);
-                    write!(buf, "hh:{:016x}", h.finish())
+                    // SHA-256 is the same on every replica whatever toolchain built it
+                    // (std's DefaultHasher is not guaranteed stable across releases)
+                    let digest = Sha256::digest(v);
+                    let _ = buf.write_str("hh:");
+                    digest[..8].iter().try_for_each(|b| write!(buf, "{b:02x}"))
                 }
                 None => write!(buf, "ip:{}", self.ip),
             },
@@ -77,7 +79,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", "abc".parse().unwrap());
         let s = Subject {
-            ip: "10.1.2.3".parse().unwrap(),
+            ip: "10.1.2.3/32".parse().unwrap(),
             user: None,
             route: "movies",
             headers: &headers,
@@ -87,11 +89,11 @@ mod tests {
             s.write_key(&policy(k), buf);
             buf.clone()
         };
-        assert_eq!(key(LimitKey::Ip, &mut buf), "rl:p:ip:10.1.2.3");
+        assert_eq!(key(LimitKey::Ip, &mut buf), "rl:p:ip:10.1.2.3/32");
         assert_eq!(key(LimitKey::Route, &mut buf), "rl:p:route:movies");
         assert_eq!(
             key(LimitKey::User, &mut buf),
-            "rl:p:ip:10.1.2.3",
+            "rl:p:ip:10.1.2.3/32",
             "anonymous: by IP"
         );
         assert_eq!(
@@ -100,7 +102,7 @@ mod tests {
         );
         assert_eq!(
             key(LimitKey::Header("x-missing".parse().unwrap()), &mut buf),
-            "rl:p:ip:10.1.2.3"
+            "rl:p:ip:10.1.2.3/32"
         );
         let s = Subject {
             user: Some("u-42"),
@@ -115,16 +117,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-k", "y".repeat(500).parse().unwrap());
         let s = Subject {
-            ip: "10.1.2.3".parse().unwrap(),
+            ip: "10.1.2.3/32".parse().unwrap(),
             user: None,
             route: "r",
             headers: &headers,
         };
         let mut buf = String::new();
         s.write_key(&policy(LimitKey::Header("x-k".parse().unwrap())), &mut buf);
-        assert!(
-            buf.starts_with("rl:p:hh:") && buf.len() == "rl:p:hh:".len() + 16,
-            "{buf}"
-        );
+        // the first 8 bytes of SHA-256("y" x 500), computed outside Rust: every build and
+        // every replica must name this bucket the same
+        assert_eq!(buf, "rl:p:hh:a730708b6f663849");
     }
 }

@@ -18,7 +18,7 @@ pub fn conf(u: &Upstream, redis: Option<&Redis>, min_answer: &str) -> String {
         format!("[redis]\nurl = \"{}\"\ntimeout = \"50ms\"\n", r.url())
     });
     format!(
-        "{redis}[client_ip]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+        "{redis}[client_ip]\ntrusted_proxies = [\"127.0.0.1\"]\nipv4_prefix = 24\n\
          [bot_filter]\nsecret = \"{SECRET}\"\nmin_answer_time = \"{min_answer}\"\n\
          max_failures = 3\nlockouts = [\"2s\", \"4s\"]\npass_rate = \"100/s\"\npass_burst = 100\n\
          [[bot_filter.rule]]\nname = \"tv-burst\"\nuser_agent = \"(?i)smart-tv|tizen|roku\"\n\
@@ -214,7 +214,7 @@ async fn a_human_paced_answer_earns_a_pass_bound_to_the_client() {
         }
         assert_eq!(status, StatusCode::FORBIDDEN, "{} {}", other.ua, other.ip);
     }
-    // the same /24 (carrier NAT moved the TV): the pass still works
+    // the same /24 (carrier NAT moved the TV; `ipv4_prefix = 24`): the pass still works
     let moved = Tv {
         ip: "198.51.100.201",
         ..tv

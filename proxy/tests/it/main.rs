@@ -3,6 +3,7 @@
 mod support;
 
 mod access_log;
+mod attacks;
 mod auth;
 mod balancing;
 mod bot_filter;

@@ -62,13 +62,16 @@ async fn allowed_and_refused_responses_carry_the_headers_and_a_json_429() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"error": "rate limit exceeded", "request_id": "rid-429"})
+        serde_json::json!({"error": "rate limit exceeded", "code": "rate_limited", "request_id": "rid-429"})
     );
     assert_eq!(u.hits(), 3, "refused requests never reach the upstream");
     // the bucket lives in Redis and expires once it would be full again
     let keys = redis.cli(&["KEYS", "rl:*"]);
-    assert_eq!(keys, "rl:l:ip:127.0.0.1");
-    let ttl: i64 = redis.cli(&["PTTL", "rl:l:ip:127.0.0.1"]).parse().unwrap();
+    assert_eq!(keys, "rl:l:ip:127.0.0.1/32");
+    let ttl: i64 = redis
+        .cli(&["PTTL", "rl:l:ip:127.0.0.1/32"])
+        .parse()
+        .unwrap();
     assert!(ttl > 170_000 && ttl <= 180_001, "{ttl}");
 }
 
@@ -142,8 +145,8 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
             .status(),
         200
     );
-    let keys = redis.cli(&["KEYS", "rl:l:ip:3.3.3.3"]);
-    assert_eq!(keys, "rl:l:ip:3.3.3.3");
+    let keys = redis.cli(&["KEYS", "rl:l:ip:3.3.3.3/32"]);
+    assert_eq!(keys, "rl:l:ip:3.3.3.3/32");
     // the access log shows the resolved client
     let logged = eventually(Duration::from_secs(3), || {
         trusted

@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod browser;
 pub mod edge;
+pub mod fastapi;
 pub mod oidc;
 pub mod otel;
 pub mod postgres;
+pub mod raw;
 pub mod redis;
 pub mod served;
 pub mod site;

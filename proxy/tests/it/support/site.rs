@@ -19,8 +19,17 @@ pub fn site() -> Site {
 }
 
 pub fn site_with(auth_extra: &str) -> Site {
+    site_full(auth_extra, "")
+}
+
+/// `site` plus more conf text (routes to the `movies` upstream, limits).
+pub fn site_with_routes(routes_extra: &str) -> Site {
+    site_full("", routes_extra)
+}
+
+fn site_full(auth_extra: &str, routes_extra: &str) -> Site {
     let up = Upstream::start("movies");
-    let routes = format!(
+    let mut routes = format!(
         "[upstream.movies]\nservers = [\"{a}\"]\n\
          [[route]]\nname = \"public\"\npath = \"/pub\"\nupstream = \"movies\"\n\
          [[route]]\nname = \"optional\"\npath = \"/opt\"\nupstream = \"movies\"\nauth = \"optional\"\n\
@@ -28,6 +37,7 @@ pub fn site_with(auth_extra: &str) -> Site {
          [[route]]\nname = \"premium\"\npath = \"/premium\"\nupstream = \"movies\"\nauth = \"required\"\nroles = [\"subscriber\", \"admin\"]\n",
         a = up.addr()
     );
+    routes.push_str(routes_extra);
     let s = AuthStack::start_with(Options {
         routes_extra: &routes,
         auth_extra,

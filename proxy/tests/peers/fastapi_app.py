@@ -1,0 +1,36 @@
+"""A FastAPI service behind the edge in the attack tests.
+
+Starlette percent-decodes the request path before routing (`%70remium` is `premium`, `%2F` is a
+slash), as many real services do: if the edge decided on another form of the path than this
+service routes on, a request could reach the premium handler without the edge's check.
+Each handler names itself and reports what it received.
+"""
+
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+def seen(handler: str, request: Request) -> dict:
+    return {
+        "handler": handler,
+        "path": request.url.path,
+        "raw_path": request.scope["raw_path"].decode("latin-1"),
+        "user": request.headers.get("x-user-id"),
+    }
+
+
+@app.get("/api/v1/movies/premium")
+@app.get("/api/v1/movies/premium/{rest:path}")
+async def premium(request: Request, rest: str = ""):
+    return seen("premium", request)
+
+
+@app.get("/health")
+async def health():
+    return {"ok": True}
+
+
+@app.get("/{rest:path}")
+async def public(request: Request, rest: str):
+    return seen("public", request)
