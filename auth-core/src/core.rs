@@ -35,6 +35,13 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// Argon2 password verifications so far (`/_edge/metrics`).
+    pub fn password_checks(&self) -> u64 {
+        self.passwords
+            .checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Builds the core without touching the database or Redis: both connect lazily, so the
     /// edge starts (and serves its other routes) while they are down. Must run inside a
     /// Tokio runtime.

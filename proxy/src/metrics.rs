@@ -91,6 +91,16 @@ pub fn render(
         u8::from(limiter.in_fallback())
     );
     crate::request_metrics::render(&mut out);
+    if let Some(identity) = &readiness.identity {
+        write_counters(
+            &mut out,
+            &[(
+                "edge_token_key_reads_total",
+                "Reads of the token keys (directory or JWKS), periodic or for an unknown kid.",
+                &identity.key_reads,
+            )],
+        );
+    }
     if let Some(up) = readiness.redis_up() {
         gauge(
             &mut out,
@@ -110,6 +120,12 @@ pub fn render(
             "# HELP edge_auth_logins_total Logins by method and outcome.
 # TYPE edge_auth_logins_total counter
 ",
+        );
+        let _ = write!(
+            out,
+            "# HELP edge_auth_password_checks_total Argon2 password verifications (unknown emails included).\n\
+             # TYPE edge_auth_password_checks_total counter\nedge_auth_password_checks_total {}\n",
+            core.password_checks()
         );
         for (outcome, n) in core.stats.password_logins.snapshot() {
             let _ = writeln!(

@@ -9,9 +9,8 @@ use tracing_subscriber::EnvFilter;
 /// With tracing on, `tracing` spans (the auth core's `#[instrument]`s) are exported too.
 pub fn init(log: &LogSettings, traces: Option<&crate::traces::Tracing>) -> WorkerGuard {
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| log.level.clone());
+    let filter = filter(&spec);
     let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
     let lines = match log.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -34,6 +33,32 @@ pub fn init(log: &LogSettings, traces: Option<&crate::traces::Tracing>) -> Worke
         eprintln!("logging was already initialised: {e}");
     }
     guard
+}
+
+/// Crates whose debug output carries whole request and response headers (cookies,
+/// `Authorization`, `Set-Cookie` with tokens) or URLs with tokens in their query.
+const HEADER_DUMPERS: &[&str] = &[
+    "pingora_core",
+    "pingora_proxy",
+    "pingora_http",
+    "pingora_pool",
+    "pingora_load_balancing",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+];
+
+/// The log filter of `spec`, with the header-dumping crates held at info unless `spec` names
+/// them itself: `level = "debug"` must not write tokens and passwords to the log.
+fn filter(spec: &str) -> EnvFilter {
+    let mut filter = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    for krate in HEADER_DUMPERS.iter().filter(|k| !spec.contains(*k)) {
+        if let Ok(directive) = format!("{krate}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
 }
 
 /// Plain stderr logging for commands that run before a config is known.

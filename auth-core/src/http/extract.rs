@@ -79,8 +79,8 @@ impl FromRequestParts<Arc<Auth>> for Caller {
         // a browser signed in through a provider holds the token in the cookie the edge reads
         let token = bearer
             .or_else(|| {
-                let name = auth.social.as_ref()?.settings.token_cookie.as_str();
-                cookie_value(&parts.headers, name)
+                let name = auth.social.as_ref()?.settings.access_cookie();
+                cookie_value(&parts.headers, &name)
             })
             .ok_or(Error::Unauthenticated("a bearer access token is required"))?;
         auth.authenticate(token, chrono::Utc::now()).await

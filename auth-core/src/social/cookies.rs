@@ -1,5 +1,6 @@
 //! The cookies of a browser sign-in, built in one place: every one HttpOnly, `Secure` behind
-//! TLS (`public_url` is https), the flow cookie with the `__Host-` prefix there.
+//! TLS (`public_url` is https), the flow and access cookies with the `__Host-` prefix there
+//! and the refresh cookie with `__Secure-`.
 
 use super::Social;
 use crate::model::TokenPair;
@@ -17,7 +18,7 @@ impl Social {
 
     /// The refresh cookie's name: the token cookie's, with `_refresh`.
     pub fn refresh_cookie(&self) -> String {
-        format!("{}_refresh", self.settings.token_cookie)
+        self.settings.refresh_cookie()
     }
 
     fn cookie(&self, name: &str, value: &str, path: &str, max_age: u64, same_site: &str) -> String {
@@ -41,7 +42,7 @@ impl Social {
     pub fn session_set_cookies(&self, pair: &TokenPair, refresh_ttl: Duration) -> [String; 2] {
         [
             self.cookie(
-                &self.settings.token_cookie,
+                &self.settings.access_cookie(),
                 &pair.access_token,
                 "/",
                 pair.expires_in,
@@ -93,11 +94,11 @@ mod tests {
         let [access, refresh] = s.session_set_cookies(&pair, Duration::from_secs(86400));
         assert_eq!(
             access,
-            "access_token=a; Path=/; Max-Age=900; HttpOnly; SameSite=Lax; Secure"
+            "__Host-access_token=a; Path=/; Max-Age=900; HttpOnly; SameSite=Lax; Secure"
         );
         assert_eq!(
             refresh,
-            "access_token_refresh=r; Path=/auth/refresh; Max-Age=86400; HttpOnly; SameSite=Strict; Secure"
+            "__Secure-access_token_refresh=r; Path=/auth/refresh; Max-Age=86400; HttpOnly; SameSite=Strict; Secure"
         );
     }
 

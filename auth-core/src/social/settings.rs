@@ -29,6 +29,27 @@ impl SocialSettings {
     pub fn secure(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+
+    /// The access-token cookie's name: behind TLS `__Host-` + `token_cookie`, which no other
+    /// subdomain can set or shadow (browsers keep `__Host-` cookies to this host, Path=/,
+    /// Secure); on plain HTTP, where browsers refuse the prefix, `token_cookie` itself. The
+    /// edge reads the token from the same name.
+    pub fn access_cookie(&self) -> String {
+        if self.secure() {
+            format!("__Host-{}", self.token_cookie)
+        } else {
+            self.token_cookie.clone()
+        }
+    }
+
+    /// The refresh cookie's name (Path=/auth/refresh, so `__Secure-` rather than `__Host-`).
+    pub fn refresh_cookie(&self) -> String {
+        if self.secure() {
+            format!("__Secure-{}_refresh", self.token_cookie)
+        } else {
+            format!("{}_refresh", self.token_cookie)
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -876,7 +876,14 @@ fn social_section_becomes_the_core_settings() {
         "edge.toml",
         &format!("{LISTENER}{}{SOCIAL}", auth_with_cookie()),
     )]);
-    let social = load(dir.path()).unwrap().auth.unwrap().social.unwrap();
+    let config = load(dir.path()).unwrap();
+    // behind TLS the edge reads the token from the __Host- cookie the sign-in sets
+    assert_eq!(
+        config.identity.as_ref().unwrap().cookie.as_deref(),
+        Some("__Host-access_token")
+    );
+    let social = config.auth.unwrap().social.unwrap();
+    assert_eq!(social.access_cookie(), "__Host-access_token");
     assert_eq!(social.public_url, "https://cinema.test");
     assert!(social.secure());
     assert_eq!(social.flow_ttl, Duration::from_secs(300));

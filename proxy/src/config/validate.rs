@@ -180,7 +180,7 @@ fn validate(
             .filter_map(|c| c.parse().ok())
             .collect(),
     };
-    let (mut auth, identity) = match auth {
+    let (mut auth, mut identity) = match auth {
         Some((file, a)) => super::auth::settings(&file, a, redis.as_ref(), p),
         None => (None, None),
     };
@@ -190,6 +190,13 @@ fn validate(
     if let Some((file, s)) = social {
         let cookie = identity.as_ref().and_then(|i| i.cookie.as_deref());
         let settings = super::social::settings(&file, s, cookie, p);
+        // behind TLS the sign-in sets `__Host-<token_cookie>`: read the token from that name,
+        // never from the bare one another subdomain could set
+        if let (Some(s), Some(cookie)) =
+            (&settings, identity.as_mut().and_then(|i| i.cookie.as_mut()))
+        {
+            *cookie = s.access_cookie();
+        }
         match auth.as_mut() {
             Some(core) if redis.is_some() => core.social = settings,
             // a bad [auth] was reported already; only say what is missing

@@ -77,6 +77,8 @@ pub struct Identity {
     unknown_key_reload: tokio::sync::Mutex<u64>,
     /// Bumped by every successful read of the keys.
     key_generation: AtomicU64,
+    /// Every read of the keys, periodic or for an unknown `kid` (a metric).
+    pub key_reads: AtomicU64,
 }
 
 pub fn now_millis() -> u64 {
@@ -111,6 +113,7 @@ impl Identity {
             revoked: Revocations::new(redis),
             unknown_key_reload: tokio::sync::Mutex::new(0),
             key_generation: AtomicU64::new(0),
+            key_reads: AtomicU64::new(0),
         }))
     }
 
@@ -207,6 +210,7 @@ impl Identity {
     /// Reads the keys; on failure the set in use stays. Logs when reads start or stop failing,
     /// not every failed attempt (a core that is down for an hour would flood the log).
     async fn reload(&self) -> Result<(), String> {
+        self.key_reads.fetch_add(1, Ordering::Relaxed);
         let result = self.keys.load().await;
         let before = self.status.load();
         let status = match &result {

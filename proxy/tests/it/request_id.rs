@@ -117,12 +117,15 @@ async fn malformed_http_gets_a_400_and_the_edge_keeps_serving() {
         &b"GARBAGE\r\n\r\n"[..],
         b"GET /x HTTP/1.1\r\nHost a\r\n\r\n",
         b"GET /x HTTP/1.1\r\nHo\x00st: a\r\n\r\n",
+        // raw bytes that are not UTF-8 in the target: refused (the edge's invalid_path, or
+        // the parser), never forwarded as a lossy copy
+        b"GET /a\xffb HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        b"GET /a\xc0\xae/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     ] {
         let resp = raw(edge.port, bad);
-        assert!(
-            resp.is_empty() || resp.starts_with("HTTP/1.1 400"),
-            "{resp}"
-        );
+        // Pingora's parser answers these itself, before any hook: a bare 400 (documented in
+        // the README); a dropped connection would be a failure
+        assert!(resp.starts_with("HTTP/1.1 400"), "{bad:?}: {resp:?}");
     }
     // oversized header block
     let req = format!(
@@ -131,7 +134,7 @@ async fn malformed_http_gets_a_400_and_the_edge_keeps_serving() {
     );
     let resp = raw(edge.port, req.as_bytes());
     assert!(
-        resp.is_empty() || resp.starts_with("HTTP/1.1 4"),
+        resp.starts_with("HTTP/1.1 400"),
         "{}",
         &resp[..resp.len().min(200)]
     );

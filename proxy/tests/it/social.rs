@@ -753,3 +753,86 @@ async fn link_and_unlink_from_the_personal_account() {
     let (status, body) = error_of(link("yandex", at.clone()).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
+
+/// Every secret a sign-in handles, looked for in the edge's logs at debug level: provider
+/// client secrets, authorization codes and provider tokens (Mail.ru's travels in a query
+/// string, and a failed request used to log its URL), our access and refresh tokens, cookies,
+/// passwords and `Authorization` values.
+#[tokio::test]
+async fn no_secret_reaches_the_logs_even_at_debug_level() {
+    secret_env();
+    let (y, _v, m) = fake_providers();
+    // a Mail.ru whose userinfo endpoint refuses connections: the request fails with reqwest's
+    // error, which carries the URL and so the token unless it is stripped
+    let closed = crate::support::free_port();
+    let broken = m.conf("mailbroken").replace(
+        &m.url("/userinfo"),
+        &format!("http://127.0.0.1:{closed}/userinfo"),
+    );
+    let providers = format!("{}\n{}\n{broken}", y.conf("yandex"), m.conf("mailru"));
+    let s = AuthStack::start_with(Options {
+        auth_extra: &format!("token_cookie = \"{TOKEN_COOKIE}\"\n"),
+        social: &social_section("", &providers),
+        log_level: "debug",
+        ..Options::default()
+    });
+    let mut secrets: Vec<String> = vec![SECRET.into(), PASSWORD.into()];
+
+    y.set(Persona::person("1000034426", "ivan@yandex.test"));
+    secrets.push(sign_in(&s, "yandex").await.expect("yandex"));
+    m.set(Persona::person("5551234", "olga@mail.test"));
+    secrets.push(sign_in(&s, "mailru").await.expect("mailru"));
+    let (url, cookie) = start(&s, "mailbroken", "/").await;
+    secrets.push(cookie.clone());
+    let back = consent(&s, &url).await;
+    secrets.push(query_param(&back, "code").expect("code"));
+    let (status, _) = error_of(callback(&s, &back, Some(&cookie)).await).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+
+    // password sign-in, refresh, a wrong password, a password change
+    s.create_user("pat@example.com", &[]);
+    let pair = s.login("pat@example.com", PASSWORD).await;
+    let refresh = pair["refresh_token"].as_str().unwrap().to_string();
+    let r = s.refresh(&refresh).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let next: Value = r.json().await.unwrap();
+    secrets.push(refresh);
+    secrets.push(next["refresh_token"].as_str().unwrap().to_string());
+    let access = next["access_token"].as_str().unwrap().to_string();
+    let wrong = "not-the-password-42";
+    secrets.push(wrong.into());
+    let r = s.login_raw("pat@example.com", wrong, "t/1").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let new_password = "another horse battery";
+    secrets.push(new_password.into());
+    let r = s
+        .http
+        .patch(s.url("/auth/me"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"current_password": PASSWORD, "password": new_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    secrets.push(access);
+
+    // the logs hold debug lines (the filter really was at debug) and none of the secrets
+    assert!(
+        s.edge.logged("\"level\":\"DEBUG\"").await,
+        "no debug line was logged"
+    );
+    let logs = s.edge.logs();
+    for secret in &secrets {
+        if let Some(line) = logs.lines().find(|l| l.contains(secret.as_str())) {
+            panic!("a secret in the logs: {secret}\nin: {line}");
+        }
+    }
+    // the fake providers' tokens and codes, whichever were issued
+    let issued = regex::Regex::new(r"(at|code)-[0-9a-f]{32}|Bearer [A-Za-z0-9]").unwrap();
+    if let Some(found) = issued.find(&logs) {
+        panic!(
+            "a provider token, code or bearer value in the logs: {}",
+            found.as_str()
+        );
+    }
+}

@@ -133,3 +133,44 @@ async fn a_revoked_session_stays_listed_until_its_last_token_is_dead() {
     let r = s.get("/auth/me", token).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Argon2 verifications so far, from the edge's metrics.
+async fn password_checks(s: &AuthStack) -> u64 {
+    let text = s
+        .http
+        .get(s.url("/_edge/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("edge_auth_password_checks_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("edge_auth_password_checks_total")
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_the_same_hash_as_a_wrong_password() {
+    let s = AuthStack::start();
+    s.create_user("known@example.com", &[]);
+    let c = client_from("127.0.0.1");
+    for (email, password, hashes) in [
+        ("known@example.com", "wrong password here", 1),
+        ("nobody@example.com", "wrong password here", 1),
+        // longer than any stored password can be: refused without hashing, for both
+        ("known@example.com", &"x".repeat(2000)[..], 0),
+        ("nobody@example.com", &"x".repeat(2000)[..], 0),
+    ] {
+        let before = password_checks(&s).await;
+        let r = login(&s, &c, email, password).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{email}");
+        assert_eq!(
+            password_checks(&s).await - before,
+            hashes,
+            "{email} {}",
+            password.len()
+        );
+    }
+}

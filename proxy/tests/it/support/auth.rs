@@ -29,6 +29,8 @@ pub struct Options<'a> {
     pub routes_extra: &'a str,
     /// A `[social]` section; `{edge}` is replaced by the edge's origin (its public URL).
     pub social: &'a str,
+    /// The edge's log filter ("info" when empty).
+    pub log_level: &'a str,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -81,7 +83,12 @@ impl AuthStack {
         let out = edge_cmd(admin_conf.path(), &["migrate"], None);
         assert!(out.status.success(), "migrate: {}", text(&out));
         let social = o.social;
-        let edge = Edge::start_with(&routes, |_, port| {
+        let level = if o.log_level.is_empty() {
+            "info"
+        } else {
+            o.log_level
+        };
+        let edge = Edge::start_logged(level, "", &routes, |_, port| {
             social.replace("{edge}", &format!("http://127.0.0.1:{port}"))
         });
         AuthStack {

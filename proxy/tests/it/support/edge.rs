@@ -18,6 +18,10 @@ pub fn base_conf(dir: &Path) -> String {
 
 /// `base_conf` with more `[server]` keys.
 pub fn base_conf_with(dir: &Path, server_extra: &str) -> String {
+    base_conf_level(dir, server_extra, "info")
+}
+
+fn base_conf_level(dir: &Path, server_extra: &str, level: &str) -> String {
     // no grace period unless a test asks for one: tests stop edges often
     let grace = if server_extra.contains("grace_period") {
         ""
@@ -27,7 +31,7 @@ pub fn base_conf_with(dir: &Path, server_extra: &str) -> String {
     format!(
         "[server]\nthreads = 1\n{grace}graceful_shutdown_timeout = \"1s\"\n\
          pid_file = \"{0}/edge.pid\"\nupgrade_sock = \"{0}/upgrade.sock\"\nwatch_interval = \"100ms\"\n{server_extra}\n\
-         [log]\nformat = \"json\"\nlevel = \"info\"\naccess_log = true\n",
+         [log]\nformat = \"json\"\nlevel = \"{level}\"\naccess_log = true\n",
         dir.display()
     )
 }
@@ -49,12 +53,22 @@ impl Edge {
         extra: &str,
         more_listeners: impl FnOnce(&Path, u16) -> String,
     ) -> Edge {
+        Self::start_logged("info", server_extra, extra, more_listeners)
+    }
+
+    /// `start_full` with the log filter `level` (e.g. "debug").
+    pub fn start_logged(
+        level: &str,
+        server_extra: &str,
+        extra: &str,
+        more_listeners: impl FnOnce(&Path, u16) -> String,
+    ) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let listeners = more_listeners(dir.path(), port);
         let edge_toml = format!(
             "{}\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n{listeners}",
-            base_conf_with(dir.path(), server_extra)
+            base_conf_level(dir.path(), server_extra, level)
         );
         std::fs::write(dir.path().join("edge.toml"), edge_toml).expect("write conf");
         std::fs::write(dir.path().join("routes.toml"), extra).expect("write conf");
