@@ -115,3 +115,47 @@ async fn health_checks_take_a_server_out_and_back() {
         .await
     );
 }
+
+#[tokio::test]
+async fn consistent_hash_on_the_verified_user_spreads_users_and_keeps_each_on_one_server() {
+    let ups: Vec<Upstream> = ["a", "b", "c"].iter().map(|n| Upstream::start(n)).collect();
+    let list: Vec<String> = ups.iter().map(|u| format!("\"{}\"", u.addr())).collect();
+    let site = crate::support::site::site_with_routes(&format!(
+        "[upstream.trio]\nservers = [{}]\nbalance = \"consistent_hash\"\nhash_key = \"user\"\n\
+         [[route]]\nname = \"hashed\"\npath = \"/hashed\"\nupstream = \"trio\"\nauth = \"required\"\n",
+        list.join(", ")
+    ));
+    let mut owners = HashMap::new();
+    for n in 0..30 {
+        let mut c = crate::support::site::good_claims();
+        c.sub = format!("01890000-0000-7000-8000-0000000001{n:02}");
+        let bearer = format!("Bearer {}", site.signed(&c));
+        // a spoofed identity header is stripped before the balancer, whatever it says
+        let headers = [
+            ("authorization", bearer.as_str()),
+            ("x-user-id", "same-for-all"),
+        ];
+        let server = |r: reqwest::Response| async move {
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["server"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let first = server(site.get("/hashed/x", &headers).await).await;
+        for _ in 0..3 {
+            assert_eq!(
+                server(site.get("/hashed/y", &headers).await).await,
+                first,
+                "{} moved",
+                c.sub
+            );
+        }
+        owners.insert(c.sub, first);
+    }
+    let distinct: std::collections::HashSet<_> = owners.values().collect();
+    assert!(
+        distinct.len() >= 2,
+        "30 users all on one server: {owners:?}"
+    );
+}

@@ -2,22 +2,12 @@
 //! questions), per user when the policy says so, and per network for IPv6.
 
 use crate::support::auth::PASSWORD;
-use crate::support::client;
 use crate::support::edge::Edge;
 use crate::support::redis::Redis;
 use crate::support::site::site_with_routes;
 use crate::support::upstream::Upstream;
+use crate::support::{client, client_from};
 use reqwest::StatusCode;
-use std::net::IpAddr;
-
-/// A client whose connections come from `ip` (any 127.0.0.0/8 address is local here).
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().ok())
-        .build()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_flood_of_junk_tokens_is_refused_by_the_limit_before_any_signature_check() {
@@ -172,22 +162,25 @@ fn free_port_v6() -> u16 {
         .expect("no free IPv6 loopback port")
 }
 
+/// A TV app's API call, from `ip` through the trusted proxy (the test client).
+async fn tv_get(edge: &Edge, ip: &str) -> reqwest::Response {
+    crate::bot_filter::Tv {
+        edge,
+        ua: crate::bot_filter::TV,
+        ip,
+    }
+    .get("/api/v1/movies", &[])
+    .await
+}
+
 #[tokio::test]
 async fn a_tv_flood_writes_a_bounded_number_of_questions() {
     let u = Upstream::start("u");
     let redis = Redis::start();
     let edge = Edge::start(&crate::bot_filter::conf(&u, Some(&redis), "1s"));
-    let http = client();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for _ in 0..3000 {
-        let r = http
-            .get(edge.url("/api/v1/movies"))
-            .header("user-agent", crate::bot_filter::TV)
-            .header("x-forwarded-for", "198.51.100.7")
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let r = tv_get(&edge, "198.51.100.7").await;
         *statuses.entry(r.status().as_u16()).or_default() += 1;
     }
     let questions = redis.cli(&["--scan", "--pattern", "bf:q:*"]);
@@ -207,14 +200,7 @@ async fn a_tv_flood_writes_a_bounded_number_of_questions() {
         "{statuses:?}"
     );
     // another TV on another network is untouched
-    let r = http
-        .get(edge.url("/api/v1/movies"))
-        .header("user-agent", crate::bot_filter::TV)
-        .header("x-forwarded-for", "203.0.113.8")
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let r = tv_get(&edge, "203.0.113.8").await;
     assert_eq!(r.status(), StatusCode::OK, "under its rate: untouched");
 }
 
@@ -229,17 +215,9 @@ async fn client_limits_answer_before_the_bot_filter_asks() {
     );
     assert!(conf.contains("limits = [\"per-ip\"]"), "{conf}");
     let edge = Edge::start(&conf);
-    let http = client();
     let mut statuses = Vec::new();
     for _ in 0..30 {
-        let r = http
-            .get(edge.url("/api/v1/movies"))
-            .header("user-agent", crate::bot_filter::TV)
-            .header("x-forwarded-for", "198.51.100.9")
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let r = tv_get(&edge, "198.51.100.9").await;
         let status = r.status().as_u16();
         if status == 429 {
             // the limit's answer (it names its policy), not the bot filter's

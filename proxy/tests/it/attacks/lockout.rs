@@ -2,21 +2,10 @@
 //! attacker's network, slow the account), and logging out must outlive every token.
 
 use crate::support::auth::{claims, AuthStack, PASSWORD};
+use crate::support::client_from;
 use reqwest::StatusCode;
 use serde_json::json;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
-
-/// A client whose connections come from `ip` (any 127.0.0.0/8 address is local here): the
-/// edge tells the core this address in X-Real-IP.
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .local_address(ip.parse::<IpAddr>().ok())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
 
 async fn login(
     s: &AuthStack,
@@ -136,16 +125,10 @@ async fn a_revoked_session_stays_listed_until_its_last_token_is_dead() {
 
 /// Argon2 verifications so far, from the edge's metrics.
 async fn password_checks(s: &AuthStack) -> u64 {
-    let text = s
-        .http
-        .get(s.url("/_edge/metrics"))
-        .send()
+    s.edge
+        .metrics_text()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("edge_auth_password_checks_total "))
         .and_then(|v| v.trim().parse().ok())
         .expect("edge_auth_password_checks_total")

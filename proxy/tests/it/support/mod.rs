@@ -74,6 +74,17 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A client whose connections come from `ip`: any 127.0.0.0/8 address is local here, so one
+/// test can play clients on several addresses (the edge sees them as socket peers).
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(ip.parse::<std::net::IpAddr>().ok())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
 /// A path to a binary installed by Debian that a test needs.
 pub fn need(binary: &str) -> String {
     for dir in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"] {
