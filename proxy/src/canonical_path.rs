@@ -354,6 +354,25 @@ mod tests {
     }
 
     #[test]
+    fn absolute_form_targets_go_upstream_in_origin_form() {
+        // (Pingora refuses one whose authority differs from Host before any hook runs)
+        let mut req =
+            pingora::http::RequestHeader::build("GET", b"http://cinema.example/api/./x?q=1", None)
+                .unwrap();
+        assert!(!apply(&mut req).unwrap());
+        assert_eq!(req.raw_path(), b"/api/x?q=1");
+        let mut clean =
+            pingora::http::RequestHeader::build("GET", b"http://cinema.example/api/x", None)
+                .unwrap();
+        assert!(!apply(&mut clean).unwrap());
+        assert_eq!(
+            clean.raw_path(),
+            b"/api/x",
+            "clean path, absolute form: rewritten"
+        );
+    }
+
+    #[test]
     fn canonical_output_is_a_fixed_point() {
         for raw in ["/a//b/./c/../%64", "/%7e/x/", "/x/%41%2e%2e/y", "/a%20b"] {
             let once = canon(raw).unwrap();

@@ -101,7 +101,13 @@ impl Router {
     /// The route for `host` (may carry a port, any case) and `path` (no query). The longest
     /// matching prefix wins across host routes and host-less routes; on a tie the host route wins.
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
-        let host_routes = host.map(strip_port).and_then(|h| {
+        // "cinema.example." is the same name as "cinema.example" (DNS root): without this a
+        // trailing dot would skip the host's routes for the host-less ones
+        let host_routes = host.map(|h| {
+            let h = strip_port(h);
+            h.strip_suffix('.').unwrap_or(h)
+        });
+        let host_routes = host_routes.and_then(|h| {
             if h.bytes().any(|b| b.is_ascii_uppercase()) {
                 self.by_host.get(&h.to_ascii_lowercase())
             } else {
@@ -218,6 +224,11 @@ mod tests {
             Some("host")
         );
         assert_eq!(name("other.example", "/api/x"), None);
+        assert_eq!(
+            name("cinema.example.:8080", "/api/x").as_deref(),
+            Some("host"),
+            "a trailing dot is the same host"
+        );
         assert_eq!(name("other.example", "/api/v1"), Some("any".into()));
     }
 
