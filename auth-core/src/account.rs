@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 pub const HISTORY_DEFAULT_LIMIT: u32 = 20;
 pub const HISTORY_MAX_LIMIT: u32 = 100;
+/// How long a network the owner signed in from is spared the pacing of an attacked account.
+const KNOWN_NETWORK_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
 impl Auth {
     #[tracing::instrument(name = "auth.register", skip_all)]
@@ -90,7 +92,11 @@ impl Auth {
             history::record(&self.db, &attempt).await?;
             return Err(Error::Throttled { retry_after });
         }
-        self.slow_down(&account_key).await;
+        if let Err(e) = self.slow_down(&account_key, &keys).await {
+            attempt.failure_reason = Some("throttled");
+            history::record(&self.db, &attempt).await?;
+            return Err(e);
+        }
         let credential = users::credential(&self.db, &email).await?;
         let hash = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         // no stored password can be this long (the policy caps it): refuse without hashing,
@@ -113,9 +119,11 @@ impl Auth {
             .await?;
         attempt.success = true;
         history::record(&self.db, &attempt).await?;
+        // this network's count starts again and it is known from now on; the account-wide
+        // failures stay (clearing them would hand an attacker a fresh start)
         let timeout = self.config.redis_timeout;
         throttle::clear(&self.redis, &keys.account_network, timeout).await;
-        throttle::clear(&self.redis, &account_key, timeout).await;
+        throttle::remember(&self.redis, &keys.known, KNOWN_NETWORK_TTL, timeout).await;
         Ok(pair)
     }
 
@@ -125,11 +133,10 @@ impl Auth {
             .as_deref()
             .and_then(|ip| ip.parse().ok())
             .map(|ip| self.config.client_networks.of(ip).to_string());
+        let net = network.as_deref().unwrap_or("unknown");
         ThrottleKeys {
-            account_network: format!(
-                "{account_key}:net:{}",
-                network.as_deref().unwrap_or("unknown")
-            ),
+            account_network: format!("{account_key}:net:{net}"),
+            known: format!("{account_key}:known:{net}"),
             network: network.map(|n| format!("auth:login:net:{n}")),
         }
     }
@@ -153,15 +160,28 @@ impl Auth {
         by_account.max(by_network)
     }
 
-    /// Holds an attempt on an account under attack (failures from anywhere past
-    /// `per_account`): slower guessing, and no lockout of the owner.
-    async fn slow_down(&self, account_key: &str) {
+    /// Paces attempts on an account under attack (failures from anywhere past
+    /// `per_account`): one schedule per account, so attempts sent in parallel queue up, and
+    /// past `slowdown_max` of queue they are refused. A network the owner signed in from is
+    /// not paced: an attack never locks the owner out, nor slows them down at home.
+    async fn slow_down(&self, account_key: &str, keys: &ThrottleKeys) -> Result<()> {
         let t = &self.config.throttle;
-        let failures = throttle::count(&self.redis, account_key, self.config.redis_timeout).await;
-        let wait = throttle::slowdown(failures, t.per_account, t.slowdown_step, t.slowdown_max);
-        if !wait.is_zero() {
-            tracing::debug!(failures, wait = ?wait, "login throttle: account under attack, slowing down");
-            tokio::time::sleep(wait).await;
+        let timeout = self.config.redis_timeout;
+        let failures = throttle::count(&self.redis, account_key, timeout).await;
+        let spacing = throttle::slowdown(failures, t.per_account, t.slowdown_step, t.slowdown_max);
+        if spacing.is_zero() || throttle::exists(&self.redis, &keys.known, timeout).await {
+            return Ok(());
+        }
+        let pace_key = format!("{account_key}:pace");
+        match throttle::pace(&self.redis, &pace_key, spacing, t.slowdown_max, timeout).await {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tracing::debug!(failures, wait = ?wait, "login throttle: account under attack, attempt paced");
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Err(retry_after) => Err(Error::Throttled { retry_after }),
         }
     }
 
@@ -277,7 +297,6 @@ impl Auth {
         {
             return Err(Error::Throttled { retry_after });
         }
-        self.slow_down(&account_key).await;
         let credential = users::credential(&self.db, &user_email).await?;
         let current = credential.as_ref().and_then(|c| c.password_hash.as_deref());
         if !self
@@ -348,6 +367,8 @@ impl Auth {
 struct ThrottleKeys {
     /// Attempts on this account from this client network.
     account_network: String,
+    /// Set when the account signed in from this network: it is not paced.
+    known: String,
     /// Attempts from this client network (None when the edge gave no address).
     network: Option<String>,
 }

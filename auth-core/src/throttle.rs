@@ -2,8 +2,10 @@
 //! per (account, client network) and per client network, incremented *before* the password is
 //! checked so a guesser pays for every attempt, refuse that network; a counter of failures per
 //! account only slows attempts down, so nobody can lock an owner out of their account by
-//! failing on purpose. Fails open when Redis is down: the edge's own rate limit on
-//! `/auth/login` still applies (see README).
+//! failing on purpose. The slow-down is a schedule kept in Redis (`pace`), not a sleep in each
+//! request: attempts sent in parallel from many networks queue one behind the other, and past
+//! a short queue they are refused. Networks the owner signed in from are not paced. Fails open
+//! when Redis is down: the edge's own rate limit on `/auth/login` still applies (see README).
 
 use redis::aio::ConnectionManager;
 use std::sync::LazyLock;
@@ -18,6 +20,77 @@ static HIT: LazyLock<redis::Script> = LazyLock::new(|| {
           return {n, redis.call('PTTL', KEYS[1])}",
     )
 });
+
+/// Reserves the account's next attempt slot: the slot is `spacing` after the previous one (or
+/// now), and the caller waits for it. Returns the wait, or `Err(retry_after)` when the queue
+/// is already longer than `max_wait`. One atomic round trip on Redis's clock.
+static PACE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"local t = redis.call('TIME')
+          local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+          local slot = tonumber(redis.call('GET', KEYS[1]) or '0')
+          if slot < now then slot = now end
+          local wait = slot - now
+          if wait > tonumber(ARGV[2]) then return {-1, wait - tonumber(ARGV[2])} end
+          redis.call('SET', KEYS[1], slot + tonumber(ARGV[1]), 'PX', wait + tonumber(ARGV[1]) + 1000)
+          return {wait, 0}",
+    )
+});
+
+/// Takes the account's next attempt slot (see `PACE`): `Ok(wait)`, or `Err(retry_after)`.
+/// Fails open (no wait) when Redis does not answer.
+pub async fn pace(
+    redis: &Option<ConnectionManager>,
+    key: &str,
+    spacing: Duration,
+    max_wait: Duration,
+    timeout: Duration,
+) -> Result<Duration, Duration> {
+    let Some(mut conn) = redis.clone() else {
+        return Ok(Duration::ZERO);
+    };
+    let mut invocation = PACE.key(key);
+    invocation
+        .arg(spacing.as_millis() as u64)
+        .arg(max_wait.as_millis() as u64);
+    let call = invocation.invoke_async::<(i64, i64)>(&mut conn);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok((wait, _))) if wait >= 0 => Ok(Duration::from_millis(wait as u64)),
+        Ok(Ok((_, retry_ms))) => Err(Duration::from_millis(retry_ms.max(1) as u64)),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "login pacing: redis error, failing open");
+            Ok(Duration::ZERO)
+        }
+        Err(_) => Ok(Duration::ZERO),
+    }
+}
+
+/// Whether `key` exists (false when Redis does not answer).
+pub async fn exists(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) -> bool {
+    let Some(mut conn) = redis.clone() else {
+        return false;
+    };
+    let mut cmd = redis::cmd("EXISTS");
+    cmd.arg(key);
+    matches!(
+        tokio::time::timeout(timeout, cmd.query_async::<bool>(&mut conn)).await,
+        Ok(Ok(true))
+    )
+}
+
+/// Sets `key` for `ttl` (best effort).
+pub async fn remember(
+    redis: &Option<ConnectionManager>,
+    key: &str,
+    ttl: Duration,
+    timeout: Duration,
+) {
+    if let Some(mut conn) = redis.clone() {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("PX").arg(ttl.as_millis() as u64);
+        let _ = tokio::time::timeout(timeout, cmd.exec_async(&mut conn)).await;
+    }
+}
 
 /// Counts one attempt on `key`; `Some(retry_after)` once more than `limit` are in the window.
 pub async fn hit(
@@ -65,7 +138,7 @@ pub async fn count(redis: &Option<ConnectionManager>, key: &str, timeout: Durati
     }
 }
 
-/// How long to hold an attempt on an account that has `failures` in the window.
+/// The spacing between attempts on an account that has `failures` in the window.
 pub fn slowdown(failures: u64, free: u32, step: Duration, max: Duration) -> Duration {
     let over = failures.saturating_sub(u64::from(free));
     step.saturating_mul(u32::try_from(over).unwrap_or(u32::MAX))

@@ -94,11 +94,18 @@ pub fn render(
     if let Some(identity) = &readiness.identity {
         write_counters(
             &mut out,
-            &[(
-                "edge_token_key_reads_total",
-                "Reads of the token keys (directory or JWKS), periodic or for an unknown kid.",
-                &identity.key_reads,
-            )],
+            &[
+                (
+                    "edge_token_key_reads_total",
+                    "Reads of the token keys (directory or JWKS), periodic or for an unknown kid.",
+                    &identity.key_reads,
+                ),
+                (
+                    "edge_revocation_fail_open_total",
+                    "Tokens let through unchecked because the deny list could not be read.",
+                    identity.revocation_fail_open(),
+                ),
+            ],
         );
     }
     if let Some(up) = readiness.redis_up() {

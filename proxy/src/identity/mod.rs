@@ -117,6 +117,11 @@ impl Identity {
         }))
     }
 
+    /// Tokens let through because the deny list could not be read (a metric).
+    pub fn revocation_fail_open(&self) -> &AtomicU64 {
+        &self.revoked.fail_open
+    }
+
     /// The latest read of the keys, for `/_edge/ready`.
     pub fn key_status(&self) -> Arc<KeyStatus> {
         self.status.load_full()

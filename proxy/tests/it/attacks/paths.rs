@@ -45,6 +45,8 @@ const VARIANTS: &[&str] = &[
     "/api/v1/movies/x/.%2e/premium",
     "/api/v1/movies/%252e%252e/movies/premium",
     "/api/v1/movies/%2570remium",
+    "/api/v1/movies/%25%37%30remium",
+    "/api/v1/movies/%25%32%66..",
     "/api/v1/movies/x/%252e%252e/premium",
     "/api/v1/movies/%c0%ae%c0%ae/movies/premium",
     "/api/v1/movies/x/%c0%ae%c0%ae/premium",
