@@ -128,6 +128,73 @@ impl Router {
     }
 }
 
+/// The host a request is for: HTTP/2's `:authority`, else the `Host` header. A host that is
+/// not a name or an IP literal with an optional numeric port is refused, as is an HTTP/1.1
+/// request without one (RFC 9112 §3.2): services behind the edge parse odd hosts their own way
+/// (`cinema.example:abc` is `cinema.example` to some), so the edge must not route them to
+/// another host's routes.
+pub fn request_host(
+    req: &pingora::http::RequestHeader,
+) -> Result<Option<&str>, crate::error::EdgeError> {
+    use crate::error::EdgeError::BadRequest;
+    let host = match req.uri.authority() {
+        Some(a) => Some(a.as_str()),
+        None => {
+            let mut values = req.headers.get_all(http::header::HOST).iter();
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(BadRequest("more than one Host header"));
+            }
+            match first {
+                Some(v) => Some(v.to_str().map_err(|_| BadRequest("invalid Host header"))?),
+                None if req.version == http::Version::HTTP_11 => {
+                    return Err(BadRequest("missing Host header"))
+                }
+                None => None,
+            }
+        }
+    };
+    match host {
+        Some(h) if !valid_host(h) => Err(BadRequest("invalid Host header")),
+        h => Ok(h),
+    }
+}
+
+/// `name[:port]` or `[v6][:port]`; a name is dot-separated labels of letters, digits, `-`
+/// and `_`, with at most one trailing dot; a port is 1-5 digits.
+fn valid_host(h: &str) -> bool {
+    let (name, port) = if let Some(rest) = h.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if v6.parse::<std::net::Ipv6Addr>().is_err() {
+            return false;
+        }
+        match after {
+            "" => return true,
+            p => ("", p.strip_prefix(':').unwrap_or("x")),
+        }
+    } else {
+        match h.rsplit_once(':') {
+            Some((name, port)) => (name, port),
+            None => (h, "0"),
+        }
+    };
+    let port_ok = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let name_ok = h.starts_with('[')
+        || (!name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }));
+    port_ok && name_ok
+}
+
 /// "/api" matches "/api", "/api/" and "/api/x" but not "/apix".
 pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix == "/" {
@@ -253,6 +320,52 @@ mod tests {
         assert_eq!(s.upstream_path("/svc/a/b"), "/a/b");
         assert_eq!(s.upstream_path("/svc"), "/");
         assert_eq!(r.find(None, "/x").unwrap().upstream_path("/x"), "/x");
+    }
+
+    #[test]
+    fn hosts_are_names_or_ip_literals_with_numeric_ports() {
+        for ok in [
+            "cinema.example",
+            "cinema.example.",
+            "Cinema.Example:8080",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "localhost",
+            "a_b.example",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "cinema.example..",
+            "cinema.example:abc",
+            "cinema.example:",
+            "cinema.example:123456",
+            "cinema.example, other",
+            "cinema%2eexample",
+            "cin ema.example",
+            "[::1",
+            "[zz]",
+            "[::1]x",
+            "user@cinema.example",
+            ".cinema.example",
+            "кино.example",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_host_is_required_in_http_1_1_only() {
+        let mut req = pingora::http::RequestHeader::build("GET", b"/", None).unwrap();
+        assert!(request_host(&req).is_err(), "HTTP/1.1 without Host");
+        req.set_version(http::Version::HTTP_10);
+        assert_eq!(request_host(&req).unwrap(), None);
+        req.insert_header("host", "a.example:81").unwrap();
+        assert_eq!(request_host(&req).unwrap(), Some("a.example:81"));
+        req.append_header("host", "b.example").unwrap();
+        assert!(request_host(&req).is_err(), "two Host headers");
     }
 
     #[test]

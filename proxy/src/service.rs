@@ -122,11 +122,10 @@ impl ProxyHttp for Edge {
             return Ok(true);
         }
         let req = session.req_header();
-        let host = req.uri.authority().map(|a| a.as_str()).or_else(|| {
-            req.headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-        });
+        let host = match crate::routing::request_host(req) {
+            Ok(host) => host,
+            Err(e) => return self.answer(session, ctx, e).await,
+        };
         let runtime = self.live.load_full();
         let Some(route) = runtime.router.find(host, req.uri.path()).cloned() else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;

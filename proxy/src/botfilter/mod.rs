@@ -47,6 +47,10 @@ pub const PASS_HEADER: &str = "x-edge-pass";
 /// gets 429 and nothing is written to the store, so a flood cannot fill Redis.
 pub const MAX_OPEN_QUESTIONS: u64 = 3;
 
+/// The same bound for a whole client network across User-Agents: varying the User-Agent must
+/// not multiply what a network can write.
+pub const MAX_OPEN_QUESTIONS_PER_NETWORK: u64 = 10;
+
 /// What the rules decided for a request.
 #[derive(Debug, PartialEq)]
 pub enum Screen {
@@ -241,16 +245,21 @@ impl BotFilter {
     /// Whether `client` may be asked one more question now; otherwise the seconds to wait.
     /// Local only, before any store access.
     pub fn may_ask(&self, spec: &BotFilterSpec, client: &Client, now_us: u64) -> Result<(), u64> {
-        let per_sec = MAX_OPEN_QUESTIONS as f64 / spec.challenge_ttl.as_secs_f64().max(1.0);
-        let bucket = crate::limiter::Bucket::new(per_sec, MAX_OPEN_QUESTIONS);
-        let outcome = self
-            .buckets
-            .decide(&format!("bf-ask:{}", client.id), now_us, bucket, 1);
-        if outcome.allowed {
-            Ok(())
-        } else {
-            Err(outcome.retry_after_us.div_ceil(1_000_000).max(1))
-        }
+        let ttl = spec.challenge_ttl.as_secs_f64().max(1.0);
+        let bound = |key: String, max: u64| {
+            let bucket = crate::limiter::Bucket::new(max as f64 / ttl, max);
+            let outcome = self.buckets.decide(&key, now_us, bucket, 1);
+            if outcome.allowed {
+                Ok(())
+            } else {
+                Err(outcome.retry_after_us.div_ceil(1_000_000).max(1))
+            }
+        };
+        bound(format!("bf-ask:{}", client.id), MAX_OPEN_QUESTIONS)?;
+        bound(
+            format!("bf-ask-net:{}", client.network),
+            MAX_OPEN_QUESTIONS_PER_NETWORK,
+        )
     }
 
     /// A question for a challenged client, unless it is locked out.

@@ -398,4 +398,14 @@ fn a_client_gets_a_bounded_number_of_questions() {
     assert!(bot.may_ask(&s, &other, t0).is_ok(), "per client");
     assert!(bot.may_ask(&s, &client, t0 + 40_000_000).is_ok());
     assert!(bot.may_ask(&s, &client, t0 + 40_000_000).is_err());
+    // a network that varies its User-Agent: 10 questions in all, then refused
+    let later = t0 + 3_600_000_000;
+    let asked = (0..30)
+        .filter(|i| {
+            let ua = format!("{TV} v{i}");
+            let c = Client::for_ip("203.0.113.9".parse().unwrap(), ua.as_bytes());
+            bot.may_ask(&s, &c, later).is_ok()
+        })
+        .count();
+    assert_eq!(asked as u64, MAX_OPEN_QUESTIONS_PER_NETWORK);
 }

@@ -254,6 +254,29 @@ pub fn strip_spoofed(req: &mut RequestHeader) {
             req.remove_header(name);
         }
     }
+    // CGI, WSGI and PHP servers read `X_User_Id` as X-User-Id (both become HTTP_X_USER_ID):
+    // drop such lookalikes too. A name with '_' is rare, so the common case allocates nothing.
+    let lookalike = |name: &http::HeaderName| {
+        let n = name.as_str().as_bytes();
+        n.contains(&b'_')
+            && SPOOFABLE.iter().any(|s| {
+                s.len() == n.len()
+                    && s.bytes()
+                        .zip(n)
+                        .all(|(s, n)| s == *n || (s == b'-' && *n == b'_'))
+            })
+    };
+    if req.headers.keys().any(lookalike) {
+        let names: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| lookalike(n))
+            .cloned()
+            .collect();
+        for name in names {
+            req.remove_header(&name);
+        }
+    }
 }
 
 /// Sets the identity headers of the upstream request.
@@ -322,5 +345,24 @@ mod tests {
         let forged = String::from_utf8(bytes).unwrap();
         assert!(id.verify(&forged, now).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn identity_headers_and_their_underscore_lookalikes_are_stripped() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        for (k, v) in [
+            ("x-user-id", "a"),
+            ("X_User_Id", "b"),
+            ("x_user_roles", "admin"),
+            ("x-auth_status", "verified"),
+            ("x_user_idx", "kept"),
+            ("x-request_id", "kept"),
+        ] {
+            req.append_header(k.to_string(), v).unwrap();
+        }
+        strip_spoofed(&mut req);
+        let mut left: Vec<&str> = req.headers.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["x-request_id", "x_user_idx"]);
     }
 }

@@ -204,6 +204,14 @@ impl Limiter {
             };
             let q = quota(policy, outcome.remaining, outcome.reset_us);
             if !outcome.allowed {
+                // concurrent requests of this key may have leased the bucket's last tokens
+                // a moment ago: spend those before refusing
+                if let Some(q) = self.spend_lease(policy, key_buf, now) {
+                    if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
+                        tightest = Some(q);
+                    }
+                    continue;
+                }
                 self.stats.denied.fetch_add(1, Relaxed);
                 self.denied_until
                     .insert(key_buf.clone(), now + outcome.retry_after_us);
@@ -213,13 +221,13 @@ impl Limiter {
                 };
             }
             if outcome.granted > policy.cost {
-                let lease = Lease {
-                    tokens: AtomicU64::new(outcome.granted - policy.cost),
-                    expires_us: now + policy.lease_ttl_us,
-                    shared_remaining: outcome.remaining,
-                    full_at_us: now + outcome.reset_us,
-                };
-                self.leases.insert(key_buf.clone(), Arc::new(lease));
+                self.add_lease(
+                    key_buf,
+                    outcome.granted - policy.cost,
+                    &outcome,
+                    policy,
+                    now,
+                );
             }
             if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
                 tightest = Some(q);
@@ -227,6 +235,24 @@ impl Limiter {
         }
         self.stats.allowed.fetch_add(1, Relaxed);
         Verdict::Allow(tightest)
+    }
+
+    /// Keeps `extra` leased tokens for the key. Concurrent requests that each went to Redis
+    /// add to the live lease instead of replacing it: a replaced lease's tokens, already taken
+    /// from the shared bucket, would be lost and its owner refused.
+    fn add_lease(&self, key: &str, extra: u64, outcome: &Outcome, policy: &Policy, now: u64) {
+        self.leases.entry_by_ref(key).and_upsert_with(|live| {
+            if let Some(lease) = live.map(|e| e.into_value()).filter(|l| now < l.expires_us) {
+                lease.tokens.fetch_add(extra, Relaxed);
+                return lease;
+            }
+            Arc::new(Lease {
+                tokens: AtomicU64::new(extra),
+                expires_us: now + policy.lease_ttl_us,
+                shared_remaining: outcome.remaining,
+                full_at_us: now + outcome.reset_us,
+            })
+        });
     }
 
     /// Takes `cost` tokens from this replica's lease of the key, when it has them.

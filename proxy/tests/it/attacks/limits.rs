@@ -240,3 +240,42 @@ async fn client_limits_answer_before_the_bot_filter_asks() {
     let questions = redis.cli(&["--scan", "--pattern", "bf:q:*"]);
     assert_eq!(questions.lines().filter(|l| !l.is_empty()).count(), 2);
 }
+
+#[tokio::test]
+async fn a_concurrent_burst_within_the_limit_is_admitted_and_one_beyond_it_is_not() {
+    let u = Upstream::start("u");
+    let redis = Redis::start();
+    let edge = Edge::start(&format!(
+        "[redis]\nurl = \"{r}\"\ntimeout = \"50ms\"\n\
+         [limit.leased]\nkey = \"ip\"\nrate = \"1/m\"\nburst = 100\nlease = 10\n\
+         [[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\nlimits = [\"leased\"]\n\
+         [upstream.p]\nservers = [\"{a}\"]\n",
+        r = redis.url(),
+        a = u.addr(),
+    ));
+    let burst = |n: usize| {
+        let url = edge.url("/x");
+        async move {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..n {
+                let (c, url) = (client(), url.clone());
+                set.spawn(async move { c.get(url).send().await.map(|r| r.status().as_u16()) });
+            }
+            let mut ok = 0;
+            while let Some(r) = set.join_next().await {
+                ok += usize::from(r.unwrap().unwrap() == 200);
+            }
+            ok
+        }
+    };
+    // each concurrent request that finds no lease takes one of 10 tokens from Redis; their
+    // tokens pool instead of replacing each other, so all 30 fit in the burst of 100
+    assert_eq!(burst(30).await, 30);
+    // and the bucket still holds: 100 in all at most (leased tokens left unspent when their
+    // lease expires are lost, so it can be fewer)
+    let more = burst(150).await;
+    assert!(
+        more <= 70,
+        "{more} more admitted after 30 of a burst of 100"
+    );
+}
