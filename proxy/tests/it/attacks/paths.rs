@@ -263,3 +263,58 @@ async fn strip_prefix_and_matrix_params_work_on_the_canonical_path() {
     assert_eq!(r.json().unwrap()["code"], "invalid_path");
     assert_eq!(u.hits(), 3);
 }
+
+#[tokio::test]
+async fn odd_hosts_do_not_fall_through_to_host_less_routes() {
+    // the premium route exists only for cinema.test; a host-less public route catches the rest
+    let fastapi = FastApi::start();
+    let routes = format!(
+        "[upstream.fastapi]\nservers = [\"{}\"]\n\
+         [[route]]\nname = \"api\"\npath = \"/api/v1\"\nupstream = \"fastapi\"\n\
+         [[route]]\nname = \"premium\"\nhost = \"cinema.test\"\npath = \"{PREMIUM}\"\n\
+         upstream = \"fastapi\"\nauth = \"required\"\n",
+        fastapi.addr()
+    );
+    let s = AuthStack::start_with(Options {
+        routes_extra: &routes,
+        ..Options::default()
+    });
+    let addr: SocketAddr = ([127, 0, 0, 1], s.edge.port).into();
+    for host in [
+        "cinema.test",
+        "CINEMA.test",
+        "cinema.test.",
+        "cinema.test:80",
+        "cinema.test..",
+        "cinema.test:abc",
+        "cinema.test:",
+        "cinema.test, other.test",
+        "cinema%2etest",
+        "cinema.test\t",
+        "user@cinema.test",
+    ] {
+        let r = raw::get(addr, host, PREMIUM, &[]);
+        let Some(r) = r else { continue }; // Pingora refused it before routing
+        assert!(
+            r.status == 400 || r.status == 401,
+            "{host:?}: {} {}",
+            r.status,
+            r.text()
+        );
+        if r.status == 400 {
+            let body = r.json().unwrap_or_default();
+            assert!(
+                body["code"].is_string() || r.body.is_empty(),
+                "{host:?}: {}",
+                r.text()
+            );
+        }
+    }
+    // HTTP/1.1 without a Host header
+    let r = raw::send(
+        addr,
+        format!("GET {PREMIUM} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .expect("an answer");
+    assert_eq!(r.status, 400);
+}
