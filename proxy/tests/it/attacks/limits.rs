@@ -249,17 +249,28 @@ async fn a_concurrent_burst_within_the_limit_is_admitted_and_one_beyond_it_is_no
         "[redis]\nurl = \"{r}\"\ntimeout = \"50ms\"\n\
          [limit.leased]\nkey = \"ip\"\nrate = \"1/m\"\nburst = 100\nlease = 10\n\
          [[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"p\"\nlimits = [\"leased\"]\n\
+         [[route]]\nname = \"warm\"\npath = \"/warm\"\nupstream = \"p\"\n\
          [upstream.p]\nservers = [\"{a}\"]\n",
         r = redis.url(),
         a = u.addr(),
     ));
+    // each client holds a connection already (through the unlimited route), and all wait at
+    // a barrier: the requests reach the edge together, before any lease exists
     let burst = |n: usize| {
-        let url = edge.url("/x");
+        let (url, warm) = (edge.url("/x"), edge.url("/warm"));
         async move {
+            let clients: Vec<reqwest::Client> = (0..n).map(|_| client()).collect();
+            for c in &clients {
+                assert_eq!(c.get(&warm).send().await.unwrap().status(), 200);
+            }
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
             let mut set = tokio::task::JoinSet::new();
-            for _ in 0..n {
-                let (c, url) = (client(), url.clone());
-                set.spawn(async move { c.get(url).send().await.map(|r| r.status().as_u16()) });
+            for c in clients {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                set.spawn(async move {
+                    barrier.wait().await;
+                    c.get(url).send().await.map(|r| r.status().as_u16())
+                });
             }
             let mut ok = 0;
             while let Some(r) = set.join_next().await {
