@@ -36,6 +36,7 @@ bench: deps-build deps-services deps-bench deps-test
 	./bench/users.sh
 	./bench/identity.sh
 	./bench/tracing.sh
+	./bench/canonical-path.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)

@@ -34,22 +34,21 @@ run dirty '/api/./v1//%6dovies'
 python3 - "$out" "$N" <<'PY'
 import re, subprocess, sys
 out, n = sys.argv[1], int(sys.argv[2])
-def inclusive(name, pattern):
-    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", f"{out}/{name}.cg"],
-                          capture_output=True, text=True).stdout
-    total = int(re.search(r"([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS", text).group(1).replace(",", ""))
-    hits = [int(m.group(1).replace(",", "")) for m in re.finditer(r"^\s*([\d,]+) \([\d.]+%\)\s+\S*" + pattern, text, re.M)]
-    return total, max(hits, default=0)
-def allocs_under(name, fn):
-    text = subprocess.run(["callgrind_annotate", "--tree=calling", "--inclusive=yes", "--threshold=100", f"{out}/{name}.cg"],
-                          capture_output=True, text=True).stdout
-    # the block of fn lists what it calls, indented with "->"
-    block = re.search(r"^\s*[\d,]+ \([\d.]+%\)\s+\*\s+\S*" + fn + r".*?(?=^\s*[\d,]+ \([\d.]+%\)\s+\*)", text, re.M | re.S)
-    return bool(block and re.search(r"->.*(malloc|alloc::alloc)", block.group(0)))
-print(f"callgrind, {n} requests per path (+1 warm-up), instructions:")
+def tree(name):
+    return subprocess.run(["callgrind_annotate", "--tree=calling", "--inclusive=yes", "--threshold=100",
+                           f"{out}/{name}.cg"], capture_output=True, text=True).stdout
+print(f"callgrind, {n} requests per path (+1 warm-up), instructions of canonical_path::apply:")
 for name in ("clean", "dirty"):
-    total, apply = inclusive(name, r"edge::canonical_path::apply")
-    print(f"  {name:6s} canonical_path::apply {apply/(n+1):8.1f} per request   "
-          f"whole process {total/(n+1):10.0f} per request (start included)   "
-          f"allocates: {'yes' if allocs_under(name, 'edge::canonical_path::apply') else 'no'}")
+    text = tree(name)
+    # the caller's line: "<inclusive> (x%)  >   …:edge::canonical_path::apply (<calls>x)"
+    m = re.search(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+>\s+\S*edge::canonical_path::apply \(([\d,]+)x\)", text, re.M)
+    cost, calls = (int(g.replace(",", "")) for g in m.groups()) if m else (0, 1)
+    # every block ("*" line) of a canonical_path function, and the calls it makes ("> " lines)
+    allocs, inside = 0, False
+    for line in text.splitlines():
+        if "*  " in line:
+            inside = "edge::canonical_path::" in line
+        elif inside and ">  " in line and re.search(r"mi_malloc|__rust_alloc|\bmalloc", line):
+            allocs += int(re.search(r"\(([\d,]+)x\)", line).group(1).replace(",", ""))
+    print(f"  {name:6s} {cost / calls:7.0f} per request, {allocs / calls:.1f} allocations per request")
 PY
