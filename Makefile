@@ -17,14 +17,19 @@ TEST_PKGS := chromium python3-pip
 TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn
 BENCH_PKGS := nginx wrk
 
-.PHONY: run test check deps-build deps-services deps-test deps-bench bench fmt
+.PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt
 
 run: deps-build deps-services
 	$(CARGO) build --release -p edge -p demo-movies
 	./scripts/run-demo.sh
 
-test: deps-build deps-services deps-test
+test: deps-build deps-services deps-test lint
 	$(CARGO) test --workspace
+
+# formatting and clippy (workspace lints in Cargo.toml: no unwrap/expect outside tests)
+lint: deps-build deps-lint
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -q -- -D warnings
 
 check:
 	$(CARGO) run -q -p edge -- check --conf conf
@@ -48,6 +53,10 @@ deps-test:
 	@./scripts/ensure-packages.sh $(TEST_PKGS)
 	@./scripts/ensure-python-packages.sh $(TEST_PYPI)
 	@./scripts/ensure-node-peers.sh
+
+deps-lint:
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 deps-bench:
 	@./scripts/ensure-packages.sh $(BENCH_PKGS)
