@@ -89,11 +89,14 @@ impl Runtime {
 /// The current generation, read once per request.
 pub struct Live {
     current: ArcSwap<Runtime>,
+    /// The conf the process started with: what the parts read once at start still hold.
+    started: Arc<Config>,
 }
 
 impl Live {
     pub fn new(runtime: Runtime) -> Arc<Live> {
         Arc::new(Live {
+            started: runtime.config.clone(),
             current: ArcSwap::from_pointee(runtime),
         })
     }
@@ -116,21 +119,13 @@ impl Live {
             .map_err(|e| format!("config loader failed: {e}"))?;
         let config = loaded.map_err(|e| e.to_string())?;
         let old = self.current.load_full();
-        if config.listeners != old.config.listeners || config.server != old.config.server {
+        // named at every reload while they differ from the start, so none is silently ignored
+        let pending = config::pending_restart(&self.started, &config);
+        if !pending.is_empty() {
             tracing::warn!(
-                "listener or [server] changes need a binary upgrade (edge run --upgrade); \
-                 the current listeners and server settings stay until then"
+                pending = %pending.join("; "),
+                "these changes take effect at the next start; the running values stay until then"
             );
-        }
-        if config.redis != old.config.redis {
-            tracing::warn!("[redis] changes take effect at the next start");
-        }
-        if config.log != old.config.log {
-            tracing::warn!("[log] changes take effect at the next start");
-        }
-        // the auth core (with its social providers) is built once, at start
-        if config.auth != old.config.auth {
-            tracing::warn!("[auth] and [social] changes take effect at the next start");
         }
         let (runtime, fresh) = Runtime::build(config, Some(&old))?;
         let generation = runtime.generation;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bot_filter;
+mod changes;
 mod error;
 mod file;
 mod runtime;
@@ -13,6 +14,7 @@ mod validate;
 mod tests;
 
 pub use bot_filter::SECRET_ENV as BOT_SECRET_ENV;
+pub use changes::pending_restart;
 pub use error::ConfigErrors;
 pub use runtime::*;
 

@@ -140,3 +140,116 @@ async fn a_bad_reload_is_refused_and_the_old_routes_keep_serving() {
         "SIGHUP with a bad conf keeps the old one"
     );
 }
+
+/// Writes `name` in the edge's conf dir (whole, by rename) and waits for the reload it causes.
+async fn reload_with(edge: &Edge, name: &str, text: &str, reloads: &mut usize) {
+    let tmp = edge.conf_dir().join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, edge.conf_dir().join(name)).unwrap();
+    *reloads += 1;
+    let want = *reloads;
+    let done = eventually(Duration::from_secs(5), || {
+        edge.logs().matches("configuration reloaded").count() >= want
+    })
+    .await;
+    assert!(
+        done,
+        "reload {want} of {name} did not happen:\n{}",
+        edge.logs()
+    );
+}
+
+/// The last `pending` list of a restart warning in the logs.
+fn last_pending(edge: &Edge) -> String {
+    edge.json_logs()
+        .iter()
+        .rev()
+        .find_map(|l| l["pending"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Every part of the conf read once at start is named by the reload that changes it (and the
+/// running value stays); live parts take effect and are not named.
+#[tokio::test]
+async fn each_section_is_either_live_or_named_as_waiting_for_a_restart() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let edge = Edge::start(&routes(&a, &b, None));
+    let mut reloads = 0;
+    // live: a route, a limit, [client_ip], [metrics], [rate_limit] replicas
+    reload_with(
+        &edge,
+        "routes.toml",
+        &routes(&a, &b, Some("/extra")),
+        &mut reloads,
+    )
+    .await;
+    assert_eq!(server_of(&edge, "/extra/x").await.as_deref(), Some("b"));
+    let live =
+        "[rate_limit]\nreplicas = 2\n[client_ip]\nheader = \"x-real-ip\"\nipv4_prefix = 24\n\
+                [metrics]\nallow = [\"10.0.0.0/8\"]\n";
+    reload_with(&edge, "live.toml", live, &mut reloads).await;
+    let r = client()
+        .get(edge.url("/_edge/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "[metrics] allow reloaded: loopback no longer allowed"
+    );
+    assert_eq!(last_pending(&edge), "", "live changes are not named");
+
+    // read once at start: each is named, and the running value stays
+    let cases: [(&str, &str, &str); 6] = [
+        ("log.toml", "", "[log]"), // [log] is in edge.toml: edited below
+        (
+            "redis.toml",
+            "[redis]\nurl = \"redis://127.0.0.1:1/\"\n",
+            "[redis]",
+        ),
+        (
+            "tracing.toml",
+            "[tracing]\nendpoint = \"http://127.0.0.1:1\"\n",
+            "[tracing]",
+        ),
+        // [rate_limit] may appear once across the dir: live.toml's gains a key
+        (
+            "live.toml",
+            "breaker_failures = 7\n",
+            "[rate_limit] breaker_failures",
+        ),
+        (
+            "bot.toml",
+            "[bot_filter]\nsecret = \"0123456789abcdef0123456789abcdef\"\n\
+             [[bot_filter.rule]]\nname = \"all\"\naction = \"deny\"\n",
+            "[bot_filter] added",
+        ),
+        (
+            "listener.toml",
+            "[[listener]]\naddress = \"127.0.0.1:1\"\n",
+            "[[listener]] and [server]",
+        ),
+    ];
+    for (file, text, named) in cases {
+        if file == "log.toml" {
+            // to "warn": were it applied, the INFO "configuration reloaded" lines that
+            // reload_with waits for would stop, and the next cases would time out
+            let conf = std::fs::read_to_string(edge.conf_dir().join("edge.toml")).unwrap();
+            let warn = conf.replace("level = \"info\"", "level = \"warn\"");
+            reload_with(&edge, "edge.toml", &warn, &mut reloads).await;
+        } else if file == "live.toml" {
+            let text = live.replace("replicas = 2\n", &format!("replicas = 2\n{text}"));
+            reload_with(&edge, "live.toml", &text, &mut reloads).await;
+        } else {
+            reload_with(&edge, file, text, &mut reloads).await;
+        }
+        let pending = last_pending(&edge);
+        assert!(
+            pending.contains(named),
+            "{file}: {named} not named in {pending:?}"
+        );
+    }
+    // the bot filter's deny-all rule was not applied: it waits for a restart
+    assert_eq!(server_of(&edge, "/x").await.as_deref(), Some("a"));
+}
