@@ -98,6 +98,7 @@ pub fn json_body(issued: &Issued, why: Option<Failure>, request_id: &str) -> Str
             expires_in,
         } => json!({
             "error": "answer the question to continue",
+            "code": "challenge",
             "challenge_id": id,
             "question": question.text,
             "expires_in": expires_in.as_secs(),
@@ -107,6 +108,7 @@ pub fn json_body(issued: &Issued, why: Option<Failure>, request_id: &str) -> Str
         }),
         Issued::Locked { retry_after } => json!({
             "error": "too many wrong answers; try again later",
+            "code": "locked_out",
             "retry_after": whole_seconds(*retry_after),
             "request_id": request_id,
         }),

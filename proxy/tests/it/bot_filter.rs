@@ -62,7 +62,9 @@ impl<'a> Tv<'a> {
             if r.status() == StatusCode::FORBIDDEN {
                 assert_eq!(r.headers()["edge-challenge"], "math");
                 assert_eq!(r.headers()["cache-control"], "no-store");
-                return r.json().await.unwrap();
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["code"], "challenge", "{body}");
+                return body;
             }
             assert_eq!(r.status(), StatusCode::OK);
         }
@@ -256,6 +258,8 @@ async fn fast_answers_and_guessing_end_in_a_lockout_that_escalates() {
     let r = tv.answer(&next, "99999").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.headers()["retry-after"], "2");
+    let locked: Value = r.json().await.unwrap();
+    assert_eq!(locked["code"], "locked_out", "{locked}");
     // while locked, browsing above the rate gets the lockout, not a question
     let mut status = StatusCode::OK;
     for _ in 0..5 {
