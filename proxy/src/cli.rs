@@ -1,5 +1,5 @@
-//! Command line: `edge run`, `edge check`, and the auth core's admin commands (`migrate`,
-//! `keys`, `user`).
+//! Command line: `edge run`, `edge check`, `edge health`, and the auth core's admin commands
+//! (`migrate`, `keys`, `user`).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -34,6 +34,19 @@ pub enum Command {
     Check {
         #[arg(long, env = "EDGE_CONF", default_value = "conf")]
         conf: PathBuf,
+    },
+    /// Ask a running edge whether it is alive (`/_edge/health`) or ready (`/_edge/ready`):
+    /// exit 0 on 200, 1 otherwise. For container health checks, without curl in the image.
+    Health {
+        /// The edge's base URL (a listener of it).
+        #[arg(long, env = "EDGE_HEALTH_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Ask `/_edge/ready` (from an address in `[metrics] allow`) instead.
+        #[arg(long)]
+        ready: bool,
+        /// Give up after this long (e.g. "2s", "500ms").
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
     },
     /// Apply the auth core's database migrations and create login-history partitions.
     Migrate {

@@ -13,6 +13,7 @@ mod cookie;
 mod ctx;
 mod drain;
 mod error;
+mod health_cmd;
 mod identity;
 mod limiter;
 mod live;
@@ -58,6 +59,11 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        cli::Command::Health {
+            url,
+            ready,
+            timeout,
+        } => health_cmd::run(&url, ready, timeout),
         cli::Command::Migrate { conf } => admin::migrate(&conf),
         cli::Command::Keys { action } => admin::keys(action),
         cli::Command::User { action } => admin::user(action),

@@ -85,3 +85,38 @@ async fn a_pool_with_every_server_unhealthy_is_a_503_without_connecting() {
     assert_eq!(body["error"], "no healthy upstream server");
     assert_eq!(u.hits(), before);
 }
+
+/// `edge health`: what a container health check runs (no curl in the image).
+#[tokio::test]
+async fn the_health_command_exits_0_for_a_live_edge_and_1_otherwise() {
+    let u = Upstream::start("u");
+    let edge = Edge::start(&one_route(&[u.addr()], ""));
+    let health = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_edge"))
+            .arg("health")
+            .args(args)
+            .env_remove("EDGE_HEALTH_URL")
+            .output()
+            .expect("run edge health")
+    };
+    let origin = format!("http://127.0.0.1:{}", edge.port);
+    let out = health(&["--url", &origin]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"status\""),
+        "{out:?}"
+    );
+    // the ready report, from loopback (allowed by default)
+    let out = health(&["--url", &origin, "--ready"]);
+    assert!(out.status.success(), "{out:?}");
+    // nothing listening: exit 1 within the timeout, with the reason
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let out = health(&["--url", &closed, "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    // an answer other than 200 (the edge's 404 for an unknown /_edge/ path): exit 1
+    let out = health(&["--url", &format!("{origin}/_edge/nowhere")]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
