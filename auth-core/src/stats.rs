@@ -42,6 +42,8 @@ impl LoginOutcomes {
 
 #[derive(Default)]
 pub struct Stats {
-    /// Email and password logins (social logins get their own method when they land).
+    /// Email and password logins.
     pub password_logins: LoginOutcomes,
+    /// Sign-ins through a social provider's callback (any provider).
+    pub social_logins: LoginOutcomes,
 }

@@ -134,11 +134,16 @@ pub fn render(
              # TYPE edge_auth_password_checks_total counter\nedge_auth_password_checks_total {}\n",
             core.password_checks()
         );
-        for (outcome, n) in core.stats.password_logins.snapshot() {
-            let _ = writeln!(
-                out,
-                "edge_auth_logins_total{{method=\"password\",outcome=\"{outcome}\"}} {n}"
-            );
+        for (method, outcomes) in [
+            ("password", &core.stats.password_logins),
+            ("social", &core.stats.social_logins),
+        ] {
+            for (outcome, n) in outcomes.snapshot() {
+                let _ = writeln!(
+                    out,
+                    "edge_auth_logins_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
         }
     }
     out

@@ -161,6 +161,22 @@ impl Auth {
         client: &Client,
         now: DateTime<Utc>,
     ) -> Result<Finished> {
+        let result = self
+            .finish_callback(name, params, cookie, header, client, now)
+            .await;
+        self.stats.social_logins.record(&result);
+        result
+    }
+
+    async fn finish_callback(
+        &self,
+        name: &str,
+        params: &CallbackParams,
+        cookie: Option<&str>,
+        header: Option<&str>,
+        client: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<Finished> {
         let (social, provider) = self.social_provider(name)?;
         let state = params
             .state

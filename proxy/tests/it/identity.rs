@@ -142,15 +142,17 @@ async fn every_kind_of_bad_token_is_refused_with_401() {
             }
             let auth = format!("Bearer {token}");
             let r = site.get(path, &[("authorization", &auth)]).await;
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            let (status, body) = error_of(r).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {path}: {body}");
             assert_eq!(
-                r.headers()
-                    .get("www-authenticate")
-                    .map(|v| v.to_str().unwrap()),
+                challenge.as_deref(),
                 Some(r#"Bearer error="invalid_token""#),
-                "{what} on {path}"
+                "{what} on {path}: {status} {body}"
             );
-            let (status, _) = error_of(r).await;
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{what} on {path}");
         }
     }
     // the good token passes, and an expired one is a guest on an optional route

@@ -365,6 +365,13 @@ async fn yandex_vk_and_mailru_adapters_speak_each_providers_protocol() {
         s.sql("SELECT method FROM login_history WHERE success ORDER BY occurred_at"),
         "yandex\nvk\nmailru"
     );
+    // counted as social sign-ins, not password logins
+    let metrics = s.edge.metrics_text().await;
+    assert!(
+        metrics.contains("edge_auth_logins_total{method=\"social\",outcome=\"ok\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("edge_auth_logins_total{method=\"password\",outcome=\"ok\"} 0"));
 }
 
 #[tokio::test]
