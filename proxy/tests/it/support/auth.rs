@@ -170,6 +170,18 @@ impl AuthStack {
             .expect("request")
     }
 
+    /// Ends the session of `access_token` and checks the core said so (204).
+    pub async fn logout(&self, access_token: &str) {
+        let r = self
+            .http
+            .post(self.url("/auth/logout"))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "logout");
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> Response {
         self.post("/auth/refresh", json!({ "refresh_token": refresh_token }))
             .await
