@@ -40,14 +40,14 @@ def tree(name):
 print(f"callgrind, {n} requests per path (+1 warm-up), instructions of canonical_path::apply:")
 for name in ("clean", "dirty"):
     text = tree(name)
-    # the caller's line: "<inclusive> (x%)  >   …:edge::canonical_path::apply (<calls>x)"
-    m = re.search(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+>\s+\S*edge::canonical_path::apply \(([\d,]+)x\)", text, re.M)
+    # the caller's line: "<inclusive> (x%)  >   …:edge::proxy::canonical_path::apply (<calls>x)"
+    m = re.search(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+>\s+\S*edge::proxy::canonical_path::apply \(([\d,]+)x\)", text, re.M)
     cost, calls = (int(g.replace(",", "")) for g in m.groups()) if m else (0, 1)
     # every block ("*" line) of a canonical_path function, and the calls it makes ("> " lines)
     allocs, inside = 0, False
     for line in text.splitlines():
         if "*  " in line:
-            inside = "edge::canonical_path::" in line
+            inside = "edge::proxy::canonical_path::" in line
         elif inside and ">  " in line and re.search(r"mi_malloc|__rust_alloc|\bmalloc", line):
             allocs += int(re.search(r"\(([\d,]+)x\)", line).group(1).replace(",", ""))
     print(f"  {name:6s} {cost / calls:7.0f} per request, {allocs / calls:.1f} allocations per request")

@@ -1,36 +1,12 @@
 //! `edge`: the cinema's ingress, a Pingora reverse proxy configured by the files in `conf/`.
 
-mod access_log;
-mod admin;
-mod auth_host;
-mod balance_key;
-mod botfilter;
-mod canonical_path;
 mod cli;
-mod client_ip;
 mod config;
-mod cookie;
-mod ctx;
-mod drain;
-mod error;
-mod health_cmd;
-mod identity;
-mod limiter;
-mod live;
-mod metrics;
-mod readiness;
-mod redirect;
-mod request_id;
-mod request_metrics;
-mod respond;
+mod filters;
+mod observe;
+mod proxy;
 mod routing;
 mod server;
-mod service;
-mod shared_redis;
-mod telemetry;
-mod tls;
-mod traces;
-mod upstream;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -63,10 +39,10 @@ fn main() -> ExitCode {
             url,
             ready,
             timeout,
-        } => health_cmd::run(&url, ready, timeout),
-        cli::Command::Migrate { conf } => admin::migrate(&conf),
-        cli::Command::Keys { action } => admin::keys(action),
-        cli::Command::User { action } => admin::user(action),
+        } => cli::health::run(&url, ready, timeout),
+        cli::Command::Migrate { conf } => cli::admin::migrate(&conf),
+        cli::Command::Keys { action } => cli::admin::keys(action),
+        cli::Command::User { action } => cli::admin::user(action),
         cli::Command::Run {
             conf,
             upgrade,
@@ -75,21 +51,21 @@ fn main() -> ExitCode {
             let config = match config::load(&conf) {
                 Ok(c) => c,
                 Err(errors) => {
-                    telemetry::init_stderr();
+                    observe::logs::init_stderr();
                     eprintln!("edge: refusing to start: {errors}");
                     return ExitCode::from(2);
                 }
             };
-            let tracing = match config.tracing.as_ref().map(traces::Tracing::init) {
+            let tracing = match config.tracing.as_ref().map(observe::traces::Tracing::init) {
                 None => None,
                 Some(Ok(t)) => Some(std::sync::Arc::new(t)),
                 Some(Err(e)) => {
-                    telemetry::init_stderr();
+                    observe::logs::init_stderr();
                     eprintln!("edge: refusing to start: {e}");
                     return ExitCode::from(2);
                 }
             };
-            let _log_guard = telemetry::init(&config.log, tracing.as_deref());
+            let _log_guard = observe::logs::init(&config.log, tracing.as_deref());
             match server::run(config, server::Launch { upgrade, daemon }, tracing) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

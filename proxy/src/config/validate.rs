@@ -476,7 +476,7 @@ fn certificate_spec(
 ) -> Option<CertificateSpec> {
     let cert = dir.join(&c.cert);
     let key_path = dir.join(&c.key);
-    match crate::tls::load_pair(&cert, &key_path) {
+    match crate::server::tls::load_pair(&cert, &key_path) {
         Ok(_) => {}
         Err(e) => {
             p.add(file, key, e);
@@ -1054,7 +1054,7 @@ pub(super) fn normalize_prefix(path: &str) -> Result<String, String> {
         ));
     }
     // requests are matched in canonical form: a prefix in another form would never match
-    match crate::canonical_path::canonicalize(path) {
+    match crate::proxy::canonical_path::canonicalize(path) {
         Ok(c) if c.path == path => {}
         Ok(c) => {
             return Err(format!(

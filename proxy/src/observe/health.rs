@@ -7,10 +7,10 @@
 //! can (public routes, valid tokens), so the answer stays 200 and load balancers keep it. Only
 //! a draining edge answers 503.
 
-use crate::drain::Draining;
-use crate::identity::Identity;
-use crate::live::Live;
-use crate::shared_redis::SharedRedis;
+use crate::filters::identity::Identity;
+use crate::server::drain::Draining;
+use crate::server::redis_client::SharedRedis;
+use crate::server::reload::Live;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use auth_core::Auth;
@@ -243,7 +243,9 @@ impl BackgroundService for ReadinessProber {
             return;
         }
         loop {
-            self.0.ping_redis(crate::identity::now_millis()).await;
+            self.0
+                .ping_redis(crate::filters::identity::now_millis())
+                .await;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(PROBE_EVERY) => {}

@@ -19,8 +19,8 @@ pub mod rules;
 mod store;
 
 use crate::config::{BotAction, BotFilterSpec};
-use crate::limiter::LocalBuckets;
-use crate::shared_redis::SharedRedis;
+use crate::filters::limiter::LocalBuckets;
+use crate::server::redis_client::SharedRedis;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use fingerprint::Client;
@@ -223,13 +223,13 @@ impl BotFilter {
             .headers
             .get(PASS_HEADER)
             .and_then(|v| v.to_str().ok())
-            .or_else(|| crate::cookie::get(req, &spec.cookie));
+            .or_else(|| crate::proxy::cookie::get(req, &spec.cookie));
         let Some(id) =
             token.and_then(|t| pass::verify(self.secret(spec), t, &c, now_us / 1_000_000).ok())
         else {
             return Screen::Challenge(c);
         };
-        let bucket = crate::limiter::Bucket::new(spec.pass_rate, spec.pass_burst);
+        let bucket = crate::filters::limiter::Bucket::new(spec.pass_rate, spec.pass_burst);
         let outcome = self
             .buckets
             .decide(&format!("bf-pass:{id}"), now_us, bucket, 1);
@@ -247,7 +247,7 @@ impl BotFilter {
     pub fn may_ask(&self, spec: &BotFilterSpec, client: &Client, now_us: u64) -> Result<(), u64> {
         let ttl = spec.challenge_ttl.as_secs_f64().max(1.0);
         let bound = |key: String, max: u64| {
-            let bucket = crate::limiter::Bucket::new(max as f64 / ttl, max);
+            let bucket = crate::filters::limiter::Bucket::new(max as f64 / ttl, max);
             let outcome = self.buckets.decide(&key, now_us, bucket, 1);
             if outcome.allowed {
                 Ok(())

@@ -1,13 +1,19 @@
 //! Builds the Pingora server from a validated config: server settings, listeners, the proxy
 //! service and the reloader.
 
+pub mod auth_host;
+pub mod drain;
+pub mod redis_client;
+pub mod reload;
+pub mod tls;
+
 use crate::config::Config;
-use crate::drain::{DrainWatch, Draining};
-use crate::limiter::Limiter;
-use crate::live::{Live, Reloader, Runtime};
-use crate::readiness::{Readiness, ReadinessProber};
-use crate::service::Edge;
-use crate::shared_redis::{RedisConnector, SharedRedis};
+use crate::filters::limiter::Limiter;
+use crate::observe::health::{Readiness, ReadinessProber};
+use crate::proxy::service::Edge;
+use crate::server::drain::{DrainWatch, Draining};
+use crate::server::redis_client::{RedisConnector, SharedRedis};
+use crate::server::reload::{Live, Reloader, Runtime};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
@@ -40,7 +46,7 @@ fn server_conf(config: &Config) -> ServerConf {
 pub fn run(
     config: Config,
     launch: Launch,
-    tracing: Option<Arc<crate::traces::Tracing>>,
+    tracing: Option<Arc<crate::observe::traces::Tracing>>,
 ) -> Result<(), String> {
     let opt = Opt {
         upgrade: launch.upgrade,
@@ -64,13 +70,16 @@ pub fn run(
     let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
     let auth = match config.auth.clone() {
         Some(auth) => {
-            crate::auth_host::preflight(&auth)?;
-            Some(crate::auth_host::AuthHost::bind(auth)?)
+            crate::server::auth_host::preflight(&auth)?;
+            Some(crate::server::auth_host::AuthHost::bind(auth)?)
         }
         None => None,
     };
     let identity = match config.identity.clone() {
-        Some(spec) => Some(crate::identity::Identity::new(spec, redis.clone())?),
+        Some(spec) => Some(crate::filters::identity::Identity::new(
+            spec,
+            redis.clone(),
+        )?),
         None => None,
     };
     let config_bot_filter = config.bot_filter.clone();
@@ -89,9 +98,12 @@ pub fn run(
         auth.as_ref().map(|host| host.running.clone()),
         identity.clone(),
     ));
-    let bot = config_bot_filter
-        .as_ref()
-        .map(|spec| Arc::new(crate::botfilter::BotFilter::new(redis.clone(), spec)));
+    let bot = config_bot_filter.as_ref().map(|spec| {
+        Arc::new(crate::filters::botfilter::BotFilter::new(
+            redis.clone(),
+            spec,
+        ))
+    });
     let edge = Edge {
         live: live.clone(),
         redirects,
@@ -107,7 +119,9 @@ pub fn run(
     for l in &listeners {
         let addr = l.address.to_string();
         match &l.tls {
-            Some(tls) => proxy.add_tls_with_settings(&addr, None, crate::tls::settings(tls)?),
+            Some(tls) => {
+                proxy.add_tls_with_settings(&addr, None, crate::server::tls::settings(tls)?)
+            }
             None => proxy.add_tcp(&addr),
         }
     }
@@ -120,7 +134,7 @@ pub fn run(
     if let Some(t) = &tracing {
         server.add_service(background_service(
             "trace flusher",
-            crate::traces::TraceFlusher(t.clone()),
+            crate::observe::traces::TraceFlusher(t.clone()),
         ));
     }
     server.add_service(background_service(
@@ -130,7 +144,7 @@ pub fn run(
     if let Some(identity) = identity {
         server.add_service(background_service(
             "token keys",
-            crate::identity::KeyWatcher(identity),
+            crate::filters::identity::KeyWatcher(identity),
         ));
     }
     if let Some(host) = auth {

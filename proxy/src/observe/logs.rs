@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; keep the guard alive until exit so buffered lines flush.
 /// With tracing on, `tracing` spans (the auth core's `#[instrument]`s) are exported too.
-pub fn init(log: &LogSettings, traces: Option<&crate::traces::Tracing>) -> WorkerGuard {
+pub fn init(log: &LogSettings, traces: Option<&crate::observe::traces::Tracing>) -> WorkerGuard {
     use tracing_subscriber::prelude::*;
     let spec = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_else(|_| log.level.clone());
     let filter = filter(&spec);

@@ -7,7 +7,7 @@
 //! hundreds of parallel lookups), the lookup has a timeout of its own, and every fail-open is
 //! counted (`edge_revocation_fail_open_total`) and logged.
 
-use crate::shared_redis::SharedRedis;
+use crate::server::redis_client::SharedRedis;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +79,7 @@ impl Revocations {
     }
 
     fn warn(&self, error: &str) {
-        let now = crate::identity::now_millis();
+        let now = crate::filters::identity::now_millis();
         let last = self.last_warn_ms.load(Relaxed);
         if now.saturating_sub(last) >= WARN_EVERY_MS
             && self

@@ -1,6 +1,6 @@
 //! One structured line per request, written by the `logging` phase.
 
-use crate::ctx::RequestCtx;
+use crate::proxy::ctx::RequestCtx;
 use pingora::proxy::Session;
 
 pub const TARGET: &str = "edge::access";

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 pub fn run(url: &str, ready: bool, timeout: Duration) -> ExitCode {
     let path = if ready {
-        crate::readiness::READY_PATH
+        crate::observe::health::READY_PATH
     } else {
-        crate::readiness::HEALTH_PATH
+        crate::observe::health::HEALTH_PATH
     };
     let target = format!("{}{path}", url.trim_end_matches('/'));
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -3,9 +3,9 @@
 //! swap never disturbs requests in flight: the old generation lives until they finish.
 
 use crate::config::{self, Config};
-use crate::limiter::Policy;
+use crate::filters::limiter::Policy;
+use crate::routing::upstream::{self, Pool};
 use crate::routing::Router;
-use crate::upstream::{self, Pool};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -22,7 +22,7 @@ pub struct Runtime {
     pub router: Router,
     pub pools: HashMap<String, Arc<Pool>>,
     /// The bot filter's rules, when `[bot_filter]` is set.
-    pub bot_rules: Option<Arc<crate::botfilter::rules::Rules>>,
+    pub bot_rules: Option<Arc<crate::filters::botfilter::rules::Rules>>,
     /// `[bot_filter] answer_limit`, compiled.
     pub bot_answer_policy: Option<Arc<Policy>>,
 }
@@ -68,7 +68,9 @@ impl Runtime {
             .and_then(|b| b.answer_limit.as_ref())
             .and_then(|name| policies.get(name).cloned());
         let bot_rules = match &config.bot_filter {
-            Some(spec) => Some(Arc::new(crate::botfilter::rules::Rules::build(spec)?)),
+            Some(spec) => Some(Arc::new(crate::filters::botfilter::rules::Rules::build(
+                spec,
+            )?)),
             None => None,
         };
         let generation = previous.map_or(1, |p| p.generation + 1);

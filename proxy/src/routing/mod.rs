@@ -1,9 +1,12 @@
 //! Route table: host + longest path prefix on segment boundaries. Built once per config
 //! generation; a lookup allocates nothing for lowercase hosts.
 
+pub mod balance_key;
+pub mod upstream;
+
 use crate::config::{AuthMode, RouteSpec};
-use crate::limiter::Policy;
-use crate::upstream::Pool;
+use crate::filters::limiter::Policy;
+use crate::routing::upstream::Pool;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ pub struct Route {
     pub auth: AuthMode,
     /// Any of these roles (empty: any valid token).
     pub roles: Box<[String]>,
-    pub stats: Arc<crate::request_metrics::RouteStats>,
+    pub stats: Arc<crate::observe::request_metrics::RouteStats>,
     /// `;` parameters in path segments are passed on.
     pub matrix_params: bool,
 }
@@ -79,7 +82,7 @@ impl Router {
                 strip_prefix: spec.strip_prefix,
                 auth: spec.auth,
                 roles: spec.roles.clone().into_boxed_slice(),
-                stats: crate::request_metrics::stats_for(&spec.name),
+                stats: crate::observe::request_metrics::stats_for(&spec.name),
                 pool: pool.clone(),
                 client_limits,
                 user_limits,
@@ -135,8 +138,8 @@ impl Router {
 /// another host's routes.
 pub fn request_host(
     req: &pingora::http::RequestHeader,
-) -> Result<Option<&str>, crate::error::EdgeError> {
-    use crate::error::EdgeError::BadRequest;
+) -> Result<Option<&str>, crate::proxy::error::EdgeError> {
+    use crate::proxy::error::EdgeError::BadRequest;
     let host = match req.uri.authority() {
         Some(a) => Some(a.as_str()),
         None => {

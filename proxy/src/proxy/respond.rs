@@ -1,7 +1,7 @@
 //! Answers the edge writes itself: JSON `{"error", "request_id"}` with Content-Length, so no
 //! client is left waiting for a body that never ends.
 
-use crate::error::EdgeError;
+use crate::proxy::error::EdgeError;
 use bytes::Bytes;
 use http::HeaderValue;
 use pingora::http::ResponseHeader;
@@ -31,7 +31,7 @@ pub async fn error_with(
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    header.insert_header(crate::request_id::HEADER, request_id)?;
+    header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
     if let Some(secs) = err.retry_after() {
         header.insert_header(http::header::RETRY_AFTER, secs)?;
     }
@@ -78,7 +78,7 @@ pub async fn full(
     header.insert_header(http::header::CONTENT_TYPE, content_type)?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
-    header.insert_header(crate::request_id::HEADER, request_id)?;
+    header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
     extra(&mut header)?;
     let empty = body.is_empty();
     session
@@ -99,6 +99,6 @@ pub async fn redirect(
     let mut header = ResponseHeader::build(308, Some(4))?;
     header.insert_header(http::header::LOCATION, location)?;
     header.insert_header(http::header::CONTENT_LENGTH, 0)?;
-    header.insert_header(crate::request_id::HEADER, request_id)?;
+    header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
     session.write_response_header(Box::new(header), true).await
 }

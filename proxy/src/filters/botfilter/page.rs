@@ -191,7 +191,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::botfilter::question::Question;
+    use crate::filters::botfilter::question::Question;
 
     #[test]
     fn language_follows_the_first_choice() {

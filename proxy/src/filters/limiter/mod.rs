@@ -24,7 +24,7 @@ pub use key::Subject;
 pub use local::LocalBuckets;
 
 use crate::config::{LimitKey, LimitSpec, OnRedisDown, RateLimitSettings};
-use crate::shared_redis::SharedRedis;
+use crate::server::redis_client::SharedRedis;
 use breaker::{Breaker, Gate, Transition};
 use gcra::Outcome;
 use http::HeaderValue;

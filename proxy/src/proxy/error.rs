@@ -11,7 +11,7 @@ pub enum EdgeError {
     BadRequest(&'static str),
     /// A request target the edge will not decide on (see `canonical_path`).
     #[error("invalid path: {0}")]
-    InvalidPath(#[from] crate::canonical_path::PathError),
+    InvalidPath(#[from] crate::proxy::canonical_path::PathError),
     /// `;` parameters on a route that did not opt in (`matrix_params`).
     #[error("invalid path: ';' parameters are not accepted on this route")]
     MatrixParams,
@@ -85,8 +85,8 @@ impl EdgeError {
     }
 
     /// The metrics label of an upstream failure.
-    pub fn upstream_kind(&self) -> Option<crate::request_metrics::UpstreamError> {
-        use crate::request_metrics::UpstreamError as K;
+    pub fn upstream_kind(&self) -> Option<crate::observe::request_metrics::UpstreamError> {
+        use crate::observe::request_metrics::UpstreamError as K;
         match self {
             EdgeError::UpstreamUnreachable => Some(K::Unreachable),
             EdgeError::UpstreamTimeout => Some(K::Timeout),

@@ -6,7 +6,7 @@ use pingora::http::RequestHeader;
 
 /// The request's token, if it carries one.
 pub fn token<'r>(req: &'r RequestHeader, cookie: Option<&str>) -> Option<&'r str> {
-    bearer(req).or_else(|| cookie.and_then(|name| crate::cookie::get(req, name)))
+    bearer(req).or_else(|| cookie.and_then(|name| crate::proxy::cookie::get(req, name)))
 }
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).

@@ -4,7 +4,7 @@
 //! signals (request rate, recent failures), which need the client's fingerprint.
 
 use crate::config::{BotAction, BotFilterSpec};
-use crate::limiter::Bucket;
+use crate::filters::limiter::Bucket;
 use pingora::http::RequestHeader;
 use regex::Regex;
 use std::net::IpAddr;

@@ -4,7 +4,7 @@
 //! Served only to clients in `[metrics] allow` (loopback by default), judged by the socket
 //! peer; everyone else gets the edge's 404.
 
-use crate::limiter::Limiter;
+use crate::filters::limiter::Limiter;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -13,8 +13,8 @@ pub const PATH: &str = "/_edge/metrics";
 /// Renders every metric.
 pub fn render(
     limiter: &Limiter,
-    bot: Option<&crate::botfilter::BotFilter>,
-    readiness: &crate::readiness::Readiness,
+    bot: Option<&crate::filters::botfilter::BotFilter>,
+    readiness: &crate::observe::health::Readiness,
 ) -> String {
     let s = &limiter.stats;
     let mut out = String::with_capacity(1024);
@@ -90,7 +90,7 @@ pub fn render(
          # TYPE edge_ratelimit_fallback gauge\nedge_ratelimit_fallback {}\n",
         u8::from(limiter.in_fallback())
     );
-    crate::request_metrics::render(&mut out);
+    crate::observe::request_metrics::render(&mut out);
     if let Some(identity) = &readiness.identity {
         write_counters(
             &mut out,

@@ -1,14 +1,14 @@
 //! The Pingora `ProxyHttp` implementation. It stays thin: each phase hands its work to the
 //! module that owns it (request ids, routing, pools, responses, access log).
 
-use crate::ctx::RequestCtx;
-use crate::drain::Draining;
-use crate::error::EdgeError;
-use crate::limiter::{Limiter, Subject, Verdict};
-use crate::live::Live;
-use crate::{
-    access_log, botfilter, canonical_path, client_ip, metrics, readiness, request_id, respond,
-};
+use crate::filters::botfilter;
+use crate::filters::limiter::{Limiter, Subject, Verdict};
+use crate::observe::{access_log, health as readiness, metrics};
+use crate::proxy::ctx::RequestCtx;
+use crate::proxy::error::EdgeError;
+use crate::proxy::{canonical_path, client_ip, request_id, respond};
+use crate::server::drain::Draining;
+use crate::server::reload::Live;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::modules::http::HttpModules;
@@ -27,12 +27,12 @@ pub struct Edge {
     pub draining: Draining,
     pub limiter: Arc<Limiter>,
     /// Token verification; present when the conf has `[auth]`.
-    pub identity: Option<Arc<crate::identity::Identity>>,
-    pub readiness: Arc<crate::readiness::Readiness>,
+    pub identity: Option<Arc<crate::filters::identity::Identity>>,
+    pub readiness: Arc<crate::observe::health::Readiness>,
     /// The Smart TV bot filter; present when the conf has `[bot_filter]` at start.
-    pub bot: Option<Arc<crate::botfilter::BotFilter>>,
+    pub bot: Option<Arc<crate::filters::botfilter::BotFilter>>,
     /// OpenTelemetry; present when the conf has `[tracing]` at start.
-    pub tracing: Option<Arc<crate::traces::Tracing>>,
+    pub tracing: Option<Arc<crate::observe::traces::Tracing>>,
 }
 
 /// Paths the edge answers itself.
@@ -62,7 +62,7 @@ impl ProxyHttp for Edge {
     ) -> Result<()> {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
         // before anything reads them, on every route: only the edge sets identity headers
-        crate::identity::strip_spoofed(session.req_header_mut());
+        crate::filters::identity::strip_spoofed(session.req_header_mut());
         let peer = socket_peer(session);
         if let Some(peer) = peer {
             let runtime = self.live.load();
@@ -80,7 +80,7 @@ impl ProxyHttp for Edge {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Some(https_port) = self.redirect_port(session) {
-            return match crate::redirect::https_location(session.req_header(), https_port) {
+            return match crate::proxy::redirect::https_location(session.req_header(), https_port) {
                 Some(location) => respond::redirect(session, &location, &ctx.request_id)
                     .await
                     .map(|_| true),
@@ -104,7 +104,8 @@ impl ProxyHttp for Edge {
                     (status, JSON, body)
                 }
                 readiness::READY_PATH if self.may_scrape(session) => {
-                    let (status, body) = self.readiness.ready(crate::identity::now_millis());
+                    let (status, body) =
+                        self.readiness.ready(crate::filters::identity::now_millis());
                     (status, JSON, body)
                 }
                 metrics::PATH if self.may_scrape(session) => (
@@ -192,7 +193,7 @@ impl ProxyHttp for Edge {
         };
         let mut key_buf = [0u8; 16];
         let user = ctx.identity.as_deref().map(|v| v.claims.sub.as_str());
-        let key = crate::balance_key::extract(
+        let key = crate::routing::balance_key::extract(
             &route.pool.spec.balance,
             session,
             ctx.client_ip,
@@ -249,7 +250,7 @@ impl ProxyHttp for Edge {
         if let (Some(t), Some(trace)) = (&self.tracing, ctx.trace.as_mut()) {
             t.start_upstream(trace, upstream, ctx.server);
         }
-        crate::identity::write_upstream(upstream, ctx.identity.as_deref())?;
+        crate::filters::identity::write_upstream(upstream, ctx.identity.as_deref())?;
         // the client as the edge saw it (socket, or a trusted proxy's X-Forwarded-For);
         // replaces any value the client sent
         if let Some(ip) = ctx.client_ip {
@@ -343,7 +344,9 @@ impl ProxyHttp for Edge {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         match &ctx.route {
             Some(route) => route.stats.observe(status, ctx.started.elapsed()),
-            None => crate::request_metrics::unrouted().observe(status, ctx.started.elapsed()),
+            None => {
+                crate::observe::request_metrics::unrouted().observe(status, ctx.started.elapsed())
+            }
         }
         if self.access_log {
             let trace_id = ctx.trace.as_ref().and_then(|t| t.trace_id());
@@ -351,7 +354,7 @@ impl ProxyHttp for Edge {
         }
         if let Some(trace) = ctx.trace.as_mut() {
             let route = ctx.route.as_ref().map(|r| r.name.as_str());
-            crate::traces::Tracing::finish(trace, route, status, e.map(|e| e.to_string()));
+            crate::observe::traces::Tracing::finish(trace, route, status, e.map(|e| e.to_string()));
         }
     }
 }
@@ -363,7 +366,7 @@ impl Edge {
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
-        policies: &[Arc<crate::limiter::Policy>],
+        policies: &[Arc<crate::filters::limiter::Policy>],
         route_name: &str,
     ) -> Result<bool> {
         let Some(ip) = ctx.client_net else {
@@ -406,7 +409,7 @@ impl Edge {
     }
 
     /// A child span of the request for one phase; ended when dropped.
-    fn span(&self, ctx: &RequestCtx, name: &'static str) -> Option<crate::traces::Span> {
+    fn span(&self, ctx: &RequestCtx, name: &'static str) -> Option<crate::observe::traces::Span> {
         let t = self.tracing.as_ref()?;
         t.child(
             ctx.trace.as_ref()?,

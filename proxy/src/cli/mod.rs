@@ -1,6 +1,9 @@
 //! Command line: `edge run`, `edge check`, `edge health`, and the auth core's admin commands
 //! (`migrate`, `keys`, `user`).
 
+pub mod admin;
+pub mod health;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -219,7 +219,9 @@ fn remove_dot_segments(path: &[u8]) -> Result<String, PathError> {
 /// allocation) when the target already is canonical origin-form. Not inlined, so profiles and
 /// `bench/canonical-path.sh` can name its cost.
 #[inline(never)]
-pub fn apply(req: &mut pingora::http::RequestHeader) -> Result<bool, crate::error::EdgeError> {
+pub fn apply(
+    req: &mut pingora::http::RequestHeader,
+) -> Result<bool, crate::proxy::error::EdgeError> {
     // bytes that are not UTF-8 reach the URI only as a lossy copy while the raw bytes would
     // be forwarded: the decision would not be about what the upstream gets
     if !req.raw_path_is_utf8() {
@@ -248,7 +250,7 @@ pub fn apply(req: &mut pingora::http::RequestHeader) -> Result<bool, crate::erro
         };
         let uri: http::Uri = target
             .parse()
-            .map_err(|_| crate::error::EdgeError::BadRequest("invalid request target"))?;
+            .map_err(|_| crate::proxy::error::EdgeError::BadRequest("invalid request target"))?;
         req.set_uri(uri);
     }
     Ok(has_params)

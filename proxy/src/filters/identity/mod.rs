@@ -10,9 +10,9 @@ mod token_source;
 pub use keys::{KeyStatus, KeyWatcher};
 
 use crate::config::{AuthMode, IdentitySpec};
-use crate::error::EdgeError;
+use crate::proxy::error::EdgeError;
 use crate::routing::Route;
-use crate::shared_redis::SharedRedis;
+use crate::server::redis_client::SharedRedis;
 use arc_swap::ArcSwap;
 use auth_core::token::{Claims, TokenError, Verifier};
 use http::HeaderValue;

@@ -3,7 +3,7 @@
 //! (GETDEL); counting a failure and locking out is one Lua script. With Redis configured but
 //! unreachable every call fails, and the bot filter fails closed (503) for answers.
 
-use crate::shared_redis::SharedRedis;
+use crate::server::redis_client::SharedRedis;
 use moka::sync::Cache;
 use std::sync::Arc;
 use std::time::Duration;

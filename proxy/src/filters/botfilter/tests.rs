@@ -379,7 +379,10 @@ fn the_shipped_rules_know_every_tv_marker_and_leave_other_clients_alone() {
         !tv_burst.matches_request(&request("/auth/login", tvs[0], &[]), ip),
         "only /api/v1"
     );
-    assert_eq!(tv_burst.rate, Some(crate::limiter::Bucket::new(2.0, 20)));
+    assert_eq!(
+        tv_burst.rate,
+        Some(crate::filters::limiter::Bucket::new(2.0, 20))
+    );
 }
 
 #[test]

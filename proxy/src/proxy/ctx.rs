@@ -1,6 +1,6 @@
 //! Per-request state shared by the proxy phases.
 
-use crate::limiter::Quota;
+use crate::filters::limiter::Quota;
 use crate::routing::Route;
 use http::HeaderValue;
 use std::net::{IpAddr, SocketAddr};
@@ -23,9 +23,9 @@ pub struct RequestCtx {
     /// RateLimit-* values for the response, when the route is limited.
     pub quota: Option<Quota>,
     /// The verified caller; `None` is anonymous.
-    pub identity: Option<Arc<crate::identity::Verified>>,
+    pub identity: Option<Arc<crate::filters::identity::Verified>>,
     /// The request's spans, when `[tracing]` is on.
-    pub trace: Option<crate::traces::RequestTrace>,
+    pub trace: Option<crate::observe::traces::RequestTrace>,
 }
 
 impl RequestCtx {

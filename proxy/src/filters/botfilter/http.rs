@@ -8,9 +8,9 @@
 use super::page::{self, Lang};
 use super::{Answered, BotFilter, Failure, Issued, Screen};
 use crate::config::BotFilterSpec;
-use crate::ctx::RequestCtx;
-use crate::error::EdgeError;
-use crate::respond;
+use crate::proxy::ctx::RequestCtx;
+use crate::proxy::error::EdgeError;
+use crate::proxy::respond;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;

@@ -1,0 +1,13 @@
+//! The request path: Pingora's `ProxyHttp` phases (`service`), the per-request state they
+//! share (`ctx`), how a request is normalised before any decision (request id, canonical
+//! path, client address) and how the edge answers by itself (`respond`, `error`).
+
+pub mod canonical_path;
+pub mod client_ip;
+pub mod cookie;
+pub mod ctx;
+pub mod error;
+pub mod redirect;
+pub mod request_id;
+pub mod respond;
+pub mod service;
