@@ -9,6 +9,7 @@
 mod account;
 mod admin;
 pub mod client_network;
+pub mod clock;
 pub mod config;
 mod core;
 pub mod db_gate;

@@ -2,7 +2,7 @@
 //! need PostgreSQL: while it is open they answer 503 with `Retry-After` at once; an answer
 //! that found the database unreachable opens it.
 
-use crate::db_gate::{self, Change};
+use crate::db_gate::Change;
 use crate::error::Error;
 use crate::Auth;
 use axum::extract::{Request, State};
@@ -47,7 +47,7 @@ pub(crate) async fn probe(auth: &Auth) -> bool {
 }
 
 fn report_failure(auth: &Auth) {
-    if auth.db_gate.failed(db_gate::now_ms()) == Change::Opened {
+    if auth.db_gate.failed(crate::clock::unix_millis()) == Change::Opened {
         tracing::error!(
             "auth database unreachable: endpoints that need it answer 503 until a probe succeeds"
         );
@@ -55,7 +55,7 @@ fn report_failure(auth: &Auth) {
 }
 
 fn report_success(auth: &Auth) {
-    if let Change::Closed { down_for } = auth.db_gate.succeeded(db_gate::now_ms()) {
+    if let Change::Closed { down_for } = auth.db_gate.succeeded(crate::clock::unix_millis()) {
         tracing::info!(down_for = ?down_for, "auth database reachable again");
     }
 }

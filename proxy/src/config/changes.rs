@@ -1,54 +1,199 @@
-//! How each part of the conf takes effect on a running edge. Everything not named here is
-//! live: routes, upstreams, limits, `[rate_limit] replicas` and `headers_on_success`,
-//! `[client_ip]` for the edge's own decisions, `[metrics]`, the bot filter's rules and the
-//! settings it reads per request. The parts below are read once, when the process starts;
-//! a reload keeps their start values and names them, every time, until the next start.
+//! How each section of the conf takes effect on a running edge. Every section is in
+//! `SECTIONS`, declared live (the next generation is built with it) or restart (read once
+//! when the process starts). A reload compares every section: live changes are named in the
+//! reload's log line; restart changes are named at every reload until the next start (or, for
+//! listeners and `[server]`, a binary upgrade), and the new generation keeps the values the
+//! process started with, so what runs is what the generation says.
 
 use super::Config;
 
-/// The parts of `new` that differ from what the process started with and wait for a restart
-/// (or, for listeners and `[server]`, a binary upgrade).
-pub fn pending_restart(started: &Config, new: &Config) -> Vec<&'static str> {
-    let mut pending = Vec::new();
-    let mut check = |changed: bool, what: &'static str| {
-        if changed {
-            pending.push(what);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// Rebuilt on reload.
+    Live,
+    /// Read at start; a reload keeps the start value.
+    Restart,
+}
+
+/// One section of the conf and how it changes.
+pub struct Section {
+    pub name: &'static str,
+    pub applies: Applies,
+    changed: fn(&Config, &Config) -> bool,
+    /// For restart sections: puts the start value back into a new conf.
+    keep: fn(&mut Config, &Config),
+}
+
+fn nothing(_: &mut Config, _: &Config) {}
+
+/// Whether the embedded core's own settings differ (they are read when it starts).
+fn core_changed(a: &Config, b: &Config) -> bool {
+    a.auth != b.auth
+}
+
+pub const SECTIONS: &[Section] = &[
+    Section {
+        name: "[[listener]]",
+        applies: Applies::Restart,
+        changed: |a, b| a.listeners != b.listeners,
+        keep: |n, s| n.listeners = s.listeners.clone(),
+    },
+    Section {
+        name: "[server]",
+        applies: Applies::Restart,
+        changed: |a, b| a.server != b.server,
+        keep: |n, s| n.server = s.server.clone(),
+    },
+    Section {
+        name: "[log]",
+        applies: Applies::Restart,
+        changed: |a, b| a.log != b.log,
+        keep: |n, s| n.log = s.log.clone(),
+    },
+    Section {
+        name: "[redis]",
+        applies: Applies::Restart,
+        changed: |a, b| a.redis != b.redis,
+        keep: |n, s| n.redis = s.redis.clone(),
+    },
+    Section {
+        name: "[tracing]",
+        applies: Applies::Restart,
+        changed: |a, b| a.tracing != b.tracing,
+        keep: |n, s| n.tracing = s.tracing.clone(),
+    },
+    Section {
+        // the core, its database, keys, social providers and throttles run from start; the
+        // edge's token checks follow its keys and issuer, so they wait with it
+        name: "[auth] and [social] of the embedded core",
+        applies: Applies::Restart,
+        changed: core_changed,
+        keep: |n, s| {
+            if core_changed(n, s) {
+                n.auth = s.auth.clone();
+                n.identity = s.identity.clone();
+            }
+        },
+    },
+    Section {
+        name: "[auth] token verification (keys, jwks_url, issuer, audience, token_cookie)",
+        applies: Applies::Live,
+        changed: |a, b| a.identity != b.identity,
+        keep: nothing,
+    },
+    Section {
+        name: "[rate_limit] local_capacity",
+        applies: Applies::Restart,
+        changed: |a, b| a.rate_limit.local_capacity != b.rate_limit.local_capacity,
+        keep: |n, s| n.rate_limit.local_capacity = s.rate_limit.local_capacity,
+    },
+    Section {
+        name: "[rate_limit]",
+        applies: Applies::Live,
+        changed: |a, b| {
+            let (a, b) = (&a.rate_limit, &b.rate_limit);
+            (
+                a.replicas,
+                a.headers_on_success,
+                a.breaker_failures,
+                a.breaker_cooldown,
+            ) != (
+                b.replicas,
+                b.headers_on_success,
+                b.breaker_failures,
+                b.breaker_cooldown,
+            )
+        },
+        keep: nothing,
+    },
+    Section {
+        name: "[limit.*]",
+        applies: Applies::Live,
+        changed: |a, b| a.limits != b.limits,
+        keep: nothing,
+    },
+    Section {
+        name: "[[upstream]]",
+        applies: Applies::Live,
+        changed: |a, b| a.upstreams != b.upstreams,
+        keep: nothing,
+    },
+    Section {
+        name: "[[route]]",
+        applies: Applies::Live,
+        changed: |a, b| a.routes != b.routes,
+        keep: nothing,
+    },
+    Section {
+        name: "[client_ip]",
+        applies: Applies::Live,
+        changed: |a, b| a.client_ip != b.client_ip,
+        keep: nothing,
+    },
+    Section {
+        name: "[metrics]",
+        applies: Applies::Live,
+        changed: |a, b| a.metrics_allow != b.metrics_allow,
+        keep: nothing,
+    },
+    Section {
+        name: "[bot_filter]",
+        applies: Applies::Live,
+        changed: |a, b| a.bot_filter != b.bot_filter,
+        keep: nothing,
+    },
+];
+
+/// What a reload changes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Live sections that differ from the running generation: applied by this reload.
+    pub applied: Vec<&'static str>,
+    /// Restart sections that differ from the start: kept at their start values.
+    pub pending: Vec<&'static str>,
+}
+
+/// Compares `new` with the running generation (`current`) and the start (`started`), and
+/// puts the start values of restart sections back into `new`.
+pub fn reconcile(started: &Config, current: &Config, new: &mut Config) -> Changes {
+    // Every field of the conf must be in SECTIONS: adding one without deciding how it
+    // reloads fails to compile here.
+    let Config {
+        dir: _,
+        server: _,
+        log: _,
+        listeners: _,
+        routes: _,
+        upstreams: _,
+        redis: _,
+        rate_limit: _,
+        limits: _,
+        client_ip: _,
+        metrics_allow: _,
+        auth: _,
+        identity: _,
+        bot_filter: _,
+        tracing: _,
+    } = new;
+    let mut changes = Changes::default();
+    for section in SECTIONS {
+        match section.applies {
+            Applies::Restart => {
+                if (section.changed)(started, new) {
+                    changes.pending.push(section.name);
+                    (section.keep)(new, started);
+                }
+            }
+            Applies::Live => {}
         }
-    };
-    check(
-        new.listeners != started.listeners || new.server != started.server,
-        "[[listener]] and [server] (a binary upgrade: edge run --upgrade)",
-    );
-    check(new.redis != started.redis, "[redis]");
-    check(new.log != started.log, "[log]");
-    check(
-        new.auth != started.auth,
-        "[auth] and [social] of the embedded core (with the [client_ip] prefixes it counts by)",
-    );
-    check(
-        new.identity != started.identity,
-        "[auth] token verification (keys, jwks_url, issuer, audience, token_cookie)",
-    );
-    check(new.tracing != started.tracing, "[tracing]");
-    let (s, n) = (&started.rate_limit, &new.rate_limit);
-    check(
-        (s.breaker_failures, s.breaker_cooldown, s.local_capacity)
-            != (n.breaker_failures, n.breaker_cooldown, n.local_capacity),
-        "[rate_limit] breaker_failures, breaker_cooldown, local_capacity",
-    );
-    match (&started.bot_filter, &new.bot_filter) {
-        (None, Some(_)) => check(
-            true,
-            "[bot_filter] added (the filter is built at start; once running, its rules reload)",
-        ),
-        (Some(s), Some(n)) => check(
-            s.failure_window != n.failure_window
-                || (started.redis.is_none() && s.challenge_ttl != n.challenge_ttl),
-            "[bot_filter] failure_window (and challenge_ttl without [redis])",
-        ),
-        _ => {}
     }
-    pending
+    // live sections are compared once the restart ones hold their effective values
+    for section in SECTIONS.iter().filter(|s| s.applies == Applies::Live) {
+        if (section.changed)(current, new) {
+            changes.applied.push(section.name);
+        }
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -86,32 +231,55 @@ mod tests {
     }
 
     #[test]
-    fn live_parts_are_not_named_and_start_only_parts_are() {
+    fn live_sections_are_applied_and_restart_sections_keep_their_start_values() {
         let started = base();
-        let mut live = started.clone();
-        live.rate_limit.replicas = 4;
-        live.metrics_allow.clear();
-        live.client_ip.header = crate::config::ForwardedHeader::XRealIp;
-        assert!(pending_restart(&started, &live).is_empty());
-
         let mut new = started.clone();
+        new.rate_limit.replicas = 4;
         new.rate_limit.breaker_failures += 1;
+        new.metrics_allow.clear();
+        new.client_ip.header = crate::config::ForwardedHeader::XRealIp;
         new.bot_filter = Some(bot());
         new.log.level = "debug".into();
-        let pending = pending_restart(&started, &new);
-        assert_eq!(pending.len(), 3, "{pending:?}");
-        assert!(pending.iter().any(|p| p.starts_with("[bot_filter] added")));
-
-        let mut with_bot = started.clone();
-        with_bot.bot_filter = Some(bot());
-        let mut changed = with_bot.clone();
-        if let Some(b) = changed.bot_filter.as_mut() {
-            b.failure_window = Duration::from_secs(60);
-            b.pass_ttl = Duration::from_secs(1);
-        }
+        new.rate_limit.local_capacity += 1;
+        let changes = reconcile(&started, &started, &mut new);
         assert_eq!(
-            pending_restart(&with_bot, &changed),
-            ["[bot_filter] failure_window (and challenge_ttl without [redis])"]
+            changes.applied,
+            ["[rate_limit]", "[client_ip]", "[metrics]", "[bot_filter]"]
         );
+        assert_eq!(changes.pending, ["[log]", "[rate_limit] local_capacity"]);
+        // the restart values are the start ones again, the live ones the new ones
+        assert_eq!(new.log, started.log);
+        assert_eq!(
+            new.rate_limit.local_capacity,
+            started.rate_limit.local_capacity
+        );
+        assert_eq!(new.rate_limit.replicas, 4);
+        assert!(new.bot_filter.is_some());
+    }
+
+    #[test]
+    fn a_pending_change_is_named_at_every_reload_and_a_live_one_once() {
+        let started = base();
+        let mut first = started.clone();
+        first.log.level = "debug".into();
+        first.bot_filter = Some(bot());
+        let changes = reconcile(&started, &started, &mut first);
+        assert_eq!(changes.pending, ["[log]"]);
+        assert_eq!(changes.applied, ["[bot_filter]"]);
+
+        let current = first.clone();
+        let mut second = current.clone();
+        second.log.level = "debug".into();
+        let changes = reconcile(&started, &current, &mut second);
+        assert_eq!(changes.pending, ["[log]"]);
+        assert!(changes.applied.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn every_section_has_a_distinct_name() {
+        let mut names: Vec<_> = SECTIONS.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SECTIONS.len());
     }
 }

@@ -14,7 +14,7 @@ mod validate;
 mod tests;
 
 pub use bot_filter::SECRET_ENV as BOT_SECRET_ENV;
-pub use changes::pending_restart;
+pub use changes::reconcile;
 pub use error::ConfigErrors;
 pub use runtime::*;
 

@@ -7,7 +7,6 @@
 //! can (public routes, valid tokens), so the answer stays 200 and load balancers keep it. Only
 //! a draining edge answers 503.
 
-use crate::filters::identity::Identity;
 use crate::server::drain::Draining;
 use crate::server::redis_client::SharedRedis;
 use crate::server::reload::Live;
@@ -40,7 +39,6 @@ pub struct Readiness {
     pub redis: Option<Arc<SharedRedis>>,
     /// The embedded auth core, once it runs.
     pub auth: Option<Arc<OnceLock<Arc<Auth>>>>,
-    pub identity: Option<Arc<Identity>>,
     redis_probe: ArcSwap<RedisProbe>,
 }
 
@@ -55,14 +53,12 @@ impl Readiness {
         draining: Draining,
         redis: Option<Arc<SharedRedis>>,
         auth: Option<Arc<OnceLock<Arc<Auth>>>>,
-        identity: Option<Arc<Identity>>,
     ) -> Readiness {
         Readiness {
             live,
             draining,
             redis,
             auth,
-            identity,
             redis_probe: ArcSwap::from_pointee(RedisProbe {
                 error: Some("not checked yet".into()),
                 ..RedisProbe::default()
@@ -156,7 +152,8 @@ impl Readiness {
             };
             return (json!({ "status": UP, "mode": "embedded" }), database);
         }
-        match self.identity.as_ref().filter(|i| i.keys_are_remote()) {
+        let identity = self.live.load().identity.clone();
+        match identity.filter(|i| i.keys_are_remote()) {
             Some(identity) => {
                 let fetched = identity.key_status().error.is_none();
                 (
@@ -172,7 +169,7 @@ impl Readiness {
     }
 
     fn keys_check(&self, now_ms: u64) -> Value {
-        let Some(identity) = &self.identity else {
+        let Some(identity) = self.live.load().identity.clone() else {
             return json!({ "status": NOT_CONFIGURED });
         };
         let s = identity.key_status();
@@ -243,9 +240,7 @@ impl BackgroundService for ReadinessProber {
             return;
         }
         loop {
-            self.0
-                .ping_redis(crate::filters::identity::now_millis())
-                .await;
+            self.0.ping_redis(auth_core::clock::unix_millis()).await;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(PROBE_EVERY) => {}

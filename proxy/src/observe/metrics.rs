@@ -4,7 +4,6 @@
 //! Served only to clients in `[metrics] allow` (loopback by default), judged by the socket
 //! peer; everyone else gets the edge's 404.
 
-use crate::filters::limiter::Limiter;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -12,10 +11,11 @@ pub const PATH: &str = "/_edge/metrics";
 
 /// Renders every metric.
 pub fn render(
-    limiter: &Limiter,
-    bot: Option<&crate::filters::botfilter::BotFilter>,
+    generation: &crate::server::generation::Generation,
     readiness: &crate::observe::health::Readiness,
 ) -> String {
+    let shared = &readiness.live.shared;
+    let limiter = &shared.limiter;
     let s = &limiter.stats;
     let mut out = String::with_capacity(1024);
     let counters = [
@@ -51,8 +51,8 @@ pub fn render(
         ),
     ];
     write_counters(&mut out, &counters);
-    if let Some(bot) = bot {
-        let c = &bot.counters;
+    if generation.bot.is_some() {
+        let c = &shared.bot.counters;
         write_counters(
             &mut out,
             &[
@@ -91,19 +91,20 @@ pub fn render(
         u8::from(limiter.in_fallback())
     );
     crate::observe::request_metrics::render(&mut out);
-    if let Some(identity) = &readiness.identity {
+    if generation.identity.is_some() {
+        let stats = &shared.identity_stats;
         write_counters(
             &mut out,
             &[
                 (
                     "edge_token_key_reads_total",
                     "Reads of the token keys (directory or JWKS), periodic or for an unknown kid.",
-                    &identity.key_reads,
+                    &stats.key_reads,
                 ),
                 (
                     "edge_revocation_fail_open_total",
                     "Tokens let through unchecked because the deny list could not be read.",
-                    identity.revocation_fail_open(),
+                    &stats.revocation_fail_open,
                 ),
             ],
         );

@@ -173,6 +173,11 @@ impl Tracing {
         )
     }
 
+    /// A request filter's span (rate limit, bot filter, identity), ended when dropped.
+    pub fn phase(&self, ctx: &crate::proxy::ctx::RequestCtx, name: &'static str) -> Option<Span> {
+        self.child(ctx.trace.as_ref()?, name, SpanKind::Internal)
+    }
+
     /// Starts the upstream attempt's span and writes its `traceparent` into the upstream
     /// request (replacing any the client sent).
     pub fn start_upstream(

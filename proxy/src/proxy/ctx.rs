@@ -2,12 +2,15 @@
 
 use crate::filters::limiter::Quota;
 use crate::routing::Route;
+use crate::server::generation::Generation;
 use http::HeaderValue;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 pub struct RequestCtx {
+    /// The config generation this request is served by, loaded once, in the first phase.
+    pub generation: Option<Arc<Generation>>,
     /// Set in the first phase; every answer and log line of the request carries it.
     pub request_id: HeaderValue,
     pub route: Option<Arc<Route>>,
@@ -26,11 +29,14 @@ pub struct RequestCtx {
     pub identity: Option<Arc<crate::filters::identity::Verified>>,
     /// The request's spans, when `[tracing]` is on.
     pub trace: Option<crate::observe::traces::RequestTrace>,
+    /// Rate-limit keys are written here, one policy after another (allocated on first use).
+    pub key_buf: String,
 }
 
 impl RequestCtx {
     pub fn new() -> Self {
         RequestCtx {
+            generation: None,
             request_id: HeaderValue::from_static(""),
             route: None,
             server: None,
@@ -41,6 +47,7 @@ impl RequestCtx {
             quota: None,
             identity: None,
             trace: None,
+            key_buf: String::new(),
         }
     }
 }

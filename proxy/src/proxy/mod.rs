@@ -6,6 +6,7 @@ pub mod canonical_path;
 pub mod client_ip;
 pub mod cookie;
 pub mod ctx;
+pub mod edge_paths;
 pub mod error;
 pub mod redirect;
 pub mod request_id;

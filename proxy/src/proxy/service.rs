@@ -1,13 +1,11 @@
 //! The Pingora `ProxyHttp` implementation. It stays thin: each phase hands its work to the
 //! module that owns it (request ids, routing, pools, responses, access log).
 
-use crate::filters::botfilter;
-use crate::filters::limiter::{Limiter, Subject, Verdict};
-use crate::observe::{access_log, health as readiness, metrics};
+use crate::observe::access_log;
+use crate::observe::health::Readiness;
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::error::EdgeError;
-use crate::proxy::{canonical_path, client_ip, request_id, respond};
-use crate::server::drain::Draining;
+use crate::proxy::{canonical_path, client_ip, edge_paths, request_id, respond};
 use crate::server::reload::Live;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -20,25 +18,17 @@ use std::sync::Arc;
 /// Plain listeners that answer with a redirect to HTTPS, by local port.
 pub type RedirectPorts = Vec<(u16, u16)>;
 
+/// The proxy service. Per request it loads one config generation and walks the phases; what
+/// a phase decides is up to the module that owns it (the route's filter chain, above all).
 pub struct Edge {
+    /// The current generation and the state shared across generations.
     pub live: Arc<Live>,
+    pub readiness: Arc<Readiness>,
+    /// Read at start, like the listeners they belong to.
     pub redirects: RedirectPorts,
+    /// `[log] access_log`, read at start.
     pub access_log: bool,
-    pub draining: Draining,
-    pub limiter: Arc<Limiter>,
-    /// Token verification; present when the conf has `[auth]`.
-    pub identity: Option<Arc<crate::filters::identity::Identity>>,
-    pub readiness: Arc<crate::observe::health::Readiness>,
-    /// The Smart TV bot filter; present when the conf has `[bot_filter]` at start.
-    pub bot: Option<Arc<crate::filters::botfilter::BotFilter>>,
-    /// OpenTelemetry; present when the conf has `[tracing]` at start.
-    pub tracing: Option<Arc<crate::observe::traces::Tracing>>,
 }
-
-/// Paths the edge answers itself.
-const EDGE_PREFIX: &str = "/_edge/";
-const JSON: &str = "application/json";
-const PROMETHEUS: &str = "text/plain; version=0.0.4";
 
 const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
 
@@ -63,15 +53,16 @@ impl ProxyHttp for Edge {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
         // before anything reads them, on every route: only the edge sets identity headers
         crate::filters::identity::strip_spoofed(session.req_header_mut());
+        let generation = self.live.load_full();
         let peer = socket_peer(session);
         if let Some(peer) = peer {
-            let runtime = self.live.load();
-            let spec = &runtime.config.client_ip;
+            let spec = &generation.config.client_ip;
             let ip = client_ip::resolve(peer, &session.req_header().headers, spec);
             ctx.client_ip = Some(ip);
             ctx.client_net = Some(spec.networks.of(ip));
         }
-        if let Some(t) = &self.tracing {
+        ctx.generation = Some(generation);
+        if let Some(t) = &self.live.shared.tracing {
             let rid = ctx.request_id.to_str().unwrap_or("");
             ctx.trace = Some(t.start_request(session.req_header(), peer, ctx.client_ip, rid));
         }
@@ -95,31 +86,18 @@ impl ProxyHttp for Edge {
             Ok(has_params) => has_params,
             Err(e) => return self.answer(session, ctx, e).await,
         };
-        let path = session.req_header().uri.path();
-        if path.starts_with(EDGE_PREFIX) {
+        let Some(generation) = &ctx.generation else {
+            return self.answer(session, ctx, EdgeError::Internal).await;
+        };
+        if session
+            .req_header()
+            .uri
+            .path()
+            .starts_with(edge_paths::PREFIX)
+        {
             // the edge's own namespace: never proxied, whatever the routes say
-            let (status, content_type, body) = match path {
-                readiness::HEALTH_PATH => {
-                    let (status, body) = self.readiness.health();
-                    (status, JSON, body)
-                }
-                readiness::READY_PATH if self.may_scrape(session) => {
-                    let (status, body) =
-                        self.readiness.ready(crate::filters::identity::now_millis());
-                    (status, JSON, body)
-                }
-                metrics::PATH if self.may_scrape(session) => (
-                    200,
-                    PROMETHEUS,
-                    metrics::render(&self.limiter, self.bot.as_deref(), &self.readiness),
-                ),
-                p if p.starts_with(botfilter::http::ANSWER_PREFIX) && self.bot.is_some() => {
-                    self.answer_challenge(session, ctx).await?;
-                    return Ok(true);
-                }
-                _ => return self.answer(session, ctx, EdgeError::NoRoute).await,
-            };
-            respond::text(session, status, content_type, body, &ctx.request_id).await?;
+            let generation = generation.clone();
+            edge_paths::answer(session, ctx, &generation, &self.readiness).await?;
             return Ok(true);
         }
         let req = session.req_header();
@@ -127,8 +105,7 @@ impl ProxyHttp for Edge {
             Ok(host) => host,
             Err(e) => return self.answer(session, ctx, e).await,
         };
-        let runtime = self.live.load_full();
-        let Some(route) = runtime.router.find(host, req.uri.path()).cloned() else {
+        let Some(route) = generation.router.find(host, req.uri.path()).cloned() else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;
         };
         // known from here on: answers of the filters below count and log under the route
@@ -136,51 +113,8 @@ impl ProxyHttp for Edge {
         if has_params && !route.matrix_params {
             return self.answer(session, ctx, EdgeError::MatrixParams).await;
         }
-        // Cheapest refusals first: limits keyed by the client before the bot filter's
-        // questions and before any signature is checked, so a flood of junk tokens or TV
-        // requests is refused by its limit; limits keyed by the user once the token is known.
-        if !route.client_limits.is_empty() {
-            let _span = self.span(ctx, "rate_limit");
-            if self
-                .rate_limit(session, ctx, &route.client_limits, &route.name)
-                .await?
-            {
-                return Ok(true);
-            }
-        }
-        if let (Some(bot), Some(rules), Some(spec)) =
-            (&self.bot, &runtime.bot_rules, &runtime.config.bot_filter)
-        {
-            let _span = self.span(ctx, "bot_filter");
-            if botfilter::http::guard(bot, rules, spec, session, ctx).await? {
-                return Ok(true);
-            }
-        }
-        if route.auth != crate::config::AuthMode::Public {
-            let _span = self.span(ctx, "identity");
-            let checked = match &self.identity {
-                Some(identity) => {
-                    identity
-                        .check(session.req_header(), &route, now_secs())
-                        .await
-                }
-                None => Err(EdgeError::Internal),
-            };
-            match checked {
-                Ok(claims) => ctx.identity = claims,
-                Err(e) => return self.answer(session, ctx, e).await,
-            }
-        }
-        if !route.user_limits.is_empty() {
-            let _span = self.span(ctx, "rate_limit");
-            if self
-                .rate_limit(session, ctx, &route.user_limits, &route.name)
-                .await?
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let tracing = self.live.shared.tracing.as_deref();
+        route.filters.run(session, ctx, &route, tracing).await
     }
 
     async fn upstream_peer(
@@ -247,7 +181,7 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
-        if let (Some(t), Some(trace)) = (&self.tracing, ctx.trace.as_mut()) {
+        if let (Some(t), Some(trace)) = (&self.live.shared.tracing, ctx.trace.as_mut()) {
             t.start_upstream(trace, upstream, ctx.server);
         }
         crate::filters::identity::write_upstream(upstream, ctx.identity.as_deref())?;
@@ -282,7 +216,7 @@ impl ProxyHttp for Edge {
     where
         Self::CTX: Send + Sync,
     {
-        if self.draining.is_set() {
+        if self.live.shared.draining.is_set() {
             session.set_keepalive(None);
         }
         if let Some(quota) = &ctx.quota {
@@ -360,95 +294,6 @@ impl ProxyHttp for Edge {
 }
 
 impl Edge {
-    /// Applies rate limits (a route's, or the answer limit of the bot filter); true when the
-    /// request was answered (429 or 503).
-    async fn rate_limit(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        policies: &[Arc<crate::filters::limiter::Policy>],
-        route_name: &str,
-    ) -> Result<bool> {
-        let Some(ip) = ctx.client_net else {
-            return Ok(false);
-        };
-        let headers_on_success = self.live.load().config.rate_limit.headers_on_success;
-        let mut key = String::with_capacity(64);
-        let subject = Subject {
-            ip,
-            // anonymous requests on a user-keyed policy count by client network
-            user: ctx.identity.as_deref().map(|v| v.claims.sub.as_str()),
-            route: route_name,
-            headers: &session.req_header().headers,
-        };
-        match self.limiter.check(policies, &subject, &mut key).await {
-            Verdict::Allow(quota) => {
-                // a route checks client and user limits apart: keep the tighter quota
-                if let Some(q) = quota.filter(|_| headers_on_success) {
-                    if ctx.quota.as_ref().is_none_or(|t| q.remaining < t.remaining) {
-                        ctx.quota = Some(q);
-                    }
-                }
-                Ok(false)
-            }
-            Verdict::Deny {
-                quota,
-                retry_after_secs,
-            } => {
-                let err = EdgeError::RateLimited {
-                    retry_after: retry_after_secs,
-                };
-                respond::error_with(session, &err, &ctx.request_id, |h| quota.write_to(h)).await?;
-                Ok(true)
-            }
-            Verdict::Unavailable => {
-                self.answer(session, ctx, EdgeError::LimiterUnavailable)
-                    .await
-            }
-        }
-    }
-
-    /// A child span of the request for one phase; ended when dropped.
-    fn span(&self, ctx: &RequestCtx, name: &'static str) -> Option<crate::observe::traces::Span> {
-        let t = self.tracing.as_ref()?;
-        t.child(
-            ctx.trace.as_ref()?,
-            name,
-            opentelemetry::trace::SpanKind::Internal,
-        )
-    }
-
-    /// `POST /_edge/challenge/{id}` with the current `[bot_filter]` settings, behind its
-    /// answer limit.
-    async fn answer_challenge(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let runtime = self.live.load_full();
-        if let Some(policy) = &runtime.bot_answer_policy {
-            if self
-                .rate_limit(
-                    session,
-                    ctx,
-                    std::slice::from_ref(policy),
-                    "bot-filter-answer",
-                )
-                .await?
-            {
-                return Ok(());
-            }
-        }
-        match (&self.bot, &runtime.config.bot_filter) {
-            (Some(bot), Some(spec)) => botfilter::http::answer(bot, spec, session, ctx).await,
-            _ => respond::error(session, &EdgeError::NoRoute, &ctx.request_id).await,
-        }
-    }
-
-    /// Metrics and the readiness report are for the operators' scrapers and the site's own
-    /// services only; anyone else gets the usual 404. Decided on
-    /// the socket peer, never on forwarded headers, which a client behind a proxy controls.
-    fn may_scrape(&self, session: &Session) -> bool {
-        let allow = &self.live.load().config.metrics_allow;
-        socket_peer(session).is_some_and(|ip| allow.iter().any(|net| net.contains(&ip)))
-    }
-
     async fn answer(
         &self,
         session: &mut Session,
@@ -474,7 +319,7 @@ impl Edge {
 const REAL_IP: &str = "x-real-ip";
 
 /// The address of the TCP peer (not what forwarded headers claim).
-fn socket_peer(session: &Session) -> Option<std::net::IpAddr> {
+pub fn socket_peer(session: &Session) -> Option<std::net::IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())
@@ -488,10 +333,4 @@ fn format_ip(ip: std::net::IpAddr, buf: &mut [u8; 45]) -> &str {
     let _ = write!(cursor, "{ip}");
     let len = cursor.position() as usize;
     std::str::from_utf8(&buf[..len]).unwrap_or("")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -6,6 +6,7 @@ pub mod upstream;
 
 use crate::config::{AuthMode, RouteSpec};
 use crate::filters::limiter::Policy;
+use crate::filters::{Chain, Kit};
 use crate::routing::upstream::Pool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,11 +17,8 @@ pub struct Route {
     pub prefix: String,
     pub strip_prefix: bool,
     pub pool: Arc<Pool>,
-    /// Rate-limit policies keyed by the client (ip, route, header), checked before the bot
-    /// filter and token verification: a flood is refused before it costs anything else.
-    pub client_limits: Vec<Arc<Policy>>,
-    /// Policies keyed by the verified user, checked once the token is verified.
-    pub user_limits: Vec<Arc<Policy>>,
+    /// The request filters of this route, compiled with its generation.
+    pub filters: Chain,
     pub auth: AuthMode,
     /// Any of these roles (empty: any valid token).
     pub roles: Box<[String]>,
@@ -57,6 +55,7 @@ impl Router {
         specs: &[RouteSpec],
         pools: &HashMap<String, Arc<Pool>>,
         policies: &HashMap<String, Arc<Policy>>,
+        kit: &Kit,
     ) -> Result<Router, String> {
         let mut router = Router::default();
         for spec in specs {
@@ -73,9 +72,7 @@ impl Router {
                         .ok_or_else(|| format!("route {}: unknown limit {l}", spec.name))
                 })
                 .collect::<Result<_, _>>()?;
-            let (user_limits, client_limits) = limits
-                .into_iter()
-                .partition(|p| p.key == crate::config::LimitKey::User);
+            let filters = Chain::for_route(spec, limits, kit)?;
             let route = Arc::new(Route {
                 name: spec.name.clone(),
                 prefix: spec.path.clone(),
@@ -84,8 +81,7 @@ impl Router {
                 roles: spec.roles.clone().into_boxed_slice(),
                 stats: crate::observe::request_metrics::stats_for(&spec.name),
                 pool: pool.clone(),
-                client_limits,
-                user_limits,
+                filters,
                 matrix_params: spec.matrix_params,
             });
             match &spec.host {
@@ -261,7 +257,17 @@ mod tests {
 
     fn router(specs: &[RouteSpec]) -> Router {
         let pools = HashMap::from([("u".to_string(), pool("u"))]);
-        Router::build(specs, &pools, &HashMap::new()).unwrap()
+        let limiter = Arc::new(crate::filters::limiter::Limiter::new(
+            None,
+            &crate::config::RateLimitSettings::default(),
+        ));
+        let kit = Kit {
+            limiter: &limiter,
+            headers_on_success: true,
+            bot: None,
+            identity: None,
+        };
+        Router::build(specs, &pools, &HashMap::new(), &kit).unwrap()
     }
 
     #[test]

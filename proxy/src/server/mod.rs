@@ -3,17 +3,19 @@
 
 pub mod auth_host;
 pub mod drain;
+pub mod generation;
 pub mod redis_client;
 pub mod reload;
+pub mod shared;
 pub mod tls;
 
 use crate::config::Config;
-use crate::filters::limiter::Limiter;
 use crate::observe::health::{Readiness, ReadinessProber};
 use crate::proxy::service::Edge;
-use crate::server::drain::{DrainWatch, Draining};
+use crate::server::drain::DrainWatch;
 use crate::server::redis_client::{RedisConnector, SharedRedis};
-use crate::server::reload::{Live, Reloader, Runtime};
+use crate::server::reload::{Live, Reloader};
+use crate::server::shared::Shared;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
@@ -67,7 +69,6 @@ pub fn run(
     let access_log = config.log.access_log;
     let dir = config.dir.clone();
     let redis = config.redis.clone().map(SharedRedis::new);
-    let limiter = Arc::new(Limiter::new(redis.clone(), &config.rate_limit));
     let auth = match config.auth.clone() {
         Some(auth) => {
             crate::server::auth_host::preflight(&auth)?;
@@ -75,45 +76,29 @@ pub fn run(
         }
         None => None,
     };
-    let identity = match config.identity.clone() {
-        Some(spec) => Some(crate::filters::identity::Identity::new(
-            spec,
-            redis.clone(),
-        )?),
-        None => None,
-    };
-    let config_bot_filter = config.bot_filter.clone();
-    let (runtime, _) = Runtime::build(config, None)?;
-    let live = Live::new(runtime);
+    let shared = Arc::new(Shared::new(
+        redis.clone(),
+        &config.rate_limit,
+        tracing.clone(),
+    ));
+    let draining = shared.draining.clone();
+    let live = Live::start(config, shared)?;
 
-    let draining = Draining::default();
     let drain_watch = DrainWatch {
         draining: draining.clone(),
         phases: Mutex::new(Some(server.watch_execution_phase())),
     };
     let readiness = Arc::new(Readiness::new(
         live.clone(),
-        draining.clone(),
+        draining,
         redis.clone(),
         auth.as_ref().map(|host| host.running.clone()),
-        identity.clone(),
     ));
-    let bot = config_bot_filter.as_ref().map(|spec| {
-        Arc::new(crate::filters::botfilter::BotFilter::new(
-            redis.clone(),
-            spec,
-        ))
-    });
     let edge = Edge {
         live: live.clone(),
+        readiness: readiness.clone(),
         redirects,
         access_log,
-        draining,
-        limiter,
-        identity: identity.clone(),
-        readiness: readiness.clone(),
-        bot,
-        tracing: tracing.clone(),
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
     for l in &listeners {
@@ -128,7 +113,10 @@ pub fn run(
     server.add_service(proxy);
     server.add_service(background_service(
         "config reloader",
-        Reloader { live, dir },
+        Reloader {
+            live: live.clone(),
+            dir,
+        },
     ));
     server.add_service(background_service("drain watch", drain_watch));
     if let Some(t) = &tracing {
@@ -141,12 +129,11 @@ pub fn run(
         "readiness prober",
         ReadinessProber(readiness),
     ));
-    if let Some(identity) = identity {
-        server.add_service(background_service(
-            "token keys",
-            crate::filters::identity::KeyWatcher(identity),
-        ));
-    }
+    // always running: a reload may add [auth]
+    server.add_service(background_service(
+        "token keys",
+        crate::filters::identity::KeyWatcher(live),
+    ));
     if let Some(host) = auth {
         server.add_service(background_service("auth core", host));
     }

@@ -1,138 +1,79 @@
-//! The live runtime (route table and pools) behind an `ArcSwap`, and the reloader that swaps
-//! it on SIGHUP or when a conf file changes. A request holds the `Arc<Route>` it matched, so a
-//! swap never disturbs requests in flight: the old generation lives until they finish.
+//! The current config generation behind an `ArcSwap`, and the reloader that builds and swaps
+//! a new one on SIGHUP or when a conf file changes. A request loads one generation and keeps
+//! it, so a swap never disturbs requests in flight: the old generation lives until they end.
 
 use crate::config::{self, Config};
-use crate::filters::limiter::Policy;
-use crate::routing::upstream::{self, Pool};
-use crate::routing::Router;
+use crate::routing::upstream;
+use crate::server::generation::Generation;
+use crate::server::shared::Shared;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// One generation of routing state.
-pub struct Runtime {
-    pub generation: u64,
-    pub config: Arc<Config>,
-    pub router: Router,
-    pub pools: HashMap<String, Arc<Pool>>,
-    /// The bot filter's rules, when `[bot_filter]` is set.
-    pub bot_rules: Option<Arc<crate::filters::botfilter::rules::Rules>>,
-    /// `[bot_filter] answer_limit`, compiled.
-    pub bot_answer_policy: Option<Arc<Policy>>,
-}
-
-impl Runtime {
-    /// Builds a generation, reusing the pools whose spec did not change so their health state
-    /// and round-robin position survive the reload. Returns the pools that are new.
-    pub fn build(
-        config: Config,
-        previous: Option<&Runtime>,
-    ) -> Result<(Runtime, Vec<Arc<Pool>>), String> {
-        let mut pools = HashMap::with_capacity(config.upstreams.len());
-        let mut fresh = Vec::new();
-        for spec in &config.upstreams {
-            let reused = previous
-                .and_then(|p| p.pools.get(&spec.name))
-                .filter(|p| p.spec == *spec)
-                .cloned();
-            let pool = match reused {
-                Some(pool) => pool,
-                None => {
-                    let pool = Arc::new(Pool::build(spec.clone())?);
-                    fresh.push(pool.clone());
-                    pool
-                }
-            };
-            pools.insert(spec.name.clone(), pool);
-        }
-        let policies = config
-            .limits
-            .iter()
-            .map(|l| {
-                (
-                    l.name.clone(),
-                    Arc::new(Policy::compile(l, &config.rate_limit)),
-                )
-            })
-            .collect();
-        let router = Router::build(&config.routes, &pools, &policies)?;
-        let bot_answer_policy = config
-            .bot_filter
-            .as_ref()
-            .and_then(|b| b.answer_limit.as_ref())
-            .and_then(|name| policies.get(name).cloned());
-        let bot_rules = match &config.bot_filter {
-            Some(spec) => Some(Arc::new(crate::filters::botfilter::rules::Rules::build(
-                spec,
-            )?)),
-            None => None,
-        };
-        let generation = previous.map_or(1, |p| p.generation + 1);
-        Ok((
-            Runtime {
-                generation,
-                config: Arc::new(config),
-                router,
-                pools,
-                bot_rules,
-                bot_answer_policy,
-            },
-            fresh,
-        ))
-    }
-}
-
-/// The current generation, read once per request.
 pub struct Live {
-    current: ArcSwap<Runtime>,
-    /// The conf the process started with: what the parts read once at start still hold.
+    current: ArcSwap<Generation>,
+    /// The conf the process started with: the values of sections read once at start.
     started: Arc<Config>,
+    pub shared: Arc<Shared>,
 }
 
 impl Live {
-    pub fn new(runtime: Runtime) -> Arc<Live> {
-        Arc::new(Live {
-            started: runtime.config.clone(),
-            current: ArcSwap::from_pointee(runtime),
-        })
+    /// The first generation: built from the conf the process starts with.
+    pub fn start(config: Config, shared: Arc<Shared>) -> Result<Arc<Live>, String> {
+        let started = Arc::new(config.clone());
+        let built = Generation::build(config, &shared, None)?;
+        built.generation.retune(&shared);
+        Ok(Arc::new(Live {
+            current: ArcSwap::from_pointee(built.generation),
+            started,
+            shared,
+        }))
     }
 
     /// A cheap guard on the current generation (no reference count taken).
-    pub fn load(&self) -> arc_swap::Guard<Arc<Runtime>> {
+    pub fn load(&self) -> arc_swap::Guard<Arc<Generation>> {
         self.current.load()
     }
 
-    pub fn load_full(&self) -> Arc<Runtime> {
+    pub fn load_full(&self) -> Arc<Generation> {
         self.current.load_full()
     }
 
-    /// Loads and validates `dir` and swaps it in; on any problem the running generation stays.
+    /// Loads and validates `dir`, builds a generation and swaps it in; on any problem the
+    /// running generation stays.
     pub async fn reload(&self, dir: &Path) -> Result<u64, String> {
         let dir_owned = dir.to_path_buf();
         // Loading resolves upstream host names: keep that blocking work off the event loop.
         let loaded = tokio::task::spawn_blocking(move || config::load(&dir_owned))
             .await
             .map_err(|e| format!("config loader failed: {e}"))?;
-        let config = loaded.map_err(|e| e.to_string())?;
+        let mut config = loaded.map_err(|e| e.to_string())?;
         let old = self.current.load_full();
+        let changes = config::reconcile(&self.started, &old.config, &mut config);
         // named at every reload while they differ from the start, so none is silently ignored
-        let pending = config::pending_restart(&self.started, &config);
-        if !pending.is_empty() {
+        if !changes.pending.is_empty() {
             tracing::warn!(
-                pending = %pending.join("; "),
-                "these changes take effect at the next start; the running values stay until then"
+                pending = %changes.pending.join("; "),
+                "these sections changed but are read at start: the running values stay until the next start (listeners and [server]: edge run --upgrade)"
             );
         }
-        let (runtime, fresh) = Runtime::build(config, Some(&old))?;
-        let generation = runtime.generation;
-        self.current.store(Arc::new(runtime));
-        upstream::spawn_health_checks(&fresh);
+        let built = Generation::build(config, &self.shared, Some(&old))?;
+        if let Some(identity) = &built.fresh_remote_identity {
+            // new token settings must verify from their first request: fetch the JWKS now
+            // (a failure is logged and the fetch retried by the key watcher)
+            let _ = identity.reload().await;
+        }
+        let generation = built.generation.number;
+        built.generation.retune(&self.shared);
+        self.current.store(Arc::new(built.generation));
+        upstream::spawn_health_checks(&built.fresh_pools);
+        if !changes.applied.is_empty() {
+            tracing::info!(generation, applied = %changes.applied.join("; "), "sections changed");
+        }
         Ok(generation)
     }
 }

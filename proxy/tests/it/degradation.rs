@@ -231,14 +231,57 @@ async fn ready_is_only_for_allowed_clients_but_health_is_for_everyone() {
 /// A second edge that only knows the first one's JWKS URL, as an edge in front of a core
 /// running elsewhere would.
 fn remote_edge(site: &Site, up: &Upstream) -> Edge {
-    Edge::start(&format!(
-        "[auth]\njwks_url = \"{jwks}\"\nissuer = \"https://cinema.test\"\naudience = \"cinema\"\n\
+    Edge::start(&remote_conf(site, up, "cinema"))
+}
+
+fn remote_conf(site: &Site, up: &Upstream, audience: &str) -> String {
+    format!(
+        "[auth]\njwks_url = \"{jwks}\"\nissuer = \"https://cinema.test\"\naudience = \"{audience}\"\n\
          token_cookie = \"access_token\"\nkeys_reload_interval = \"1h\"\n\
          [upstream.movies]\nservers = [\"{a}\"]\n\
          [[route]]\nname = \"required\"\npath = \"/req\"\nupstream = \"movies\"\nauth = \"required\"\n",
         jwks = site.s.url("/auth/.well-known/jwks.json"),
         a = up.addr(),
-    ))
+    )
+}
+
+/// Token settings of an edge in front of a remote core are live: a reload that fixes the
+/// audience makes the same token valid, with no restart.
+#[tokio::test]
+async fn token_settings_change_on_a_running_edge() {
+    let site = site();
+    site.s.create_user("viewer@example.com", &["subscriber"]);
+    let up = Upstream::start("movies");
+    let remote = Edge::start(&remote_conf(&site, &up, "another-site"));
+    let token = site.token_of("viewer@example.com").await;
+    let get = || {
+        client()
+            .get(remote.url("/req/x"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 401, "another audience");
+    remote.write_routes(&remote_conf(&site, &up, "cinema"));
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "{}", remote.logs());
+    let applied = remote
+        .json_logs()
+        .iter()
+        .filter_map(|l| l["applied"].as_str().map(str::to_string))
+        .collect::<Vec<_>>();
+    assert!(
+        applied
+            .iter()
+            .any(|a| a.contains("[auth] token verification")),
+        "{applied:?}"
+    );
 }
 
 #[tokio::test]

@@ -6,16 +6,17 @@
 //! when waiting does not help and answering does. Lockouts are `429` with `Retry-After`.
 
 use super::page::{self, Lang};
-use super::{Answered, BotFilter, Failure, Issued, Screen};
+use super::{Answered, BotFilter, BotStage, Failure, Issued, Screen};
 use crate::config::BotFilterSpec;
+use crate::filters::{Flow, RequestFilter};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::error::EdgeError;
 use crate::proxy::respond;
+use crate::routing::Route;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::Result;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const ANSWER_PREFIX: &str = "/_edge/challenge/";
 const CHALLENGE_HEADER: &str = "edge-challenge";
@@ -23,13 +24,43 @@ const CHALLENGE_HEADER: &str = "edge-challenge";
 const MAX_ANSWER_BODY: usize = 2048;
 
 fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
+    auth_core::clock::unix_micros()
+}
+
+impl RequestFilter for BotStage {
+    fn name(&self) -> &'static str {
+        "bot_filter"
+    }
+
+    async fn filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        _route: &Route,
+    ) -> Result<Flow> {
+        let answered = guard(&self.bot, &self.rules, &self.spec, session, ctx).await?;
+        Ok(if answered {
+            Flow::Answered
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+impl BotStage {
+    /// `POST /_edge/challenge/{id}`, behind the answer limit.
+    pub async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some(limit) = &self.answer_limit {
+            if limit.apply(session, ctx).await? == Flow::Answered {
+                return Ok(());
+            }
+        }
+        answer(&self.bot, &self.spec, session, ctx).await
+    }
 }
 
 /// Screens a routed request. True when it was answered (challenge, lockout, deny, 429, 503).
-pub async fn guard(
+async fn guard(
     bot: &BotFilter,
     rules: &super::rules::Rules,
     spec: &BotFilterSpec,
@@ -204,7 +235,7 @@ async fn read_body(session: &mut Session) -> Result<Option<Vec<u8>>> {
 
 /// `POST /_edge/challenge/{id}`: a pass for a right answer, otherwise a new question or a
 /// lockout. Fails closed (503) when the store is unreachable.
-pub async fn answer(
+async fn answer(
     bot: &BotFilter,
     spec: &BotFilterSpec,
     session: &mut Session,

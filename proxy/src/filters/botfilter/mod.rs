@@ -104,38 +104,44 @@ pub struct Counters {
     pub denied: AtomicU64,
 }
 
+/// The bot filter as one config generation compiled it: the state kept across reloads, this
+/// generation's settings and rules, and the limit on answers.
+pub struct BotStage {
+    pub bot: Arc<BotFilter>,
+    pub spec: BotFilterSpec,
+    pub rules: Rules,
+    /// `answer_limit`, compiled.
+    pub answer_limit: Option<crate::filters::limiter::LimitStage>,
+}
+
 pub struct BotFilter {
     store: Store,
     /// Used when neither the conf nor the environment gives a secret.
     random_secret: [u8; 32],
     /// Request-rate signals and per-pass limits, per replica.
     buckets: LocalBuckets,
-    /// Failures this replica has seen, for `failed_challenges` rules without a round trip.
-    recent_failures: moka::sync::Cache<String, u32>,
+    /// Failures this replica has seen, for `failed_challenges` rules without a round trip;
+    /// each kept for the `failure_window` it was counted in.
+    recent_failures: moka::sync::Cache<String, (u32, Duration)>,
     pub counters: Counters,
 }
 
 impl BotFilter {
-    pub fn new(redis: Option<Arc<SharedRedis>>, spec: &BotFilterSpec) -> BotFilter {
-        if spec.secret.is_none() {
-            tracing::warn!(
-                "bot filter: no secret configured (bot_filter.secret or {}); passes are signed \
-                 with a random key and work only on this replica until it restarts",
-                crate::config::BOT_SECRET_ENV
-            );
-        }
+    /// The filter's state, kept across reloads; its settings (`BotFilterSpec`) and rules
+    /// come with each config generation, so a reload can add, change or drop `[bot_filter]`.
+    pub fn new(redis: Option<Arc<SharedRedis>>) -> BotFilter {
         let mut random_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut random_secret);
         BotFilter {
             store: match redis {
                 Some(r) => Store::Redis(r),
-                None => Store::memory(spec.challenge_ttl),
+                None => Store::memory(),
             },
             random_secret,
             buckets: LocalBuckets::new(200_000),
             recent_failures: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(spec.failure_window)
+                .expire_after(store::OwnTtl)
                 .build(),
             counters: Counters::default(),
         }
@@ -189,7 +195,7 @@ impl BotFilter {
                     }
                 }
                 if let Some(n) = rule.failed_challenges {
-                    if self.recent_failures.get(&c.id).unwrap_or(0) < n {
+                    if self.recent_failures.get(&c.id).map_or(0, |(f, _)| f) < n {
                         continue;
                     }
                 }
@@ -360,7 +366,7 @@ impl BotFilter {
             };
             let after = self.store.fail(&client.id, &policy, now_ms).await?;
             self.recent_failures
-                .insert(client.id.clone(), after.failures);
+                .insert(client.id.clone(), (after.failures, spec.failure_window));
             if let Some(retry_after) = after.locked_for {
                 self.counters.locked.fetch_add(1, Relaxed);
                 tracing::warn!(client = %client.id, network = %client.network, lockout = ?retry_after, "bot filter: client locked out");

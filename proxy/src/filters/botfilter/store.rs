@@ -6,7 +6,7 @@
 use crate::server::redis_client::SharedRedis;
 use moka::sync::Cache;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A question as stored under its random id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,8 @@ pub enum Store {
 }
 
 pub struct Memory {
-    questions: Cache<String, Record>,
+    /// Each question with its own time to live: a reload may change `challenge_ttl`.
+    questions: Cache<String, (Record, Duration)>,
     /// client → (failures, window end ms)
     failures: Cache<String, (u32, u64)>,
     /// client → (lockouts so far, locked until ms)
@@ -102,12 +103,32 @@ fn keys(client: &str) -> [String; 3] {
     ]
 }
 
+/// Expiry of cache entries that carry their own time to live, `(value, ttl)`: settings a
+/// reload changes apply to the entries written after it.
+pub struct OwnTtl;
+
+impl<K, V> moka::Expiry<K, (V, Duration)> for OwnTtl {
+    fn expire_after_create(&self, _: &K, v: &(V, Duration), _: Instant) -> Option<Duration> {
+        Some(v.1)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        v: &(V, Duration),
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(v.1)
+    }
+}
+
 impl Store {
-    pub fn memory(question_ttl: Duration) -> Store {
+    pub fn memory() -> Store {
         Store::Memory(Memory {
             questions: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(question_ttl)
+                .expire_after(OwnTtl)
                 .build(),
             failures: Cache::builder().max_capacity(100_000).build(),
             lockouts: Cache::builder()
@@ -120,7 +141,7 @@ impl Store {
     pub async fn put(&self, id: &str, record: &Record, ttl: Duration) -> Result<(), Unavailable> {
         match self {
             Store::Memory(m) => {
-                m.questions.insert(id.to_string(), record.clone());
+                m.questions.insert(id.to_string(), (record.clone(), ttl));
                 Ok(())
             }
             Store::Redis(redis) => {
@@ -137,7 +158,7 @@ impl Store {
     /// The question, removed in the same step: a second answer to it finds nothing.
     pub async fn take(&self, id: &str) -> Result<Option<Record>, Unavailable> {
         match self {
-            Store::Memory(m) => Ok(m.questions.remove(id)),
+            Store::Memory(m) => Ok(m.questions.remove(id).map(|(record, _)| record)),
             Store::Redis(redis) => {
                 let mut cmd = redis::cmd("GETDEL");
                 cmd.arg(format!("bf:q:{id}"));
@@ -289,7 +310,7 @@ mod tests {
 
     #[test]
     fn failures_lock_out_and_lockouts_escalate() {
-        let Store::Memory(m) = Store::memory(Duration::from_secs(120)) else {
+        let Store::Memory(m) = Store::memory() else {
             unreachable!()
         };
         let lockouts = [Duration::from_secs(60), Duration::from_secs(300)];

@@ -64,7 +64,7 @@ const IP: &str = "198.51.100.7";
 fn a_tv_at_a_human_rate_is_untouched_and_a_fast_one_is_challenged() {
     let s = spec(vec![tv_rule()]);
     let rules = Rules::build(&s).unwrap();
-    let bot = BotFilter::new(None, &s);
+    let bot = BotFilter::new(None);
     let ip: IpAddr = IP.parse().unwrap();
     let mut now = 1_000_000_000u64;
     // one request every 2.5 s: never above 5 per 10 s
@@ -127,7 +127,7 @@ fn deny_and_allow_rules_decide_in_order() {
     };
     let s = spec(vec![allow, deny]);
     let rules = Rules::build(&s).unwrap();
-    let bot = BotFilter::new(None, &s);
+    let bot = BotFilter::new(None);
     let req = request("/", "python-requests/2.31", &[("x-probe", "yes")]);
     assert_eq!(
         bot.screen(&rules, &s, &req, IP.parse().unwrap(), 0),
@@ -151,7 +151,7 @@ fn deny_and_allow_rules_decide_in_order() {
 async fn a_human_paced_right_answer_earns_a_pass_that_is_rate_limited() {
     let s = spec(vec![tv_rule()]);
     let rules = Rules::build(&s).unwrap();
-    let bot = BotFilter::new(None, &s);
+    let bot = BotFilter::new(None);
     let ip: IpAddr = IP.parse().unwrap();
     let client = Client::for_ip(ip, TV.as_bytes());
     let t0 = 1_800_000_000_000u64; // ms
@@ -258,7 +258,7 @@ async fn a_human_paced_right_answer_earns_a_pass_that_is_rate_limited() {
 #[tokio::test]
 async fn guessing_locks_out_and_questions_get_harder() {
     let s = spec(vec![tv_rule()]);
-    let bot = BotFilter::new(None, &s);
+    let bot = BotFilter::new(None);
     let client = Client::for_ip(IP.parse().unwrap(), TV.as_bytes());
     let t = 1_800_000_000_000u64;
     let Issued::Question { mut id, .. } = bot.challenge(&s, &client, t).await.unwrap() else {
@@ -388,7 +388,7 @@ fn the_shipped_rules_know_every_tv_marker_and_leave_other_clients_alone() {
 #[test]
 fn a_client_gets_a_bounded_number_of_questions() {
     let s = spec(vec![tv_rule()]);
-    let bot = BotFilter::new(None, &s);
+    let bot = BotFilter::new(None);
     let client = Client::for_ip(IP.parse().unwrap(), TV.as_bytes());
     let t0 = 1_800_000_000_000_000u64; // µs
     for _ in 0..MAX_OPEN_QUESTIONS {

@@ -97,27 +97,35 @@ impl KeySource {
     }
 }
 
-/// Reads the keys every `keys_reload_interval` (a JWKS at once on start); a failure keeps the
-/// last good set.
-pub struct KeyWatcher(pub Arc<Identity>);
+/// Reads the current generation's keys every `keys_reload_interval` (a JWKS at once on
+/// start); a failure keeps the last good set. A reload that changes `[auth]` builds a new
+/// `Identity` (fetched before it serves), which the next tick reads on its own schedule.
+pub struct KeyWatcher(pub Arc<crate::server::reload::Live>);
+
+/// How often the watcher looks again when the conf has no `[auth]`.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 #[async_trait]
 impl BackgroundService for KeyWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let every = self.0.keys.spec().refresh_every;
-        let mut wait = if self.0.keys.is_remote() {
-            Duration::ZERO
-        } else {
-            every
-        };
+        let mut first = true;
         loop {
+            let identity: Option<Arc<Identity>> = self.0.load().identity.clone();
+            let wait = match &identity {
+                Some(i) if first && i.keys_are_remote() => Duration::ZERO,
+                Some(i) => i.keys.spec().refresh_every,
+                None => IDLE_CHECK,
+            };
+            first = false;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
-            wait = every;
-            // failures are logged by reload, once per outage
-            let _ = self.0.reload().await;
+            // the generation may have changed while waiting: read the keys it uses now
+            if let Some(identity) = self.0.load().identity.clone() {
+                // failures are logged by reload, once per outage
+                let _ = identity.reload().await;
+            }
         }
     }
 }

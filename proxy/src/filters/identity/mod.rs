@@ -3,6 +3,7 @@
 //! the upstream in headers. Verification never waits on the core: the keys are in memory and
 //! refreshed in the background, and a failed refresh keeps the last good set.
 
+mod filter;
 mod keys;
 mod revocation;
 mod token_source;
@@ -77,14 +78,16 @@ pub struct Identity {
     unknown_key_reload: tokio::sync::Mutex<u64>,
     /// Bumped by every successful read of the keys.
     key_generation: AtomicU64,
-    /// Every read of the keys, periodic or for an unknown `kid` (a metric).
-    pub key_reads: AtomicU64,
+    stats: Arc<IdentityStats>,
 }
 
-pub fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Counters that outlive a generation's `Identity` (a changed `[auth]` builds a new one).
+#[derive(Default)]
+pub struct IdentityStats {
+    /// Every read of the keys, periodic or for an unknown `kid`.
+    pub key_reads: AtomicU64,
+    /// Tokens let through because the deny list could not be read.
+    pub revocation_fail_open: Arc<AtomicU64>,
 }
 
 impl Identity {
@@ -93,12 +96,17 @@ impl Identity {
     pub fn new(
         spec: IdentitySpec,
         redis: Option<Arc<SharedRedis>>,
+        stats: Arc<IdentityStats>,
     ) -> Result<Arc<Identity>, String> {
         let keys = KeySource::new(spec)?;
         let verifier = keys.initial()?;
         let status = KeyStatus {
             keys: verifier.len(),
-            loaded_ms: if keys.is_remote() { 0 } else { now_millis() },
+            loaded_ms: if keys.is_remote() {
+                0
+            } else {
+                auth_core::clock::unix_millis()
+            },
             error: keys.is_remote().then(|| NOT_FETCHED.to_string()),
         };
         Ok(Arc::new(Identity {
@@ -110,16 +118,16 @@ impl Identity {
             hasher: std::collections::hash_map::RandomState::new(),
             keys,
             status: ArcSwap::from_pointee(status),
-            revoked: Revocations::new(redis),
+            revoked: Revocations::new(redis, stats.revocation_fail_open.clone()),
             unknown_key_reload: tokio::sync::Mutex::new(0),
             key_generation: AtomicU64::new(0),
-            key_reads: AtomicU64::new(0),
+            stats,
         }))
     }
 
-    /// Tokens let through because the deny list could not be read (a metric).
-    pub fn revocation_fail_open(&self) -> &AtomicU64 {
-        &self.revoked.fail_open
+    /// What this identity was built from: a reload with the same spec keeps it.
+    pub fn spec(&self) -> &IdentitySpec {
+        self.keys.spec()
     }
 
     /// The latest read of the keys, for `/_edge/ready`.
@@ -204,7 +212,7 @@ impl Identity {
         if self.key_generation.load(Ordering::Acquire) != seen {
             return true;
         }
-        let now_ms = now_millis();
+        let now_ms = auth_core::clock::unix_millis();
         if now_ms.saturating_sub(*last_ms) < UNKNOWN_KEY_RELOAD_EVERY.as_millis() as u64 {
             return false;
         }
@@ -214,8 +222,8 @@ impl Identity {
 
     /// Reads the keys; on failure the set in use stays. Logs when reads start or stop failing,
     /// not every failed attempt (a core that is down for an hour would flood the log).
-    async fn reload(&self) -> Result<(), String> {
-        self.key_reads.fetch_add(1, Ordering::Relaxed);
+    pub async fn reload(&self) -> Result<(), String> {
+        self.stats.key_reads.fetch_add(1, Ordering::Relaxed);
         let result = self.keys.load().await;
         let before = self.status.load();
         let status = match &result {
@@ -225,7 +233,7 @@ impl Identity {
                 }
                 KeyStatus {
                     keys: verifier.len(),
-                    loaded_ms: now_millis(),
+                    loaded_ms: auth_core::clock::unix_millis(),
                     error: None,
                 }
             }
@@ -309,7 +317,7 @@ mod tests {
             refresh_every: Duration::from_secs(3600),
             cookie: None,
         };
-        Identity::new(spec, None).unwrap()
+        Identity::new(spec, None, Arc::default()).unwrap()
     }
 
     #[test]

@@ -26,13 +26,14 @@ const WARN_EVERY_MS: u64 = 10_000;
 pub struct Revocations {
     cache: moka::future::Cache<String, bool>,
     redis: Option<Arc<SharedRedis>>,
-    /// Lookups that failed, so the token was let through unchecked (a metric).
-    pub fail_open: AtomicU64,
+    /// Lookups that failed, so the token was let through unchecked (a metric shared by
+    /// every generation's identity).
+    fail_open: Arc<AtomicU64>,
     last_warn_ms: AtomicU64,
 }
 
 impl Revocations {
-    pub fn new(redis: Option<Arc<SharedRedis>>) -> Revocations {
+    pub fn new(redis: Option<Arc<SharedRedis>>, fail_open: Arc<AtomicU64>) -> Revocations {
         if redis.is_none() {
             tracing::warn!(
                 "[auth] without [redis]: revoked sessions cannot be seen at the edge; a token \
@@ -45,7 +46,7 @@ impl Revocations {
                 .time_to_live(REVOCATION_STALENESS)
                 .build(),
             redis,
-            fail_open: AtomicU64::new(0),
+            fail_open,
             last_warn_ms: AtomicU64::new(0),
         }
     }
@@ -79,7 +80,7 @@ impl Revocations {
     }
 
     fn warn(&self, error: &str) {
-        let now = crate::filters::identity::now_millis();
+        let now = auth_core::clock::unix_millis();
         let last = self.last_warn_ms.load(Relaxed);
         if now.saturating_sub(last) >= WARN_EVERY_MS
             && self

@@ -5,8 +5,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 pub struct Breaker {
-    threshold: u32,
-    cooldown_us: u64,
+    /// Both settings are atomics so a reload retunes the breaker without resetting its state.
+    threshold: AtomicU32,
+    cooldown_us: AtomicU64,
     failures: AtomicU32,
     /// 0 while closed.
     open_until_us: AtomicU64,
@@ -34,12 +35,18 @@ pub enum Transition {
 impl Breaker {
     pub fn new(threshold: u32, cooldown_us: u64) -> Breaker {
         Breaker {
-            threshold: threshold.max(1),
-            cooldown_us,
+            threshold: AtomicU32::new(threshold.max(1)),
+            cooldown_us: AtomicU64::new(cooldown_us),
             failures: AtomicU32::new(0),
             open_until_us: AtomicU64::new(0),
             probing: AtomicBool::new(false),
         }
+    }
+
+    /// New settings from a reload; an open circuit keeps the cooldown it was opened with.
+    pub fn tune(&self, threshold: u32, cooldown_us: u64) {
+        self.threshold.store(threshold.max(1), Relaxed);
+        self.cooldown_us.store(cooldown_us, Relaxed);
     }
 
     pub fn gate(&self, now_us: u64) -> Gate {
@@ -74,10 +81,12 @@ impl Breaker {
         self.probing.store(false, Relaxed);
         let failures = self.failures.fetch_add(1, Relaxed).saturating_add(1);
         let was_open = self.is_open();
-        if was_open || failures >= self.threshold {
+        if was_open || failures >= self.threshold.load(Relaxed) {
             // a failed probe re-opens for another cooldown; never store 0 (= closed)
-            self.open_until_us
-                .store(now_us.saturating_add(self.cooldown_us).max(1), Relaxed);
+            self.open_until_us.store(
+                now_us.saturating_add(self.cooldown_us.load(Relaxed)).max(1),
+                Relaxed,
+            );
         }
         if !was_open && self.is_open() {
             Transition::Opened

@@ -18,10 +18,12 @@ mod breaker;
 mod gcra;
 mod key;
 mod local;
+mod stage;
 
 pub use gcra::Bucket;
 pub use key::Subject;
 pub use local::LocalBuckets;
+pub use stage::LimitStage;
 
 use crate::config::{LimitKey, LimitSpec, OnRedisDown, RateLimitSettings};
 use crate::server::redis_client::SharedRedis;
@@ -159,6 +161,15 @@ impl Limiter {
             epoch: Instant::now(),
             stats: Stats::default(),
         }
+    }
+
+    /// Applies a reload's `[rate_limit]` breaker settings (`local_capacity` sizes caches
+    /// built at start and waits for a restart).
+    pub fn tune(&self, settings: &RateLimitSettings) {
+        self.breaker.tune(
+            settings.breaker_failures,
+            settings.breaker_cooldown.as_micros() as u64,
+        );
     }
 
     /// Whether decisions are made without Redis right now (circuit open).
