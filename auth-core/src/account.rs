@@ -4,7 +4,10 @@ use crate::core::Auth;
 use crate::device;
 use crate::email;
 use crate::error::{Error, Result};
-use crate::model::{Caller, Client, Credentials, HistoryPage, TokenPair, UpdateMe, UserView};
+use crate::model::{
+    Caller, Client, Credentials, FailureReason, HistoryEntry, HistoryPage, LoginMethod, TokenPair,
+    UpdateMe, UserView,
+};
 use crate::password;
 use crate::repo::{history, sessions, users};
 use crate::{refresh, revocation, throttle};
@@ -78,22 +81,23 @@ impl Auth {
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
-        let mut attempt = history::Attempt::new("password", device.as_str(), client, now);
+        let mut attempt =
+            history::Attempt::new(LoginMethod::Password, device.as_str(), client, now);
         // not an address we could have registered: the same answer as a wrong password
         let Ok(email) = email::normalize(&req.email) else {
-            attempt.failure_reason = Some("invalid_email");
+            attempt.failure_reason = Some(FailureReason::InvalidEmail);
             history::record(&self.db, &attempt).await?;
             return Err(Error::InvalidCredentials);
         };
         let account_key = account_throttle_key(&email);
         let keys = self.throttle_keys(&account_key, client);
         if let Some(retry_after) = self.throttled(&keys).await {
-            attempt.failure_reason = Some("throttled");
+            attempt.failure_reason = Some(FailureReason::Throttled);
             history::record(&self.db, &attempt).await?;
             return Err(Error::Throttled { retry_after });
         }
         if let Err(e) = self.slow_down(&account_key, &keys).await {
-            attempt.failure_reason = Some("throttled");
+            attempt.failure_reason = Some(FailureReason::Throttled);
             history::record(&self.db, &attempt).await?;
             return Err(e);
         }
@@ -106,9 +110,9 @@ impl Auth {
         attempt.user_id = credential.as_ref().map(|c| c.user_id);
         let Some(credential) = credential.filter(|_| ok) else {
             attempt.failure_reason = Some(if attempt.user_id.is_some() {
-                "wrong_password"
+                FailureReason::WrongPassword
             } else {
-                "unknown_email"
+                FailureReason::UnknownEmail
             });
             history::record(&self.db, &attempt).await?;
             self.count_failure(&account_key).await;
@@ -352,13 +356,24 @@ impl Auth {
             Some(c) => decode_cursor(c)?,
             None => (now, Uuid::max()),
         };
-        let mut items = history::page(&self.db, caller.user_id, before, i64::from(limit)).await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|e| encode_cursor(e.occurred_at, e.id))
+        let mut rows = history::page(&self.db, caller.user_id, before, i64::from(limit)).await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|e| encode_cursor(e.occurred_at, e.id))
         } else {
             None
         };
+        let items = rows
+            .into_iter()
+            .map(|r| HistoryEntry {
+                occurred_at: r.occurred_at,
+                success: r.success,
+                method: r.method,
+                device: r.device,
+                ip: r.ip,
+                user_agent: r.user_agent,
+            })
+            .collect();
         Ok(HistoryPage { items, next_cursor })
     }
 }

@@ -98,7 +98,10 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
-            .field("database_url", &redact_url(&self.database_url))
+            .field(
+                "database_url",
+                &crate::plumbing::redact::url(&self.database_url),
+            )
             .field("migrate_on_start", &self.migrate_on_start)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
@@ -110,36 +113,5 @@ impl fmt::Debug for Config {
             .field("client_networks", &self.client_networks)
             .field("social", &self.social)
             .finish_non_exhaustive()
-    }
-}
-
-/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((creds, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match creds.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://app:s3cr%40t@db:5432/edge"),
-            "postgres://app:***@db:5432/edge"
-        );
-        assert_eq!(
-            redact_url("postgres://app@db/edge"),
-            "postgres://app@db/edge"
-        );
     }
 }

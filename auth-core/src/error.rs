@@ -51,9 +51,9 @@ pub enum Error {
     AccountExists(&'static str),
     #[error("too many attempts")]
     Throttled { retry_after: Duration },
-    /// A dependency (PostgreSQL) is down or saturated: try again shortly.
+    /// A dependency is down or saturated: try again shortly.
     #[error("{0} unavailable")]
-    Unavailable(&'static str),
+    Unavailable(Dependency),
     /// A bug or an unexpected database answer: logged in full, sent as a bare 500.
     #[error("internal error")]
     Internal(String),
@@ -73,19 +73,37 @@ impl Error {
     }
 }
 
-/// What `Unavailable` names when PostgreSQL could not be reached (opens the circuit breaker).
-pub const DATABASE: &str = "database";
+/// What an `Unavailable` error waited on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    /// PostgreSQL: its failures open the database circuit breaker.
+    Database,
+    /// Redis, where social sign-ins in progress live.
+    SignInStore,
+    /// The bounded pool of argon2 workers is saturated.
+    PasswordHashing,
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dependency::Database => "database",
+            Dependency::SignInStore => "sign-in store",
+            Dependency::PasswordHashing => "password hashing",
+        })
+    }
+}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 tracing::warn!(error = %e, "database unavailable");
-                Error::Unavailable(DATABASE)
+                Error::Unavailable(Dependency::Database)
             }
             sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
                 tracing::warn!(error = %e, "database connection failed");
-                Error::Unavailable(DATABASE)
+                Error::Unavailable(Dependency::Database)
             }
             other => Error::Internal(format!("database: {other}")),
         }

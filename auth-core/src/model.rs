@@ -74,9 +74,64 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
+/// One sign-in attempt, as its account's owner sees it.
+#[derive(Serialize, ToSchema, Debug)]
+#[schema(as = Entry)]
+pub struct HistoryEntry {
+    pub occurred_at: DateTime<Utc>,
+    pub success: bool,
+    /// `password` or the provider's name.
+    pub method: String,
+    /// `web`, `mobile` or `smart_tv`.
+    pub device: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// How a sign-in was attempted: login history's `method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod<'a> {
+    Password,
+    Social { provider: &'a str },
+}
+
+impl LoginMethod<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            LoginMethod::Password => "password",
+            LoginMethod::Social { provider } => provider,
+        }
+    }
+}
+
+/// Why a sign-in failed: login history's `failure_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Not an address an account could have.
+    InvalidEmail,
+    /// Refused by the login throttle or its pacing, before any password check.
+    Throttled,
+    WrongPassword,
+    UnknownEmail,
+    /// A provider's email matches an account it is not linked to.
+    EmailBelongsToAnotherAccount,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::InvalidEmail => "invalid_email",
+            FailureReason::Throttled => "throttled",
+            FailureReason::WrongPassword => "wrong_password",
+            FailureReason::UnknownEmail => "unknown_email",
+            FailureReason::EmailBelongsToAnotherAccount => "email_belongs_to_another_account",
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema, Debug)]
 pub struct HistoryPage {
-    pub items: Vec<crate::repo::history::Entry>,
+    pub items: Vec<HistoryEntry>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
     pub next_cursor: Option<String>,
 }

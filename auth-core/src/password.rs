@@ -157,7 +157,7 @@ impl Passwords {
             .permits
             .acquire()
             .await
-            .map_err(|_| Error::Unavailable("password hashing"))?;
+            .map_err(|_| Error::Unavailable(crate::error::Dependency::PasswordHashing))?;
         tokio::task::spawn_blocking(move || {
             lower_priority();
             f()

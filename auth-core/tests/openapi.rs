@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[test]
 fn committed_openapi_matches_the_code() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
-    let generated = auth_core::http::openapi_json();
+    let generated = auth_core::openapi_json();
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         std::fs::write(&path, &generated).expect("write docs/openapi.json");
     }

@@ -26,7 +26,7 @@ fn needs_database(path: &str) -> bool {
 pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
     let gated = needs_database(req.uri().path());
     if gated && auth.db_gate.is_open() {
-        return Error::Unavailable("database").into_response();
+        return Error::Unavailable(crate::error::Dependency::Database).into_response();
     }
     let response = next.run(req).await;
     if gated && response.extensions().get::<DatabaseUnreachable>().is_some() {
@@ -47,7 +47,7 @@ pub(crate) async fn probe(auth: &Auth) -> bool {
 }
 
 fn report_failure(auth: &Auth) {
-    if auth.db_gate.failed(crate::clock::unix_millis()) == Change::Opened {
+    if auth.db_gate.failed(crate::plumbing::clock::unix_millis()) == Change::Opened {
         tracing::error!(
             "auth database unreachable: endpoints that need it answer 503 until a probe succeeds"
         );
@@ -55,7 +55,10 @@ fn report_failure(auth: &Auth) {
 }
 
 fn report_success(auth: &Auth) {
-    if let Change::Closed { down_for } = auth.db_gate.succeeded(crate::clock::unix_millis()) {
+    if let Change::Closed { down_for } = auth
+        .db_gate
+        .succeeded(crate::plumbing::clock::unix_millis())
+    {
         tracing::info!(down_for = ?down_for, "auth database reachable again");
     }
 }

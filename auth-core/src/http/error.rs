@@ -76,7 +76,7 @@ impl IntoResponse for Error {
             }
             Error::Unavailable(what) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                if *what == crate::error::DATABASE {
+                if *what == crate::error::Dependency::Database {
                     response
                         .extensions_mut()
                         .insert(super::db_guard::DatabaseUnreachable);

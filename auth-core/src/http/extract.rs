@@ -68,36 +68,16 @@ impl FromRequestParts<Arc<Auth>> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, auth: &Arc<Auth>) -> Result<Self, Error> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
+        let bearer = crate::plumbing::bearer::token(&parts.headers);
         // a browser signed in through a provider holds the token in the cookie the edge reads
         let token = bearer
             .or_else(|| {
                 let name = auth.social.as_ref()?.settings.access_cookie();
-                cookie_value(&parts.headers, &name)
+                crate::plumbing::cookie::get(&parts.headers, &name)
             })
             .ok_or(Error::Unauthenticated("a bearer access token is required"))?;
         auth.authenticate(token, chrono::Utc::now()).await
     }
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub(crate) fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
-        .filter(|v| !v.is_empty())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {

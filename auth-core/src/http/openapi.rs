@@ -4,9 +4,8 @@
 use super::{accounts, error::ErrorBody, roles, social, tokens, Health};
 use crate::keys::{Jwk, Jwks};
 use crate::model::{
-    Credentials, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
+    Credentials, HistoryEntry, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
 };
-use crate::repo::history::Entry;
 use crate::repo::roles::Role;
 use crate::repo::social::Linked;
 use axum::http::header;
@@ -29,7 +28,7 @@ use utoipa::{Modify, OpenApi};
         super::health,
     ),
     components(schemas(
-        Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, Entry, NewRole,
+        Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, HistoryEntry, NewRole,
         Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut, social::FlowStarted,
         social::LinkedNow, Linked,
     )),

@@ -10,7 +10,7 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
-pub const HEADER: &str = "x-request-id";
+pub use crate::plumbing::request_id::HEADER;
 
 /// The current request's id, or "" outside a request.
 pub fn current() -> String {
@@ -22,14 +22,15 @@ pub async fn scope(req: Request, next: Next) -> Response {
     let id = req
         .headers()
         .get(HEADER)
+        .filter(|v| crate::plumbing::request_id::is_safe(v.as_bytes()))
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(crate::plumbing::request_id::generate);
     let span = tracing::info_span!("auth.request", request_id = %id, method = %req.method(), path = %req.uri().path());
     // continue the edge's trace: the edge sends `traceparent` with every proxied request
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderReader(req.headers())));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&crate::plumbing::trace_context::HeaderReader(req.headers()))
+    });
     let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(&span, parent);
     let mut response =
         tracing::Instrument::instrument(REQUEST_ID.scope(id.clone(), next.run(req)), span).await;
@@ -46,17 +47,4 @@ pub async fn scope(req: Request, next: Next) -> Response {
         );
     }
     response
-}
-
-/// Reads W3C trace headers from an `http::HeaderMap` (the edge uses it too).
-pub struct HeaderReader<'a>(pub &'a axum::http::HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderReader<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|k| k.as_str()).collect()
-    }
 }

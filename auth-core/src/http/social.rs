@@ -3,9 +3,10 @@
 //! `X-OAuth-Flow` header.
 
 use super::error::ErrorBody;
-use super::extract::{cookie_value, PathParams, Query};
+use super::extract::{PathParams, Query};
 use crate::error::Error;
 use crate::model::{Caller, Client, TokenPair};
+use crate::plumbing::cookie;
 use crate::repo::social::Linked;
 use crate::social::service::CallbackParams;
 use crate::social::{Finished, Started};
@@ -127,7 +128,7 @@ pub async fn callback(
     Query(q): Query<CallbackParams>,
 ) -> Result<Response, Error> {
     let social = auth.social.as_ref();
-    let cookie = social.and_then(|s| cookie_value(&headers, s.flow_cookie()));
+    let cookie = social.and_then(|s| cookie::get(&headers, s.flow_cookie()));
     let header = headers.get(FLOW_HEADER).and_then(|v| v.to_str().ok());
     let finished = auth
         .oauth_callback(&provider, &q, cookie, header, &client, Utc::now())
@@ -145,7 +146,7 @@ pub async fn callback(
             pair, return_to, ..
         } => {
             let mut r = redirect(&return_to);
-            auth.set_session_cookies(&mut r, &pair);
+            set_session_cookies(&auth, &mut r, &pair);
             clear_flow_cookie(social, &mut r);
             r
         }
@@ -234,11 +235,10 @@ fn set_cookies<const N: usize>(r: &mut Response, cookies: [String; N]) {
     }
 }
 
-impl Auth {
-    /// A browser session in cookies (see `social/cookies.rs`), when social login is on.
-    pub(crate) fn set_session_cookies(&self, r: &mut Response, pair: &TokenPair) {
-        if let Some(social) = self.social.as_ref() {
-            set_cookies(r, social.session_set_cookies(pair, self.config.refresh_ttl));
-        }
+/// A browser session in cookies (see `social/cookies.rs`), when social login is on. The
+/// HTTP layer writes responses; the domain (`Auth`) only says which cookies.
+pub(crate) fn set_session_cookies(auth: &Auth, r: &mut Response, pair: &TokenPair) {
+    if let Some(social) = auth.social.as_ref() {
+        set_cookies(r, social.session_set_cookies(pair, auth.config.refresh_ttl));
     }
 }

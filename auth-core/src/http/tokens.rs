@@ -1,10 +1,11 @@
 //! Token endpoints: refresh, logout, logout-all and the public keys.
 
 use super::error::ErrorBody;
-use super::extract::{cookie_value, JsonBody};
+use super::extract::JsonBody;
 use crate::error::Error;
 use crate::keys::Jwks;
 use crate::model::{Caller, RefreshRequest, TokenPair};
+use crate::plumbing::cookie;
 use crate::Auth;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -32,13 +33,13 @@ pub async fn refresh(State(auth): State<Arc<Auth>>, req: Request) -> Result<Resp
     let from_cookie = auth
         .social
         .as_ref()
-        .and_then(|s| cookie_value(req.headers(), &s.refresh_cookie()))
+        .and_then(|s| cookie::get(req.headers(), &s.refresh_cookie()))
         .filter(|_| no_body)
         .map(str::to_string);
     if let Some(token) = from_cookie {
         let pair = auth.refresh(&token, Utc::now()).await?;
         let mut r = Json(&pair).into_response();
-        auth.set_session_cookies(&mut r, &pair);
+        super::social::set_session_cookies(&auth, &mut r, &pair);
         return Ok(r);
     }
     let JsonBody(body) = JsonBody::<RefreshRequest>::from_request(req, &()).await?;

@@ -1,6 +1,7 @@
 //! `login_history`, partitioned by month.
 
 use crate::error::Result;
+use crate::model::{FailureReason, LoginMethod};
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -9,17 +10,17 @@ pub struct Attempt<'a> {
     pub user_id: Option<Uuid>,
     pub now: DateTime<Utc>,
     pub success: bool,
-    pub method: &'a str,
+    pub method: LoginMethod<'a>,
     pub device: &'a str,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    pub failure_reason: Option<&'a str>,
+    pub failure_reason: Option<FailureReason>,
 }
 
 impl<'a> Attempt<'a> {
     /// An attempt by `client` with `method`, recorded as a failure unless marked a success.
     pub fn new(
-        method: &'a str,
+        method: LoginMethod<'a>,
         device: &'a str,
         client: &'a crate::model::Client,
         now: DateTime<Utc>,
@@ -48,19 +49,19 @@ pub async fn record(db: impl PgExecutor<'_>, a: &Attempt<'_>) -> Result<()> {
     .bind(a.now)
     .bind(a.user_id)
     .bind(a.success)
-    .bind(a.method)
+    .bind(a.method.as_str())
     .bind(a.device)
     .bind(a.ip)
     .bind(a.user_agent)
-    .bind(a.failure_reason)
+    .bind(a.failure_reason.map(FailureReason::as_str))
     .execute(db)
     .await?;
     Ok(())
 }
 
-#[derive(sqlx::FromRow, serde::Serialize, utoipa::ToSchema, Debug)]
-pub struct Entry {
-    #[serde(skip)]
+/// A `login_history` row (the API's `HistoryEntry` is made from it).
+#[derive(sqlx::FromRow, Debug)]
+pub struct Row {
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
     pub success: bool,
@@ -81,8 +82,8 @@ pub async fn page(
     user: Uuid,
     before: (DateTime<Utc>, Uuid),
     limit: i64,
-) -> Result<Vec<Entry>> {
-    Ok(sqlx::query_as::<_, Entry>(
+) -> Result<Vec<Row>> {
+    Ok(sqlx::query_as::<_, Row>(
         "SELECT id, occurred_at, success, method, device, host(ip) AS ip, user_agent \
          FROM login_history \
          WHERE user_id = $1 AND occurred_at <= $2 AND (occurred_at, id) < ($2, $3) \

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 const KEY_PREFIX: &str = "auth:oauth:flow:";
 /// What a Redis outage is called in the 503.
-pub const STORE: &str = "sign-in store";
+const STORE: crate::error::Dependency = crate::error::Dependency::SignInStore;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Flow {

@@ -280,7 +280,12 @@ impl Auth {
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));
-        let mut attempt = history::Attempt::new(name, device.as_str(), client, now);
+        let mut attempt = history::Attempt::new(
+            crate::model::LoginMethod::Social { provider: name },
+            device.as_str(),
+            client,
+            now,
+        );
         let user = match repo::find(&self.db, name, &profile.subject).await? {
             Some(user) => user,
             None => {
@@ -290,7 +295,8 @@ impl Auth {
                     .and_then(|e| email::normalize(e).ok());
                 if let Some(e) = &email {
                     if users::credential(&self.db, e).await?.is_some() {
-                        attempt.failure_reason = Some("email_belongs_to_another_account");
+                        attempt.failure_reason =
+                            Some(crate::model::FailureReason::EmailBelongsToAnotherAccount);
                         history::record(&self.db, &attempt).await?;
                         return Err(Error::AccountExists(
                             "an account with this email exists: sign in to it, then link this provider from your account",

@@ -85,6 +85,8 @@ pub struct Kit<'a> {
     pub headers_on_success: bool,
     pub bot: Option<&'a Arc<botfilter::BotStage>>,
     pub identity: Option<&'a Arc<identity::Identity>>,
+    /// Where each route's counters live.
+    pub metrics: &'a crate::observe::request_metrics::RouteMetrics,
 }
 
 /// A route's filters, in order.

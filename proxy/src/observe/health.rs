@@ -240,7 +240,9 @@ impl BackgroundService for ReadinessProber {
             return;
         }
         loop {
-            self.0.ping_redis(auth_core::clock::unix_millis()).await;
+            self.0
+                .ping_redis(auth_core::plumbing::clock::unix_millis())
+                .await;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(PROBE_EVERY) => {}

@@ -90,7 +90,7 @@ pub fn render(
          # TYPE edge_ratelimit_fallback gauge\nedge_ratelimit_fallback {}\n",
         u8::from(limiter.in_fallback())
     );
-    crate::observe::request_metrics::render(&mut out);
+    shared.route_metrics.render(&mut out);
     if generation.identity.is_some() {
         let stats = &shared.identity_stats;
         write_counters(

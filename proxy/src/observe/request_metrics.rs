@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Histogram upper bounds, in seconds (Prometheus `le`).
@@ -64,28 +64,43 @@ impl RouteStats {
     }
 }
 
-/// Every route's counters by name; "" holds requests that matched no route.
-static ROUTES: LazyLock<RwLock<BTreeMap<String, Arc<RouteStats>>>> =
-    LazyLock::new(|| RwLock::new(BTreeMap::new()));
-static UNROUTED: LazyLock<Arc<RouteStats>> = LazyLock::new(|| stats_for(""));
+/// Every route's counters by name, kept across reloads (a route keeps its counters while its
+/// name stays); "" holds requests that matched no route. One per process, in `Shared`.
+pub struct RouteMetrics {
+    routes: RwLock<BTreeMap<String, Arc<RouteStats>>>,
+    unrouted: Arc<RouteStats>,
+}
 
-/// The counters of route `name`, created on first use; the same ones after a reload.
-pub fn stats_for(name: &str) -> Arc<RouteStats> {
-    if let Some(s) = ROUTES.read().ok().and_then(|m| m.get(name).cloned()) {
-        return s;
-    }
-    match ROUTES.write() {
-        Ok(mut m) => m
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(RouteStats::new()))
-            .clone(),
-        // a poisoned lock only loses metrics, never a request
-        Err(_) => Arc::new(RouteStats::new()),
+impl Default for RouteMetrics {
+    fn default() -> Self {
+        let unrouted = Arc::new(RouteStats::new());
+        RouteMetrics {
+            routes: RwLock::new(BTreeMap::from([(String::new(), unrouted.clone())])),
+            unrouted,
+        }
     }
 }
 
-pub fn unrouted() -> &'static RouteStats {
-    &UNROUTED
+impl RouteMetrics {
+    /// The counters of route `name`, created on first use; the same ones after a reload.
+    /// Called when a generation is built, never per request.
+    pub fn stats_for(&self, name: &str) -> Arc<RouteStats> {
+        if let Some(s) = self.routes.read().ok().and_then(|m| m.get(name).cloned()) {
+            return s;
+        }
+        match self.routes.write() {
+            Ok(mut m) => m
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(RouteStats::new()))
+                .clone(),
+            // a poisoned lock only loses metrics, never a request
+            Err(_) => Arc::new(RouteStats::new()),
+        }
+    }
+
+    pub fn unrouted(&self) -> &RouteStats {
+        &self.unrouted
+    }
 }
 
 /// A label value in the Prometheus text format: `\`, `"` and newlines escaped.
@@ -105,55 +120,59 @@ fn escape_label(v: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Appends the request metrics in Prometheus text format.
-pub fn render(out: &mut String) {
-    let Ok(routes) = ROUTES.read() else { return };
-    out.push_str("# HELP edge_requests_total Requests answered, by route and status code.\n# TYPE edge_requests_total counter\n");
-    for (route, s) in routes.iter() {
-        // route names are checked at load; escaped all the same, as the format requires
-        let route = escape_label(route);
-        for (i, c) in s.by_status.iter().enumerate() {
-            let n = c.load(Relaxed);
-            if n > 0 {
-                let _ = writeln!(
-                    out,
-                    "edge_requests_total{{route=\"{route}\",code=\"{}\"}} {n}",
-                    i + 100
-                );
+impl RouteMetrics {
+    /// Appends the request metrics in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let Ok(routes) = self.routes.read() else {
+            return;
+        };
+        out.push_str("# HELP edge_requests_total Requests answered, by route and status code.\n# TYPE edge_requests_total counter\n");
+        for (route, s) in routes.iter() {
+            // route names are checked at load; escaped all the same, as the format requires
+            let route = escape_label(route);
+            for (i, c) in s.by_status.iter().enumerate() {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "edge_requests_total{{route=\"{route}\",code=\"{}\"}} {n}",
+                        i + 100
+                    );
+                }
             }
         }
-    }
-    out.push_str("# HELP edge_request_duration_seconds Time from the first request byte to the logging phase.\n# TYPE edge_request_duration_seconds histogram\n");
-    for (route, s) in routes.iter() {
-        let mut cumulative = 0;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            cumulative += s.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "edge_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}");
-        }
-        cumulative += s.buckets[BUCKETS.len()].load(Relaxed);
-        let _ = writeln!(
+        out.push_str("# HELP edge_request_duration_seconds Time from the first request byte to the logging phase.\n# TYPE edge_request_duration_seconds histogram\n");
+        for (route, s) in routes.iter() {
+            let mut cumulative = 0;
+            for (i, le) in BUCKETS.iter().enumerate() {
+                cumulative += s.buckets[i].load(Relaxed);
+                let _ = writeln!(out, "edge_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}");
+            }
+            cumulative += s.buckets[BUCKETS.len()].load(Relaxed);
+            let _ = writeln!(
             out,
             "edge_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {cumulative}"
         );
-        let sum = s.sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "edge_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
-        );
-        let _ = writeln!(
-            out,
-            "edge_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
-        );
-    }
-    out.push_str("# HELP edge_upstream_errors_total Failed upstream exchanges, by route and kind.\n# TYPE edge_upstream_errors_total counter\n");
-    for (route, s) in routes.iter() {
-        for (kind, c) in UPSTREAM_ERRORS.iter().zip(&s.upstream_errors) {
-            let n = c.load(Relaxed);
-            if n > 0 {
-                let _ = writeln!(
-                    out,
-                    "edge_upstream_errors_total{{route=\"{route}\",kind=\"{kind}\"}} {n}"
-                );
+            let sum = s.sum_us.load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "edge_request_duration_seconds_sum{{route=\"{route}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "edge_request_duration_seconds_count{{route=\"{route}\"}} {cumulative}"
+            );
+        }
+        out.push_str("# HELP edge_upstream_errors_total Failed upstream exchanges, by route and kind.\n# TYPE edge_upstream_errors_total counter\n");
+        for (route, s) in routes.iter() {
+            for (kind, c) in UPSTREAM_ERRORS.iter().zip(&s.upstream_errors) {
+                let n = c.load(Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "edge_upstream_errors_total{{route=\"{route}\",kind=\"{kind}\"}} {n}"
+                    );
+                }
             }
         }
     }
@@ -165,18 +184,19 @@ mod tests {
 
     #[test]
     fn observations_land_in_their_status_and_bucket() {
-        let s = stats_for("test-route");
+        let metrics = RouteMetrics::default();
+        let s = metrics.stats_for("test-route");
         s.observe(200, Duration::from_micros(700));
         s.observe(200, Duration::from_millis(30));
         s.observe(503, Duration::from_secs(20));
         s.observe(42, Duration::ZERO); // out of range: counted in the histogram only
         s.upstream_error(UpstreamError::Timeout);
         assert!(
-            Arc::ptr_eq(&s, &stats_for("test-route")),
+            Arc::ptr_eq(&s, &metrics.stats_for("test-route")),
             "one set per name"
         );
         let mut out = String::new();
-        render(&mut out);
+        metrics.render(&mut out);
         assert!(out.contains("edge_requests_total{route=\"test-route\",code=\"200\"} 2"));
         assert!(out.contains("edge_requests_total{route=\"test-route\",code=\"503\"} 1"));
         assert!(out

@@ -9,7 +9,7 @@
 //! so clients can neither choose trace ids nor force sampling.
 
 use crate::config::{OtlpProtocol, TracingSpec};
-use auth_core::http::request_id::HeaderReader;
+use auth_core::plumbing::trace_context::HeaderReader;
 use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};

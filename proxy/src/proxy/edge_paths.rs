@@ -34,7 +34,7 @@ pub async fn answer(
             (status, JSON, body)
         }
         READY_PATH if may_scrape() => {
-            let (status, body) = readiness.ready(auth_core::clock::unix_millis());
+            let (status, body) = readiness.ready(auth_core::plumbing::clock::unix_millis());
             (status, JSON, body)
         }
         metrics::PATH if may_scrape() => (200, PROMETHEUS, metrics::render(generation, readiness)),

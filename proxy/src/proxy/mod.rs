@@ -4,7 +4,6 @@
 
 pub mod canonical_path;
 pub mod client_ip;
-pub mod cookie;
 pub mod ctx;
 pub mod edge_paths;
 pub mod error;

@@ -3,17 +3,7 @@
 
 use http::HeaderValue;
 
-pub const HEADER: &str = "x-request-id";
-const MAX_LEN: usize = 128;
-
-/// An id is kept only if it is 1–128 characters of `[A-Za-z0-9._:-]`: nothing that could
-/// split a log line, inject a header or bloat every downstream log.
-pub fn is_safe(id: &[u8]) -> bool {
-    (1..=MAX_LEN).contains(&id.len())
-        && id
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
+pub use auth_core::plumbing::request_id::{is_safe, HEADER};
 
 /// The incoming id if it is safe, otherwise a fresh one.
 pub fn from_incoming(incoming: Option<&HeaderValue>) -> HeaderValue {

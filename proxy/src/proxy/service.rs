@@ -278,9 +278,12 @@ impl ProxyHttp for Edge {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         match &ctx.route {
             Some(route) => route.stats.observe(status, ctx.started.elapsed()),
-            None => {
-                crate::observe::request_metrics::unrouted().observe(status, ctx.started.elapsed())
-            }
+            None => self
+                .live
+                .shared
+                .route_metrics
+                .unrouted()
+                .observe(status, ctx.started.elapsed()),
         }
         if self.access_log {
             let trace_id = ctx.trace.as_ref().and_then(|t| t.trace_id());

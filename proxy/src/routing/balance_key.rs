@@ -32,37 +32,9 @@ pub fn extract<'a>(
         },
         HashKey::Path => session.req_header().uri.path().as_bytes(),
         HashKey::Header(name) => session.get_header_bytes(name),
-        HashKey::Cookie(name) => session
-            .req_header()
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .find_map(|v| cookie_value(v.as_bytes(), name.as_bytes()))
-            .unwrap_or(b""),
-    }
-}
-
-/// The value of cookie `name` in one `Cookie` header.
-fn cookie_value<'a>(header: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    header.split(|b| *b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii();
-        let eq = pair.iter().position(|b| *b == b'=')?;
-        (&pair[..eq] == name).then(|| &pair[eq + 1..])
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cookie_value;
-
-    #[test]
-    fn finds_cookies() {
-        assert_eq!(
-            cookie_value(b"a=1; sid=xyz; b=2", b"sid"),
-            Some(&b"xyz"[..])
-        );
-        assert_eq!(cookie_value(b"sid=", b"sid"), Some(&b""[..]));
-        assert_eq!(cookie_value(b"xsid=1", b"sid"), None);
-        assert_eq!(cookie_value(b"garbage", b"sid"), None);
+        HashKey::Cookie(name) => {
+            auth_core::plumbing::cookie::get(&session.req_header().headers, name)
+                .map_or(&b""[..], str::as_bytes)
+        }
     }
 }

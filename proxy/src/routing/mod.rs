@@ -79,7 +79,7 @@ impl Router {
                 strip_prefix: spec.strip_prefix,
                 auth: spec.auth,
                 roles: spec.roles.clone().into_boxed_slice(),
-                stats: crate::observe::request_metrics::stats_for(&spec.name),
+                stats: kit.metrics.stats_for(&spec.name),
                 pool: pool.clone(),
                 filters,
                 matrix_params: spec.matrix_params,
@@ -266,6 +266,7 @@ mod tests {
             headers_on_success: true,
             bot: None,
             identity: None,
+            metrics: &Default::default(),
         };
         Router::build(specs, &pools, &HashMap::new(), &kit).unwrap()
     }

@@ -133,6 +133,7 @@ impl Generation {
             headers_on_success: config.rate_limit.headers_on_success,
             bot: bot.as_ref(),
             identity: identity.as_ref(),
+            metrics: &shared.route_metrics,
         };
         let router = Router::build(&config.routes, &pools, &policies, &kit)?;
         Ok(Built {

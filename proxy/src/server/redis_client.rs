@@ -51,36 +51,11 @@ impl BackgroundService for RedisConnector {
         match ConnectionManager::new_lazy_with_config(client, config) {
             Ok(conn) => {
                 let _ = self.0.conn.set(conn);
-                tracing::info!(url = %redact(&spec.url), "redis connection manager ready");
+                tracing::info!(url = %auth_core::plumbing::redact::url(&spec.url), "redis connection manager ready");
             }
             Err(e) => tracing::error!(error = %e, "cannot create the redis connection manager"),
         }
         // keep this runtime (and the manager's reconnect task on it) until shutdown
         let _ = shutdown.changed().await;
-    }
-}
-
-/// The URL without a password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_not_logged() {
-        assert_eq!(
-            super::redact("redis://:s3cret@10.0.0.1:6379/0"),
-            "redis://***@10.0.0.1:6379/0"
-        );
-        assert_eq!(
-            super::redact("redis://127.0.0.1:6379/"),
-            "redis://127.0.0.1:6379/"
-        );
     }
 }

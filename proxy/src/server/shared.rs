@@ -5,6 +5,7 @@
 use crate::filters::botfilter::BotFilter;
 use crate::filters::identity::IdentityStats;
 use crate::filters::limiter::Limiter;
+use crate::observe::request_metrics::RouteMetrics;
 use crate::observe::traces::Tracing;
 use crate::server::drain::Draining;
 use crate::server::redis_client::SharedRedis;
@@ -23,6 +24,8 @@ pub struct Shared {
     /// OpenTelemetry (`[tracing]` is read at start: its exporter is a process-wide pipeline).
     pub tracing: Option<Arc<Tracing>>,
     pub draining: Draining,
+    /// Requests, latencies and upstream errors by route name.
+    pub route_metrics: RouteMetrics,
 }
 
 impl Shared {
@@ -38,6 +41,7 @@ impl Shared {
             redis,
             tracing,
             draining: Draining::default(),
+            route_metrics: RouteMetrics::default(),
         }
     }
 }

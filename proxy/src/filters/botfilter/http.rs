@@ -24,7 +24,7 @@ const CHALLENGE_HEADER: &str = "edge-challenge";
 const MAX_ANSWER_BODY: usize = 2048;
 
 fn now_us() -> u64 {
-    auth_core::clock::unix_micros()
+    auth_core::plumbing::clock::unix_micros()
 }
 
 impl RequestFilter for BotStage {

@@ -229,7 +229,7 @@ impl BotFilter {
             .headers
             .get(PASS_HEADER)
             .and_then(|v| v.to_str().ok())
-            .or_else(|| crate::proxy::cookie::get(req, &spec.cookie));
+            .or_else(|| auth_core::plumbing::cookie::get(&req.headers, &spec.cookie));
         let Some(id) =
             token.and_then(|t| pass::verify(self.secret(spec), t, &c, now_us / 1_000_000).ok())
         else {

@@ -20,7 +20,7 @@ impl RequestFilter for Identity {
         ctx: &mut RequestCtx,
         route: &Route,
     ) -> Result<Flow> {
-        let now = auth_core::clock::unix_secs();
+        let now = auth_core::plumbing::clock::unix_secs();
         match self.check(session.req_header(), route, now).await {
             Ok(verified) => {
                 ctx.identity = verified;

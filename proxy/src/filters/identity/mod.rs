@@ -105,7 +105,7 @@ impl Identity {
             loaded_ms: if keys.is_remote() {
                 0
             } else {
-                auth_core::clock::unix_millis()
+                auth_core::plumbing::clock::unix_millis()
             },
             error: keys.is_remote().then(|| NOT_FETCHED.to_string()),
         };
@@ -212,7 +212,7 @@ impl Identity {
         if self.key_generation.load(Ordering::Acquire) != seen {
             return true;
         }
-        let now_ms = auth_core::clock::unix_millis();
+        let now_ms = auth_core::plumbing::clock::unix_millis();
         if now_ms.saturating_sub(*last_ms) < UNKNOWN_KEY_RELOAD_EVERY.as_millis() as u64 {
             return false;
         }
@@ -233,7 +233,7 @@ impl Identity {
                 }
                 KeyStatus {
                     keys: verifier.len(),
-                    loaded_ms: auth_core::clock::unix_millis(),
+                    loaded_ms: auth_core::plumbing::clock::unix_millis(),
                     error: None,
                 }
             }

@@ -80,7 +80,7 @@ impl Revocations {
     }
 
     fn warn(&self, error: &str) {
-        let now = auth_core::clock::unix_millis();
+        let now = auth_core::plumbing::clock::unix_millis();
         let last = self.last_warn_ms.load(Relaxed);
         if now.saturating_sub(last) >= WARN_EVERY_MS
             && self

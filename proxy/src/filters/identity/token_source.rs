@@ -1,22 +1,13 @@
 //! Where a request carries its access token: `Authorization: Bearer <token>` first, then,
 //! when configured, a cookie (browsers of the web client).
 
-use http::header::AUTHORIZATION;
+use auth_core::plumbing::bearer;
 use pingora::http::RequestHeader;
 
 /// The request's token, if it carries one.
 pub fn token<'r>(req: &'r RequestHeader, cookie: Option<&str>) -> Option<&'r str> {
-    bearer(req).or_else(|| cookie.and_then(|name| crate::proxy::cookie::get(req, name)))
-}
-
-/// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
-fn bearer(req: &RequestHeader) -> Option<&str> {
-    let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    bearer::token(&req.headers)
+        .or_else(|| cookie.and_then(|name| auth_core::plumbing::cookie::get(&req.headers, name)))
 }
 
 #[cfg(test)]

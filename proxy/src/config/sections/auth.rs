@@ -1,17 +1,17 @@
 //! Validation of `[auth]`: the embedded auth core's settings (with `database_url`), or only a
 //! JWKS URL of a core running elsewhere; either way, how the edge verifies tokens.
 
-use super::error::Problems;
-use super::file::AuthFile;
-use super::runtime::{IdentitySpec, KeysFrom, RedisSpec};
-use super::validate::duration;
+use crate::config::error::Problems;
+use crate::config::file::AuthFile;
+use crate::config::runtime::{IdentitySpec, KeysFrom, RedisSpec};
+use crate::config::values::{cookie_name, duration, http_url};
 use auth_core::config::{KeySettings, PasswordSettings, ThrottleSettings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// The core's settings when it runs in this process, and the edge's verification settings.
-pub(super) fn settings(
+pub(in crate::config) fn settings(
     file: &str,
     mut a: AuthFile,
     redis: Option<&RedisSpec>,
@@ -31,7 +31,10 @@ pub(super) fn settings(
         false,
         p,
     );
-    let cookie = a.token_cookie.take().and_then(|c| cookie_name(file, c, p));
+    let cookie = a
+        .token_cookie
+        .take()
+        .filter(|c| cookie_name(file, "auth.token_cookie", c, p));
     let identity = |keys| IdentitySpec {
         keys,
         issuer: a.issuer.clone(),
@@ -40,7 +43,7 @@ pub(super) fn settings(
         cookie: cookie.clone(),
     };
     if let Some(url) = a.jwks_url.take() {
-        let url = jwks_url(file, url, p);
+        http_url(file, "auth.jwks_url", &url, p);
         refuse_core_keys(file, &a, p);
         let spec = identity(KeysFrom::Jwks { url });
         return (None, (p.0.len() == before).then_some(spec));
@@ -57,35 +60,6 @@ pub(super) fn settings(
     } else {
         (None, None)
     }
-}
-
-/// RFC 6265 cookie-name characters (a token).
-fn cookie_name(file: &str, name: String, p: &mut Problems) -> Option<String> {
-    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(token_char) {
-        p.add(
-            file,
-            "auth.token_cookie",
-            format!("\"{name}\" is not a cookie name"),
-        );
-        return None;
-    }
-    Some(name)
-}
-
-fn jwks_url(file: &str, url: String, p: &mut Problems) -> String {
-    let ok = (url.starts_with("http://") || url.starts_with("https://"))
-        && url
-            .parse::<http::Uri>()
-            .is_ok_and(|u| u.authority().is_some());
-    if !ok {
-        p.add(
-            file,
-            "auth.jwks_url",
-            format!("\"{url}\" is not an http(s) URL"),
-        );
-    }
-    url
 }
 
 /// With `jwks_url` the core runs elsewhere: its own settings here would be silently unused.
@@ -235,7 +209,7 @@ fn core(
 
 fn password(
     file: &str,
-    f: Option<&super::file::AuthPasswordFile>,
+    f: Option<&crate::config::file::AuthPasswordFile>,
     p: &mut Problems,
 ) -> PasswordSettings {
     let d = PasswordSettings::default();
@@ -271,7 +245,7 @@ fn password(
 
 fn throttle(
     file: &str,
-    f: Option<&super::file::AuthThrottleFile>,
+    f: Option<&crate::config::file::AuthThrottleFile>,
     p: &mut Problems,
 ) -> ThrottleSettings {
     let d = ThrottleSettings::default();

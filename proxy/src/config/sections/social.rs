@@ -2,9 +2,9 @@
 //! duration and provider checked here, with the file and key named, so a bad provider entry
 //! is refused at load (and on reload) instead of failing a user's sign-in.
 
-use super::error::Problems;
-use super::file::{SocialFile, SocialProviderFile};
-use super::validate::duration;
+use crate::config::error::Problems;
+use crate::config::file::{SocialFile, SocialProviderFile};
+use crate::config::values::{duration, http_url};
 use auth_core::social::endpoints::default_scopes;
 use auth_core::social::return_to::valid_origin;
 use auth_core::social::settings::{
@@ -12,7 +12,7 @@ use auth_core::social::settings::{
 };
 use std::time::Duration;
 
-pub(super) fn settings(
+pub(in crate::config) fn settings(
     file: &str,
     s: SocialFile,
     token_cookie: Option<&str>,
@@ -192,11 +192,6 @@ fn provider(
 
 fn url(file: &str, key: &str, v: Option<String>, p: &mut Problems) -> Option<String> {
     let v = v?;
-    let ok = (v.starts_with("http://") || v.starts_with("https://"))
-        && v.parse::<http::Uri>()
-            .is_ok_and(|u| u.authority().is_some());
-    if !ok {
-        p.add(file, key, format!("\"{v}\" is not an http(s) URL"));
-    }
+    http_url(file, key, &v, p);
     Some(v)
 }

@@ -1,20 +1,20 @@
 //! Validation of `[bot_filter]` and its `[[bot_filter.rule]]` list. Regexes are compiled here
 //! once to report mistakes by key; the runtime compiles them again from the checked sources.
 
-use super::error::Problems;
-use super::file::{BotFilterFile, BotRuleFile};
-use super::runtime::{BotAction, BotFilterSpec, BotRuleSpec};
-use super::validate::{cidrs, duration, normalize_prefix, parse_rate};
+use crate::config::error::Problems;
+use crate::config::file::{BotFilterFile, BotRuleFile};
+use crate::config::runtime::{BotAction, BotFilterSpec, BotRuleSpec};
+use crate::config::values::{cidrs, cookie_name, duration, normalize_prefix, parse_rate};
 use std::time::Duration;
 
 /// Environment variable read for the HMAC key when the file has none.
 pub const SECRET_ENV: &str = "EDGE_BOT_FILTER_SECRET";
 const MIN_SECRET_BYTES: usize = 32;
 
-pub(super) fn settings(
+pub(in crate::config) fn settings(
     file: &str,
     b: BotFilterFile,
-    limits: &[super::runtime::LimitSpec],
+    limits: &[crate::config::runtime::LimitSpec],
     p: &mut Problems,
 ) -> Option<BotFilterSpec> {
     let before = p.0.len();
@@ -111,17 +111,7 @@ pub(super) fn settings(
     };
     let pass_burst = b.pass_burst.unwrap_or(50).max(1);
     let cookie = b.cookie.unwrap_or_else(|| "edge_pass".into());
-    if cookie.is_empty()
-        || !cookie
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
-    {
-        p.add(
-            file,
-            "bot_filter.cookie",
-            format!("\"{cookie}\" is not a cookie name ([A-Za-z0-9_-])"),
-        );
-    }
+    cookie_name(file, "bot_filter.cookie", &cookie, p);
     if let Some(name) = &b.answer_limit {
         if !limits.iter().any(|l| &l.name == name) {
             p.add(

@@ -1,0 +1,135 @@
+//! `[[route]]`: hosts, canonical path prefixes, upstream and limit references, auth modes.
+
+use crate::config::error::Problems;
+use crate::config::file::*;
+use crate::config::runtime::*;
+use crate::config::values::*;
+use std::collections::BTreeMap;
+
+pub(in crate::config) fn route_specs(
+    routes: Vec<(String, usize, RouteFile)>,
+    upstreams: &BTreeMap<String, (String, UpstreamFile)>,
+    limits: &BTreeMap<String, (String, LimitFile)>,
+    all_parsed: bool,
+    verifies_tokens: bool,
+    p: &mut Problems,
+) -> Vec<RouteSpec> {
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut matches: BTreeMap<(Option<String>, String), String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (file, i, r) in routes {
+        let key = format!("route[{i}]");
+        if r.name.is_empty() {
+            p.add(&file, format!("{key}.name"), "must not be empty");
+        } else if !safe_name(&r.name) {
+            // names go into metric labels, log fields and limiter keys as they are
+            p.add(
+                &file,
+                format!("{key}.name"),
+                format!(
+                    "\"{}\" may only hold letters, digits, '-', '_' and '.' (at most 64)",
+                    r.name
+                ),
+            );
+        } else if let Some(first) = names.insert(r.name.clone(), file.clone()) {
+            p.add(
+                &file,
+                format!("{key}.name"),
+                format!("route \"{}\" is already defined in {first}", r.name),
+            );
+        }
+        let host = r.host.as_ref().map(|h| h.to_ascii_lowercase());
+        if let Some(h) = &host {
+            if !valid_hostname(h) {
+                p.add(
+                    &file,
+                    format!("{key}.host"),
+                    format!("\"{h}\" is not a host name (no port, no scheme)"),
+                );
+            }
+        }
+        let path = match normalize_prefix(&r.path) {
+            Ok(path) => path,
+            Err(why) => {
+                p.add(&file, format!("{key}.path"), why);
+                continue;
+            }
+        };
+        if let Some(first) = matches.insert((host.clone(), path.clone()), r.name.clone()) {
+            p.add(
+                &file,
+                format!("{key}.path"),
+                format!("route \"{first}\" already matches this host and path"),
+            );
+        }
+        // An upstream may live in a file that failed to parse; only complain when all parsed.
+        if !upstreams.contains_key(&r.upstream) && all_parsed {
+            let known: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+            p.add(
+                &file,
+                format!("{key}.upstream"),
+                format!(
+                    "unknown upstream \"{}\" (defined: {})",
+                    r.upstream,
+                    known.join(", ")
+                ),
+            );
+        }
+        for (j, l) in r.limits.iter().enumerate() {
+            if !limits.contains_key(l) && all_parsed {
+                let known: Vec<&str> = limits.keys().map(String::as_str).collect();
+                p.add(
+                    &file,
+                    format!("{key}.limits[{j}]"),
+                    format!("unknown limit \"{l}\" (defined: {})", known.join(", ")),
+                );
+            }
+        }
+        let auth = match r.auth.as_deref() {
+            None | Some("public") => AuthMode::Public,
+            Some("optional") => AuthMode::Optional,
+            Some("required") => AuthMode::Required,
+            Some(other) => {
+                p.add(
+                    &file,
+                    format!("{key}.auth"),
+                    format!("\"{other}\" is not one of \"public\", \"optional\", \"required\""),
+                );
+                AuthMode::Public
+            }
+        };
+        if !r.roles.is_empty() && auth != AuthMode::Required {
+            p.add(
+                &file,
+                format!("{key}.roles"),
+                "roles need auth = \"required\"",
+            );
+        }
+        if r.roles.iter().any(|role| role.trim().is_empty()) {
+            p.add(
+                &file,
+                format!("{key}.roles"),
+                "a role name must not be empty",
+            );
+        }
+        if auth != AuthMode::Public && !verifies_tokens && all_parsed {
+            p.add(
+                &file,
+                format!("{key}.auth"),
+                "verifying tokens needs the [auth] section (the keys of the auth core)",
+            );
+        }
+        out.push(RouteSpec {
+            name: r.name,
+            host,
+            path,
+            upstream: r.upstream,
+            strip_prefix: r.strip_prefix.unwrap_or(false),
+            limits: r.limits,
+            auth,
+            roles: r.roles,
+            matrix_params: r.matrix_params.unwrap_or(false),
+        });
+    }
+    out
+}

@@ -1,0 +1,178 @@
+//! Value types shared by the sections: rates, durations, CIDR lists, names, path prefixes,
+//! host names, hash keys. Each parses one way and says what it expected.
+
+use super::error::Problems;
+use super::runtime::*;
+use std::time::Duration;
+
+/// "50/s", "600/m", "10000/h" → requests per second.
+pub(super) fn parse_rate(text: &str) -> Result<f64, String> {
+    let err = || format!("\"{text}\" is not a rate like \"50/s\", \"600/m\" or \"10000/h\"");
+    let (n, unit) = text.split_once('/').ok_or_else(err)?;
+    let n: f64 = n.trim().parse().map_err(|_| err())?;
+    let per = match unit.trim() {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(err()),
+    };
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("\"{text}\": the rate must be above zero"));
+    }
+    let rate = n / per;
+    if rate > 1_000_000.0 {
+        return Err(format!("\"{text}\": above one million per second"));
+    }
+    Ok(rate)
+}
+
+/// IP addresses or CIDRs, each problem reported as `key[i]`.
+pub(super) fn cidrs(file: &str, key: &str, list: &[String], p: &mut Problems) -> Vec<ipnet::IpNet> {
+    list.iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let parsed = t
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => Some(net),
+                Err(_) => {
+                    p.add(
+                        file,
+                        format!("{key}[{i}]"),
+                        format!("\"{t}\" is not an IP address or CIDR"),
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+pub(super) fn duration(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+    zero_ok: bool,
+    p: &mut Problems,
+) -> Duration {
+    let text = value.unwrap_or(default);
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            p.add(file, key, "must be longer than zero");
+            d
+        }
+        Ok(d) => d,
+        Err(e) => {
+            p.add(
+                file,
+                key,
+                format!("\"{text}\" is not a duration like \"500ms\" or \"5s\": {e}"),
+            );
+            Duration::ZERO
+        }
+    }
+}
+
+/// "/api/v1/" and "/api/v1" are the same prefix; keep one form so matching is a plain compare.
+/// Letters, digits, `-`, `_`, `.`; at most 64.
+pub(super) fn safe_name(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+pub(super) fn normalize_prefix(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("\"{path}\" must start with '/'"));
+    }
+    if path
+        .bytes()
+        .any(|b| b <= b' ' || b == b'?' || b == b'#' || b >= 0x7f)
+    {
+        return Err(format!(
+            "\"{path}\" must not contain spaces, control characters, '?' or '#'"
+        ));
+    }
+    if path.contains("//") || path.split('/').any(|s| s == ".." || s == ".") {
+        return Err(format!(
+            "\"{path}\" must not contain empty, '.' or '..' segments"
+        ));
+    }
+    // requests are matched in canonical form: a prefix in another form would never match
+    match crate::proxy::canonical_path::canonicalize(path) {
+        Ok(c) if c.path == path => {}
+        Ok(c) => {
+            return Err(format!(
+                "\"{path}\" is not in canonical form: write \"{}\" (README, Routing)",
+                c.path
+            ))
+        }
+        Err(e) => return Err(format!("\"{path}\": {e}")),
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
+}
+
+pub(super) fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+pub(super) fn hash_key(k: &str) -> Result<HashKey, String> {
+    match k {
+        "ip" => Ok(HashKey::ClientIp),
+        "user" => Ok(HashKey::User),
+        "path" => Ok(HashKey::Path),
+        _ => {
+            if let Some(h) = k.strip_prefix("header:") {
+                http::HeaderName::from_bytes(h.as_bytes())
+                    .map(HashKey::Header)
+                    .map_err(|_| format!("\"{h}\" is not a header name"))
+            } else if let Some(c) = k.strip_prefix("cookie:").filter(|c| !c.is_empty()) {
+                Ok(HashKey::Cookie(c.to_string()))
+            } else {
+                Err(format!(
+                    "\"{k}\" is not one of \"ip\", \"user\", \"path\", \"header:<name>\", \"cookie:<name>\""
+                ))
+            }
+        }
+    }
+}
+
+/// Whether `url` is an absolute `http://` or `https://` URL with a host; otherwise reports
+/// the key. The one URL rule of the conf (JWKS, OTLP endpoint, provider endpoints).
+pub(super) fn http_url(file: &str, key: &str, url: &str, p: &mut Problems) -> bool {
+    let ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.authority().is_some());
+    if !ok {
+        p.add(file, key, format!("\"{url}\" is not an http(s) URL"));
+    }
+    ok
+}
+
+/// Whether `name` is a cookie name (an RFC 6265 token); otherwise reports the key. The one
+/// cookie-name rule of the conf (token cookie, bot filter pass).
+pub(super) fn cookie_name(file: &str, key: &str, name: &str, p: &mut Problems) -> bool {
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let ok = !name.is_empty() && name.chars().all(token_char);
+    if !ok {
+        p.add(file, key, format!("\"{name}\" is not a cookie name"));
+    }
+    ok
+}
