@@ -176,3 +176,76 @@ pub(super) fn cookie_name(file: &str, key: &str, name: &str, p: &mut Problems) -
     }
     ok
 }
+
+/// A setting that is one of a few words. Each enum lists its words once, the default first;
+/// `choice` parses them all the same way and names the choices when a word is wrong. (Not
+/// serde enums: a wrong word there fails the whole file, and the other problems in it would
+/// go unreported.)
+pub(super) trait Choice: Copy + 'static {
+    const WORDS: &'static [(&'static str, Self)];
+}
+
+/// The value `text` names; the default when absent or wrong (a wrong word is reported).
+pub(super) fn choice<T: Choice>(
+    file: &str,
+    key: impl Into<String>,
+    text: Option<&str>,
+    p: &mut Problems,
+) -> T {
+    let default = T::WORDS[0].1;
+    let Some(text) = text else { return default };
+    if let Some(&(_, value)) = T::WORDS.iter().find(|(word, _)| *word == text) {
+        return value;
+    }
+    let words: Vec<String> = T::WORDS.iter().map(|(w, _)| format!("\"{w}\"")).collect();
+    p.add(
+        file,
+        key,
+        format!("\"{text}\" is not one of {}", words.join(", ")),
+    );
+    default
+}
+
+impl Choice for AuthMode {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("public", AuthMode::Public),
+        ("optional", AuthMode::Optional),
+        ("required", AuthMode::Required),
+    ];
+}
+
+impl Choice for OnRedisDown {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("local", OnRedisDown::Local),
+        ("deny", OnRedisDown::Deny),
+        ("allow", OnRedisDown::Allow),
+    ];
+}
+
+impl Choice for BotAction {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("allow", BotAction::Allow),
+        ("challenge", BotAction::Challenge),
+        ("deny", BotAction::Deny),
+    ];
+}
+
+impl Choice for ForwardedHeader {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("x-forwarded-for", ForwardedHeader::XForwardedFor),
+        ("forwarded", ForwardedHeader::Forwarded),
+        ("x-real-ip", ForwardedHeader::XRealIp),
+    ];
+}
+
+impl Choice for LogFormat {
+    const WORDS: &'static [(&'static str, Self)] =
+        &[("json", LogFormat::Json), ("human", LogFormat::Human)];
+}
+
+impl Choice for OtlpProtocol {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("grpc", OtlpProtocol::Grpc),
+        ("http", OtlpProtocol::HttpProtobuf),
+    ];
+}

@@ -4,7 +4,7 @@
 use crate::config::error::Problems;
 use crate::config::file::{BotFilterFile, BotRuleFile};
 use crate::config::runtime::{BotAction, BotFilterSpec, BotRuleSpec};
-use crate::config::values::{cidrs, cookie_name, duration, normalize_prefix, parse_rate};
+use crate::config::values::{choice, cidrs, cookie_name, duration, normalize_prefix, parse_rate};
 use std::time::Duration;
 
 /// Environment variable read for the HMAC key when the file has none.
@@ -193,19 +193,7 @@ fn rule(file: &str, i: usize, r: BotRuleFile, p: &mut Problems) -> Option<BotRul
         }
         (rate.requests, window)
     });
-    let action = match r.action.as_str() {
-        "allow" => BotAction::Allow,
-        "challenge" => BotAction::Challenge,
-        "deny" => BotAction::Deny,
-        other => {
-            p.add(
-                file,
-                format!("{key}.action"),
-                format!("\"{other}\" is not one of \"allow\", \"challenge\", \"deny\""),
-            );
-            BotAction::Allow
-        }
-    };
+    let action: BotAction = choice(file, format!("{key}.action"), Some(&r.action), p);
     (p.0.len() == before).then_some(BotRuleSpec {
         name: r.name,
         user_agent: r.user_agent,

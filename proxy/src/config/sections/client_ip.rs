@@ -11,21 +11,9 @@ pub(in crate::config) fn client_ip_spec(
     c: &ClientIpFile,
     p: &mut Problems,
 ) -> ClientIpSpec {
-    let header = match c.header.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("x-forwarded-for") => ForwardedHeader::XForwardedFor,
-        Some("forwarded") => ForwardedHeader::Forwarded,
-        Some("x-real-ip") => ForwardedHeader::XRealIp,
-        Some(other) => {
-            p.add(
-                file,
-                "client_ip.header",
-                format!(
-                    "\"{other}\" is not one of \"x-forwarded-for\", \"forwarded\", \"x-real-ip\""
-                ),
-            );
-            ForwardedHeader::XForwardedFor
-        }
-    };
+    // header names are case-insensitive
+    let lower = c.header.as_deref().map(str::to_ascii_lowercase);
+    let header: ForwardedHeader = choice(file, "client_ip.header", lower.as_deref(), p);
     let defaults = ClientNetworks::default();
     let mut prefix =
         |key: &str, value: Option<u8>, default: u8, range: std::ops::RangeInclusive<u8>| {

@@ -79,19 +79,12 @@ pub(in crate::config) fn limit_spec(
             format!("must be between 1 and the burst ({burst})"),
         );
     }
-    let on_redis_down = match l.on_redis_down.as_deref() {
-        None | Some("local") => OnRedisDown::Local,
-        Some("deny") => OnRedisDown::Deny,
-        Some("allow") => OnRedisDown::Allow,
-        Some(other) => {
-            p.add(
-                file,
-                format!("{key}.on_redis_down"),
-                format!("\"{other}\" is not one of \"local\", \"deny\", \"allow\""),
-            );
-            OnRedisDown::Local
-        }
-    };
+    let on_redis_down: OnRedisDown = choice(
+        file,
+        format!("{key}.on_redis_down"),
+        l.on_redis_down.as_deref(),
+        p,
+    );
     let lease = l.lease.unwrap_or(1);
     if lease < cost || lease > burst.max(1) {
         p.add(

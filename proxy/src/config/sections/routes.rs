@@ -85,19 +85,7 @@ pub(in crate::config) fn route_specs(
                 );
             }
         }
-        let auth = match r.auth.as_deref() {
-            None | Some("public") => AuthMode::Public,
-            Some("optional") => AuthMode::Optional,
-            Some("required") => AuthMode::Required,
-            Some(other) => {
-                p.add(
-                    &file,
-                    format!("{key}.auth"),
-                    format!("\"{other}\" is not one of \"public\", \"optional\", \"required\""),
-                );
-                AuthMode::Public
-            }
-        };
+        let auth: AuthMode = choice(&file, format!("{key}.auth"), r.auth.as_deref(), p);
         if !r.roles.is_empty() && auth != AuthMode::Required {
             p.add(
                 &file,

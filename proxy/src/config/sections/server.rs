@@ -76,18 +76,7 @@ pub(in crate::config) fn log_settings(
             access_log: true,
         };
     };
-    let format = match l.format.as_deref() {
-        None | Some("json") => LogFormat::Json,
-        Some("human") => LogFormat::Human,
-        Some(other) => {
-            p.add(
-                &file,
-                "log.format",
-                format!("\"{other}\" is not one of \"json\", \"human\""),
-            );
-            LogFormat::Json
-        }
-    };
+    let format: LogFormat = choice(&file, "log.format", l.format.as_deref(), p);
     let level = l.level.unwrap_or_else(|| "info".into());
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
         p.add(&file, "log.level", format!("not a valid filter: {e}"));

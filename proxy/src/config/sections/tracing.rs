@@ -10,18 +10,7 @@ pub(in crate::config) fn tracing_spec(
     p: &mut Problems,
 ) -> Option<TracingSpec> {
     let before = p.0.len();
-    let protocol = match t.protocol.as_deref() {
-        None | Some("grpc") => OtlpProtocol::Grpc,
-        Some("http") => OtlpProtocol::HttpProtobuf,
-        Some(other) => {
-            p.add(
-                file,
-                "tracing.protocol",
-                format!("\"{other}\" is not one of \"grpc\", \"http\""),
-            );
-            OtlpProtocol::Grpc
-        }
-    };
+    let protocol: OtlpProtocol = choice(file, "tracing.protocol", t.protocol.as_deref(), p);
     http_url(file, "tracing.endpoint", &t.endpoint, p);
     let sampling = t.sampling.unwrap_or(1.0);
     if !(0.0..=1.0).contains(&sampling) {
