@@ -79,6 +79,11 @@ impl Verifier {
     }
 
     /// Keys it verifies with.
+    /// The keys this verifier checks signatures with.
+    pub fn keys(&self) -> &[PublicKey] {
+        &self.keys
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

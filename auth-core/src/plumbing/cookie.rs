@@ -4,18 +4,30 @@ use http::header::COOKIE;
 use http::HeaderMap;
 
 /// The value of cookie `name` in any `Cookie` header: the first one named so, quotes around
-/// the value dropped; an empty value counts as absent.
-pub fn get<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// the value dropped; an empty value counts as absent. Read as bytes: another cookie with a
+/// non-ASCII value does not hide this one.
+pub fn get_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
+        .flat_map(|h| h.as_bytes().split(|b| *b == b';'))
         .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k.trim_end() == name).then(|| v.trim().trim_matches('"'))
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            let (k, v) = (pair[..eq].trim_ascii_end(), pair[eq + 1..].trim_ascii());
+            (k == name.as_bytes()).then(|| unquote(v))
         })
         .filter(|v| !v.is_empty())
+}
+
+/// `get_bytes` as text; a value that is not UTF-8 counts as absent.
+pub fn get<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    get_bytes(headers, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+fn unquote(v: &[u8]) -> &[u8] {
+    let v = v.strip_prefix(b"\"").unwrap_or(v);
+    v.strip_suffix(b"\"").unwrap_or(v)
 }
 
 #[cfg(test)]
@@ -43,5 +55,13 @@ mod tests {
         assert_eq!(get(&headers(&["sid=; sid=b"]), "sid"), None);
         // a prefix of another name is not that name
         assert_eq!(get(&headers(&["session=x"]), "sid"), None);
+        // another cookie's non-ASCII value does not hide this one
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            http::HeaderValue::from_bytes("name=Zo\u{eb}; sid=abc".as_bytes()).unwrap(),
+        );
+        assert_eq!(get(&h, "sid"), Some("abc"));
+        assert_eq!(get_bytes(&h, "name"), Some("Zo\u{eb}".as_bytes()));
     }
 }

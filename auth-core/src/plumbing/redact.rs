@@ -6,14 +6,14 @@ pub fn url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    // the authority ends at the first '/', '?' or '#'; a password may hold '@'
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((creds, host)) = authority.rsplit_once('@') else {
+    // Credentials end at the last '@'. A password may hold '@', '/', '?' or '#' (DSNs are
+    // written by hand), so anything before the last '@' with a ':' in it is masked: a URL
+    // with '@' in its query may be masked too much, a password never shown.
+    let Some((creds, host)) = rest.rsplit_once('@') else {
         return url.to_string();
     };
     match creds.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
     }
 }
@@ -39,11 +39,15 @@ mod tests {
                 "postgres://app:***@db:5432/edge",
             ),
             ("http://h/p?next=a@b", "http://h/p?next=a@b"),
+            ("postgres://edge:pa/ss@db/x", "postgres://edge:***@db/x"),
+            ("postgres://edge:pa?s#s@db/x", "postgres://edge:***@db/x"),
             ("not a url", "not a url"),
         ];
         for (raw, shown) in cases {
             assert_eq!(super::url(raw), shown, "{raw}");
-            assert!(!super::url(raw).contains("s3cret"));
+            for secret in ["s3cret", "pa/ss", "pa?s", "p@ss"] {
+                assert!(!super::url(raw).contains(secret), "{raw}");
+            }
         }
     }
 }

@@ -26,9 +26,25 @@ pub struct Section {
 
 fn nothing(_: &mut Config, _: &Config) {}
 
-/// Whether the embedded core's own settings differ (they are read when it starts).
+/// The embedded core's settings without the `[client_ip]` prefixes it was handed (those are
+/// compared as their own section).
+fn core_settings(c: &Config) -> Option<auth_core::Config> {
+    c.auth.clone().map(|mut core| {
+        core.client_networks = Default::default();
+        core
+    })
+}
+
+/// Whether the embedded core's own settings differ (read when it starts). With the core in
+/// the process the edge's token checks follow its keys, issuer and cookie: they wait with it.
 fn core_changed(a: &Config, b: &Config) -> bool {
-    a.auth != b.auth
+    core_settings(a) != core_settings(b)
+        || ((a.auth.is_some() || b.auth.is_some()) && a.identity != b.identity)
+}
+
+/// The prefixes the running core counts login attempts by.
+fn core_networks(c: &Config) -> Option<&auth_core::client_network::ClientNetworks> {
+    c.auth.as_ref().map(|core| &core.client_networks)
 }
 
 pub const SECTIONS: &[Section] = &[
@@ -69,13 +85,24 @@ pub const SECTIONS: &[Section] = &[
         applies: Applies::Restart,
         changed: core_changed,
         keep: |n, s| {
-            if core_changed(n, s) {
-                n.auth = s.auth.clone();
-                n.identity = s.identity.clone();
+            n.auth = s.auth.clone();
+            n.identity = s.identity.clone();
+        },
+    },
+    Section {
+        name: "[client_ip] prefixes the embedded core counts logins by",
+        applies: Applies::Restart,
+        changed: |a, b| {
+            a.auth.is_some() && b.auth.is_some() && core_networks(a) != core_networks(b)
+        },
+        keep: |n, s| {
+            if let (Some(new), Some(start)) = (n.auth.as_mut(), s.auth.as_ref()) {
+                new.client_networks = start.client_networks;
             }
         },
     },
     Section {
+        // with a core running elsewhere (jwks_url); the embedded core's are restart above
         name: "[auth] token verification (keys, jwks_url, issuer, audience, token_cookie)",
         applies: Applies::Live,
         changed: |a, b| a.identity != b.identity,
@@ -273,6 +300,45 @@ mod tests {
         let changes = reconcile(&started, &current, &mut second);
         assert_eq!(changes.pending, ["[log]"]);
         assert!(changes.applied.is_empty(), "{changes:?}");
+    }
+
+    fn with_core(extra: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("edge.toml"),
+            format!(
+                "[[listener]]\naddress = \"127.0.0.1:1\"\n\
+                 [auth]\ndatabase_url = \"postgres://edge@127.0.0.1:5432/edge\"\n\
+                 keys_dir = \"/var/lib/edge/keys\"\nissuer = \"i\"\naudience = \"a\"\n{extra}"
+            ),
+        )
+        .unwrap();
+        crate::config::load(dir.path()).unwrap()
+    }
+
+    #[test]
+    fn with_the_embedded_core_token_checks_and_its_prefixes_wait_for_a_restart() {
+        let started = with_core("");
+        // [client_ip] is live for the edge; the core keeps the prefixes it started with
+        let mut new = with_core("[client_ip]\nipv4_prefix = 24\n");
+        let changes = reconcile(&started, &started, &mut new);
+        assert_eq!(changes.applied, ["[client_ip]"]);
+        assert_eq!(
+            changes.pending,
+            ["[client_ip] prefixes the embedded core counts logins by"]
+        );
+        assert_eq!(new.auth, started.auth);
+        assert_ne!(new.client_ip, started.client_ip);
+
+        // the token cookie belongs to the core's sign-in: it waits with the core
+        let mut new = with_core("token_cookie = \"tok\"\n");
+        let changes = reconcile(&started, &started, &mut new);
+        assert_eq!(
+            changes.pending,
+            ["[auth] and [social] of the embedded core"]
+        );
+        assert!(changes.applied.is_empty(), "{changes:?}");
+        assert_eq!(new.identity, started.identity);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct RequestCtx {
-    /// The config generation this request is served by, loaded once, in the first phase.
+    /// The config generation this request is served by, loaded once, in the first phase, and
+    /// released once the request is routed.
     pub generation: Option<Arc<Generation>>,
     /// Set in the first phase; every answer and log line of the request carries it.
     pub request_id: HeaderValue,

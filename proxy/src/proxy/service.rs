@@ -86,7 +86,9 @@ impl ProxyHttp for Edge {
             Ok(has_params) => has_params,
             Err(e) => return self.answer(session, ctx, e).await,
         };
-        let Some(generation) = &ctx.generation else {
+        // held for this phase only: a long response (a stream, a WebSocket) keeps its route,
+        // not a whole generation that later reloads replaced
+        let Some(generation) = ctx.generation.take() else {
             return self.answer(session, ctx, EdgeError::Internal).await;
         };
         if session
@@ -96,7 +98,6 @@ impl ProxyHttp for Edge {
             .starts_with(edge_paths::PREFIX)
         {
             // the edge's own namespace: never proxied, whatever the routes say
-            let generation = generation.clone();
             edge_paths::answer(session, ctx, &generation, &self.readiness).await?;
             return Ok(true);
         }
@@ -108,6 +109,7 @@ impl ProxyHttp for Edge {
         let Some(route) = generation.router.find(host, req.uri.path()).cloned() else {
             return self.answer(session, ctx, EdgeError::NoRoute).await;
         };
+        drop(generation);
         // known from here on: answers of the filters below count and log under the route
         ctx.route = Some(route.clone());
         if has_params && !route.matrix_params {

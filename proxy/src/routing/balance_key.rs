@@ -33,8 +33,8 @@ pub fn extract<'a>(
         HashKey::Path => session.req_header().uri.path().as_bytes(),
         HashKey::Header(name) => session.get_header_bytes(name),
         HashKey::Cookie(name) => {
-            auth_core::plumbing::cookie::get(&session.req_header().headers, name)
-                .map_or(&b""[..], str::as_bytes)
+            auth_core::plumbing::cookie::get_bytes(&session.req_header().headers, name)
+                .unwrap_or(b"")
         }
     }
 }

@@ -32,7 +32,8 @@ pub struct Built {
     pub generation: Generation,
     /// Pools that are new (their health checks are not running yet).
     pub fresh_pools: Vec<Arc<Pool>>,
-    /// Token verification that is new and reads its keys from a JWKS not fetched yet.
+    /// Token verification that reads its keys from a JWKS no generation has fetched yet: the
+    /// reload fetches it before the swap, and is refused if it cannot.
     pub fresh_remote_identity: Option<Arc<Identity>>,
 }
 
@@ -86,7 +87,10 @@ impl Generation {
                         shared.redis.clone(),
                         shared.identity_stats.clone(),
                     )?;
-                    if identity.keys_are_remote() {
+                    let adopted = previous
+                        .and_then(|p| p.identity.as_ref())
+                        .is_some_and(|old| identity.adopt_keys(old));
+                    if identity.keys_are_remote() && !adopted && previous.is_some() {
                         fresh_remote_identity = Some(identity.clone());
                     }
                     Some(identity)
@@ -232,16 +236,24 @@ audience = "a"
         assert!(next.fresh_remote_identity.is_none());
         assert!(next.fresh_pools.is_empty());
 
-        let other = load("").identity.map(|mut s| {
-            s.audience = "b".into();
-            s
-        });
+        // a new audience: a new identity, which keeps the keys of the same JWKS
         let mut config = load("");
-        config.identity = other;
+        if let Some(s) = config.identity.as_mut() {
+            s.audience = "b".into();
+        }
         let g3 = Generation::build(config, &shared, Some(&g2)).unwrap();
-        assert!(
-            g3.fresh_remote_identity.is_some(),
-            "a new audience, a new identity"
-        );
+        let new = g3.generation.identity.as_ref().unwrap();
+        assert!(!Arc::ptr_eq(new, g2.identity.as_ref().unwrap()));
+        assert!(g3.fresh_remote_identity.is_none(), "same key source");
+
+        // another JWKS: fetched before the swap (the reload is refused if it cannot be)
+        let mut config = load("");
+        if let Some(s) = config.identity.as_mut() {
+            s.keys = crate::config::KeysFrom::Jwks {
+                url: "http://127.0.0.1:9/other".into(),
+            };
+        }
+        let g4 = Generation::build(config, &shared, Some(&g3.generation)).unwrap();
+        assert!(g4.fresh_remote_identity.is_some(), "a new key source");
     }
 }

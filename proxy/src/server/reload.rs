@@ -63,9 +63,13 @@ impl Live {
         }
         let built = Generation::build(config, &self.shared, Some(&old))?;
         if let Some(identity) = &built.fresh_remote_identity {
-            // new token settings must verify from their first request: fetch the JWKS now
-            // (a failure is logged and the fetch retried by the key watcher)
-            let _ = identity.reload().await;
+            // a new key source must verify from the first request: without its keys every
+            // signed-in viewer would get 401 (and be signed out by the apps), so a source that
+            // cannot be read refuses the reload and the running generation keeps serving
+            identity
+                .reload()
+                .await
+                .map_err(|e| format!("[auth] jwks_url: the new key set cannot be read ({e})"))?;
         }
         let generation = built.generation.number;
         built.generation.retune(&self.shared);

@@ -284,6 +284,60 @@ async fn token_settings_change_on_a_running_edge() {
     );
 }
 
+/// A reload to a key source that cannot be read is refused (every signed-in viewer would get
+/// 401); a reload that keeps the source keeps its keys, even while the core is down.
+#[tokio::test]
+async fn a_reload_never_leaves_the_edge_without_token_keys() {
+    let site = site();
+    site.s.create_user("viewer@example.com", &["subscriber"]);
+    let up = Upstream::start("movies");
+    let conf = remote_conf(&site, &up, "cinema");
+    let remote = Edge::start(&conf);
+    let token = site.token_of("viewer@example.com").await;
+    let get = || {
+        client()
+            .get(remote.url("/req/x"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    let logged = |what: &str| {
+        remote
+            .json_logs()
+            .iter()
+            .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with(what)))
+            .count()
+    };
+
+    let jwks = site.s.url("/auth/.well-known/jwks.json");
+    remote.write_routes(&conf.replace(&jwks, "http://127.0.0.1:1/jwks.json"));
+    let refused = crate::support::eventually(Duration::from_secs(5), || {
+        logged("configuration refused") == 1
+    })
+    .await;
+    assert!(refused, "{}", remote.logs());
+    assert!(
+        remote.logs().contains("jwks_url"),
+        "the refusal names the key"
+    );
+    assert_eq!(
+        get().await.unwrap().status(),
+        200,
+        "the old keys still verify"
+    );
+
+    // the core goes away; a change of the cookie name alone keeps the keys in memory
+    site.s.edge.signal("KILL");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    remote.write_routes(&conf.replace("token_cookie = \"access_token\"", "token_cookie = \"tok\""));
+    let reloaded = crate::support::eventually(Duration::from_secs(5), || {
+        logged("configuration reloaded") == 1
+    })
+    .await;
+    assert!(reloaded, "{}", remote.logs());
+    assert_eq!(get().await.unwrap().status(), 200, "{}", remote.logs());
+}
+
 #[tokio::test]
 async fn an_edge_trusts_a_remote_core_through_its_jwks_and_outlives_it() {
     let site = site();

@@ -125,6 +125,21 @@ impl Identity {
         }))
     }
 
+    /// Starts with the keys `previous` holds when both read the same source (a reload that
+    /// changed only the issuer, audience, cookie or interval): the keys stay usable even if
+    /// the source cannot be read right now.
+    pub fn adopt_keys(&self, previous: &Identity) -> bool {
+        if previous.spec().keys != self.spec().keys {
+            return false;
+        }
+        let spec = self.spec();
+        let keys = previous.verifier.load().keys().to_vec();
+        self.verifier
+            .store(Arc::new(Verifier::new(keys, &spec.issuer, &spec.audience)));
+        self.status.store(previous.status.load_full());
+        true
+    }
+
     /// What this identity was built from: a reload with the same spec keeps it.
     pub fn spec(&self) -> &IdentitySpec {
         self.keys.spec()
