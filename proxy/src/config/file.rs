@@ -303,7 +303,7 @@ pub struct ClientIpFile {
 }
 
 /// Pingora server settings. Changing them takes a binary upgrade, not a reload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     /// Worker threads of the proxy service (default: number of CPUs).
@@ -322,6 +322,14 @@ pub struct ServerFile {
     pub watch: Option<bool>,
     /// How often the conf dir is polled (default "1s").
     pub watch_interval: Option<String>,
+    /// How long an idle client keep-alive connection waits for its next request (default
+    /// "75s", nginx's `keepalive_timeout`; "0s" closes after each response).
+    pub keepalive_timeout: Option<String>,
+    /// Open connections one client network may hold (default 256; 0: no limit).
+    pub max_connections_per_client: Option<u32>,
+    /// Bytes of read buffer per client connection (default 4096; Pingora's own is 64 KiB,
+    /// which an idle keep-alive connection holds the whole time).
+    pub client_read_buffer: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -195,6 +195,9 @@ pub struct ServerSettings {
     pub upstream_keepalive_pool_size: usize,
     pub watch: bool,
     pub watch_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub max_connections_per_client: u32,
+    pub client_read_buffer: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -53,6 +53,9 @@ upgrade_sock = "/tmp/x.sock"
 upstream_keepalive_pool_size = 64
 watch = false
 watch_interval = "250ms"
+keepalive_timeout = "30s"
+max_connections_per_client = 64
+client_read_buffer = 8192
 
 [log]
 format = "human"
@@ -133,6 +136,9 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             upstream_keepalive_pool_size: 64,
             watch: false,
             watch_interval: Duration::from_millis(250),
+            keepalive_timeout: Duration::from_secs(30),
+            max_connections_per_client: 64,
+            client_read_buffer: 8192,
         },
         log: LogSettings {
             format: LogFormat::Human,

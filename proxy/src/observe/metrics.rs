@@ -91,6 +91,21 @@ pub fn render(
         u8::from(limiter.in_fallback())
     );
     shared.route_metrics.render(&mut out);
+    let conns = &shared.connections;
+    let _ = write!(
+        out,
+        "# HELP edge_client_connections Client connections counted against [server] max_connections_per_client.\n\
+         # TYPE edge_client_connections gauge\nedge_client_connections {}\n",
+        conns.open()
+    );
+    write_counters(
+        &mut out,
+        &[(
+            "edge_client_connections_refused_total",
+            "Client connections refused because their network held max_connections_per_client.",
+            &conns.refused,
+        )],
+    );
     if generation.identity.is_some() {
         let stats = &shared.identity_stats;
         write_counters(

@@ -30,6 +30,11 @@ pub struct RequestCtx {
     pub identity: Option<Arc<crate::filters::identity::Verified>>,
     /// The request's spans, when `[tracing]` is on.
     pub trace: Option<crate::observe::traces::RequestTrace>,
+    /// This connection's place in its client network's count (kept across keep-alive
+    /// requests); None when the client is not limited.
+    pub connection: Option<Arc<crate::server::connections::Slot>>,
+    /// The client's network had no connection slot left: the request is refused.
+    pub connection_refused: bool,
     /// Rate-limit keys are written here, one policy after another (allocated on first use).
     pub key_buf: String,
 }
@@ -49,6 +54,8 @@ impl RequestCtx {
             identity: None,
             trace: None,
             key_buf: String::new(),
+            connection: None,
+            connection_refused: false,
         }
     }
 }

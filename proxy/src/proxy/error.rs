@@ -40,6 +40,9 @@ pub enum EdgeError {
     /// A bot-filter rule with `action = "deny"`.
     #[error("request refused")]
     BotDenied,
+    /// The client's network holds `[server] max_connections_per_client` connections already.
+    #[error("too many open connections from this client")]
+    TooManyConnections,
     /// The bot filter cannot store or check an answer (Redis down): fail closed.
     #[error("challenge service unavailable")]
     ChallengeUnavailable,
@@ -54,7 +57,7 @@ impl EdgeError {
             // nothing to try now, try again soon (Retry-After): Envoy answers the same
             EdgeError::NoHealthyUpstream => 503,
             EdgeError::UpstreamTimeout => 504,
-            EdgeError::RateLimited { .. } => 429,
+            EdgeError::RateLimited { .. } | EdgeError::TooManyConnections => 429,
             EdgeError::LimiterUnavailable | EdgeError::ChallengeUnavailable => 503,
             EdgeError::BotDenied => 403,
             EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
@@ -74,6 +77,7 @@ impl EdgeError {
             EdgeError::UpstreamTimeout => "upstream_timeout",
             EdgeError::UpstreamProtocol => "upstream_error",
             EdgeError::RateLimited { .. } => "rate_limited",
+            EdgeError::TooManyConnections => "too_many_connections",
             EdgeError::LimiterUnavailable => "limiter_unavailable",
             EdgeError::TokenMissing => "token_missing",
             EdgeError::TokenInvalid => "invalid_token",
@@ -109,6 +113,7 @@ impl EdgeError {
         match self {
             EdgeError::RateLimited { retry_after } => Some((*retry_after).max(1)),
             EdgeError::NoHealthyUpstream
+            | EdgeError::TooManyConnections
             | EdgeError::LimiterUnavailable
             | EdgeError::ChallengeUnavailable => Some(1),
             _ => None,

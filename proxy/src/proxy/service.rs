@@ -28,6 +28,8 @@ pub struct Edge {
     pub redirects: RedirectPorts,
     /// `[log] access_log`, read at start.
     pub access_log: bool,
+    /// `[server] keepalive_timeout` in seconds; None closes after each response.
+    pub keepalive: Option<u64>,
 }
 
 const NO_HEALTHY_UPSTREAM: ErrorType = ErrorType::Custom("NoHealthyUpstream");
@@ -53,8 +55,22 @@ impl ProxyHttp for Edge {
         ctx.request_id = request_id::from_incoming(session.get_header(request_id::HEADER));
         // before anything reads them, on every route: only the edge sets identity headers
         crate::filters::identity::strip_spoofed(session.req_header_mut());
+        // Pingora waits without end for the next request on an HTTP/1.1 keep-alive
+        // connection; an idle TV connection must not hold its memory forever
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(self.keepalive);
+        }
         let generation = self.live.load_full();
         let peer = socket_peer(session);
+        if ctx.connection.is_none() {
+            if let Some(peer) = peer {
+                let peer = auth_core::client_network::canonical_ip(peer);
+                match self.live.shared.connections.admit(peer) {
+                    Ok(slot) => ctx.connection = slot,
+                    Err(_full) => ctx.connection_refused = true,
+                }
+            }
+        }
         if let Some(peer) = peer {
             let spec = &generation.config.client_ip;
             let ip = client_ip::resolve(peer, &session.req_header().headers, spec);
@@ -70,6 +86,12 @@ impl ProxyHttp for Edge {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if ctx.connection_refused {
+            session.set_keepalive(None);
+            return self
+                .answer(session, ctx, EdgeError::TooManyConnections)
+                .await;
+        }
         if let Some(https_port) = self.redirect_port(session) {
             return match crate::proxy::redirect::https_location(session.req_header(), https_port) {
                 Some(location) => respond::redirect(session, &location, &ctx.request_id)
@@ -265,6 +287,28 @@ impl ProxyHttp for Edge {
         FailToProxy {
             error_code,
             can_reuse_downstream: false,
+        }
+    }
+
+    fn persist_connection_context(
+        &self,
+        _session: &Session,
+        ctx: &RequestCtx,
+    ) -> Option<Box<dyn std::any::Any + Send + Sync>> {
+        // the slot lives as long as the connection: carried to its next request, dropped
+        // (and given back) when the connection closes
+        let slot = ctx.connection.clone()?;
+        Some(Box::new(slot))
+    }
+
+    fn on_connection_reuse(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+        previous: Box<dyn std::any::Any + Send + Sync>,
+    ) {
+        if let Ok(slot) = previous.downcast::<Arc<crate::server::connections::Slot>>() {
+            ctx.connection = Some(*slot);
         }
     }
 

@@ -209,7 +209,12 @@ audience = "a"
 
     #[test]
     fn each_route_gets_the_filters_it_needs_in_order_of_cost() {
-        let shared = Shared::new(None, &Default::default(), None);
+        let shared = Shared::new(
+            None,
+            &Default::default(),
+            None,
+            crate::server::connections::ClientConnections::new(0, Default::default(), vec![]),
+        );
         let g = Generation::build(load(""), &shared, None)
             .unwrap()
             .generation;

@@ -2,8 +2,10 @@
 //! service and the reloader.
 
 pub mod auth_host;
+pub mod connections;
 pub mod drain;
 pub mod generation;
+pub mod memory;
 pub mod redis_client;
 pub mod reload;
 pub mod shared;
@@ -16,6 +18,7 @@ use crate::server::drain::DrainWatch;
 use crate::server::redis_client::{RedisConnector, SharedRedis};
 use crate::server::reload::{Live, Reloader};
 use crate::server::shared::Shared;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server};
@@ -57,6 +60,7 @@ pub fn run(
         test: false,
         conf: None,
     };
+    memory::purge_freed_memory_at_once();
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
     server.bootstrap();
 
@@ -76,10 +80,18 @@ pub fn run(
         }
         None => None,
     };
+    let connections = crate::server::connections::ClientConnections::new(
+        config.server.max_connections_per_client,
+        config.client_ip.networks,
+        config.client_ip.trusted_proxies.clone(),
+    );
+    let keepalive = config.server.keepalive_timeout.as_secs();
+    let read_buffer = config.server.client_read_buffer;
     let shared = Arc::new(Shared::new(
         redis.clone(),
         &config.rate_limit,
         tracing.clone(),
+        connections.clone(),
     ));
     let draining = shared.draining.clone();
     let live = Live::start(config, shared)?;
@@ -99,16 +111,23 @@ pub fn run(
         readiness: readiness.clone(),
         redirects,
         access_log,
+        // 0 s: no keep-alive at all
+        keepalive: (keepalive > 0).then_some(keepalive),
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
+    // before the listeners: a network out of connection slots is refused at accept
+    proxy.set_connection_filter(Arc::new(crate::server::connections::AcceptFilter(
+        connections,
+    )));
+    // Pingora reads each client connection through a 64 KiB buffer, held as long as the
+    // connection is open: most of what an idle keep-alive connection costs (docs/benchmarks.md)
+    let buffer = L4BufferSettings::default().read(read_buffer);
     for l in &listeners {
-        let addr = l.address.to_string();
-        match &l.tls {
-            Some(tls) => {
-                proxy.add_tls_with_settings(&addr, None, crate::server::tls::settings(tls)?)
-            }
-            None => proxy.add_tcp(&addr),
+        let mut listener = ListenerConfig::tcp(l.address.to_string()).l4_buffer(buffer);
+        if let Some(tls) = &l.tls {
+            listener = listener.tls(crate::server::tls::settings(tls)?);
         }
+        proxy.add_listener(listener);
     }
     server.add_service(proxy);
     server.add_service(background_service(

@@ -7,6 +7,7 @@ use crate::filters::identity::IdentityStats;
 use crate::filters::limiter::Limiter;
 use crate::observe::request_metrics::RouteMetrics;
 use crate::observe::traces::Tracing;
+use crate::server::connections::ClientConnections;
 use crate::server::drain::Draining;
 use crate::server::redis_client::SharedRedis;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub draining: Draining,
     /// Requests, latencies and upstream errors by route name.
     pub route_metrics: RouteMetrics,
+    /// Open client connections per client network (`[server]`, read at start).
+    pub connections: Arc<ClientConnections>,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
         redis: Option<Arc<SharedRedis>>,
         rate_limit: &crate::config::RateLimitSettings,
         tracing: Option<Arc<Tracing>>,
+        connections: Arc<ClientConnections>,
     ) -> Shared {
         Shared {
             limiter: Arc::new(Limiter::new(redis.clone(), rate_limit)),
@@ -42,6 +46,7 @@ impl Shared {
             tracing,
             draining: Draining::default(),
             route_metrics: RouteMetrics::default(),
+            connections,
         }
     }
 }

@@ -12,6 +12,7 @@ mod auth;
 mod balancing;
 mod bot_filter;
 mod config_errors;
+mod connections;
 mod degradation;
 mod errors;
 mod harness;

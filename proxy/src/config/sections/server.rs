@@ -4,46 +4,29 @@ use crate::config::error::Problems;
 use crate::config::file::*;
 use crate::config::runtime::*;
 use crate::config::values::*;
-use std::time::Duration;
 
 pub(in crate::config) fn server_settings(
     server: Option<(String, ServerFile)>,
     p: &mut Problems,
 ) -> ServerSettings {
+    // one place for the defaults: an absent [server] is an empty one
+    let (file, s) = server.unwrap_or_default();
     let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let Some((file, s)) = server else {
-        return ServerSettings {
-            threads: default_threads,
-            work_stealing: false,
-            grace_period: Duration::from_secs(1),
-            graceful_shutdown_timeout: Duration::from_secs(5),
-            pid_file: "/tmp/edge.pid".into(),
-            upgrade_sock: "/tmp/edge_upgrade.sock".into(),
-            upstream_keepalive_pool_size: 128,
-            watch: true,
-            watch_interval: Duration::from_secs(1),
-        };
-    };
     let threads = s.threads.unwrap_or(default_threads);
     if !(1..=1024).contains(&threads) {
         p.add(&file, "server.threads", "must be between 1 and 1024");
     }
     let f = file.as_str();
+    let d = |key: &str, v: &Option<String>, default: &str, zero_ok: bool, p: &mut Problems| {
+        duration(f, key, v.as_deref(), default, zero_ok, p)
+    };
     ServerSettings {
         threads,
         work_stealing: s.work_stealing.unwrap_or(false),
-        grace_period: duration(
-            f,
-            "server.grace_period",
-            s.grace_period.as_deref(),
-            "1s",
-            true,
-            p,
-        ),
-        graceful_shutdown_timeout: duration(
-            f,
+        grace_period: d("server.grace_period", &s.grace_period, "1s", true, p),
+        graceful_shutdown_timeout: d(
             "server.graceful_shutdown_timeout",
-            s.graceful_shutdown_timeout.as_deref(),
+            &s.graceful_shutdown_timeout,
             "5s",
             true,
             p,
@@ -54,14 +37,26 @@ pub(in crate::config) fn server_settings(
             .unwrap_or_else(|| "/tmp/edge_upgrade.sock".into()),
         upstream_keepalive_pool_size: s.upstream_keepalive_pool_size.unwrap_or(128),
         watch: s.watch.unwrap_or(true),
-        watch_interval: duration(
-            f,
-            "server.watch_interval",
-            s.watch_interval.as_deref(),
-            "1s",
-            false,
+        watch_interval: d("server.watch_interval", &s.watch_interval, "1s", false, p),
+        keepalive_timeout: d(
+            "server.keepalive_timeout",
+            &s.keepalive_timeout,
+            "75s",
+            true,
             p,
         ),
+        max_connections_per_client: s.max_connections_per_client.unwrap_or(256),
+        client_read_buffer: {
+            let bytes = s.client_read_buffer.unwrap_or(4096);
+            if bytes > 1 << 20 {
+                p.add(
+                    f,
+                    "server.client_read_buffer",
+                    "must be at most 1048576 bytes",
+                );
+            }
+            bytes
+        },
     }
 }
 
