@@ -2,7 +2,9 @@
 # Memory per idle client connection: N keep-alive connections, each after one request (a TV
 # between two actions), held open against nginx, a bare Pingora proxy (the framework floor)
 # and the edge, one after the other on the same machine in one run. Prints each server's RSS
-# before, with the connections open, and 2 s after they closed, and KB per idle connection.
+# before, with the connections open, 2 s after they closed, and after one more second of light
+# traffic (mimalloc purges freed pages when their thread allocates again), and KB per idle
+# connection.
 # Usage: bench/idle-connections.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ ngx_worker=$(nginx_workers "$ngx_master" | awk '{print $1}')
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
 echo "$N idle keep-alive connections, one request each; $(date -u +%FT%TZ)"
-printf '%-8s %10s %10s %10s %10s\n' server before_kb open_kb after_kb kb_per_conn | tee "$results"
+printf '%-8s %10s %10s %10s %12s %10s\n' server before_kb open_kb closed_kb +traffic_kb kb_per_conn | tee "$results"
 for target in "nginx:$ngx:$ngx_worker" "floor:$floor:$floor_pid" "edge:$edge:$edge_pid"; do
   IFS=: read -r name port pid <<<"$target"
   curl -s -o /dev/null "http://127.0.0.1:$port/warm"
@@ -49,6 +51,8 @@ for target in "nginx:$ngx:$ngx_worker" "floor:$floor:$floor_pid" "edge:$edge:$ed
   exec 7>&-; wait "$cpid" || true
   sleep 2
   after=$(rss_kb "$pid")
+  wrk -t1 -c4 -d1s "http://127.0.0.1:$port/" >/dev/null; sleep 1
+  traffic=$(rss_kb "$pid")
   per=$(python3 -c "print(f'{($open - $before) / $N:.1f}')")
-  printf '%-8s %10s %10s %10s %10s\n' "$name" "$before" "$open" "$after" "$per" | tee -a "$results"
+  printf '%-8s %10s %10s %10s %12s %10s\n' "$name" "$before" "$open" "$after" "$traffic" "$per" | tee -a "$results"
 done

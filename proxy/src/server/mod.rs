@@ -5,7 +5,6 @@ pub mod auth_host;
 pub mod connections;
 pub mod drain;
 pub mod generation;
-pub mod memory;
 pub mod redis_client;
 pub mod reload;
 pub mod shared;
@@ -60,7 +59,6 @@ pub fn run(
         test: false,
         conf: None,
     };
-    memory::purge_freed_memory_at_once();
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&config));
     server.bootstrap();
 
