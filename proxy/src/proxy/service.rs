@@ -62,7 +62,9 @@ impl ProxyHttp for Edge {
         }
         let generation = self.live.load_full();
         let peer = socket_peer(session);
-        if ctx.connection.is_none() {
+        // a TLS connection took its slot at accept (server/connections.rs)
+        let counted_at_accept = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if ctx.connection.is_none() && !counted_at_accept {
             if let Some(peer) = peer {
                 let peer = auth_core::client_network::canonical_ip(peer);
                 match self.live.shared.connections.admit(peer) {

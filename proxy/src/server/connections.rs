@@ -2,12 +2,15 @@
 //! TVs keep connections open for a long time, and an idle connection holds tens of kilobytes:
 //! without a bound one client could hold memory without limit.
 //!
-//! A connection takes a slot with its first request and keeps it (carried across keep-alive
-//! requests in Pingora's per-connection context) until it closes: the slot's `Drop` gives it
-//! back. At accept, a network whose slots are all taken is refused before anything else (TLS
-//! included). Connections that never send a request are not counted: Pingora closes them after
-//! 60 s. The proxies in `[client_ip] trusted_proxies` are not limited (a load balancer carries
-//! many clients); the networks are those of the conf the process started with.
+//! On TLS listeners (where TVs connect) a connection takes its slot at accept, before the
+//! handshake, and the slot lives in the TCP stream itself (as its `Tracer`, which Pingora
+//! drops with the stream): HTTP/1 and HTTP/2 alike, requests or none, a connection is counted
+//! until it closes. Pingora offers no such hook on plain listeners: there a connection takes
+//! its slot with its first request (carried across keep-alive requests in Pingora's
+//! per-connection context) — so a plain-HTTP client that never finishes a request header is
+//! not counted (see the README). On both, a network whose slots are all taken is refused at
+//! accept. The proxies in `[client_ip] trusted_proxies` are not limited (a load balancer
+//! carries many clients); the networks are those of the conf the process started with.
 
 use auth_core::client_network::ClientNetworks;
 use ipnet::IpNet;
@@ -105,6 +108,54 @@ impl ClientConnections {
         self.open
             .lock()
             .map_or(0, |open| open.values().map(|n| u64::from(*n)).sum())
+    }
+}
+
+/// Holds a connection's slot inside its TCP stream: dropped, with the slot, when the stream is.
+#[derive(Debug)]
+struct SlotHolder(Arc<Slot>);
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Slot({})", self.net)
+    }
+}
+
+impl pingora::upstreams::peer::Tracing for SlotHolder {
+    fn on_connected(&self) {}
+    fn on_disconnected(&self) {}
+    fn boxed_clone(&self) -> Box<dyn pingora::upstreams::peer::Tracing> {
+        Box::new(SlotHolder(self.0.clone()))
+    }
+}
+
+/// Takes the slot of a TLS connection at accept (Pingora calls this before the handshake);
+/// a network without a free slot has its connection dropped.
+pub struct AcceptSlot(pub Arc<ClientConnections>);
+
+#[async_trait::async_trait]
+impl pingora::listeners::PreTlsProcess for AcceptSlot {
+    async fn process(
+        &self,
+        stream: &mut pingora::protocols::l4::stream::Stream,
+    ) -> pingora::Result<()> {
+        use pingora::protocols::GetSocketDigest;
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let Some(peer) = peer else { return Ok(()) };
+        let peer = auth_core::client_network::canonical_ip(peer);
+        match self.0.admit(peer) {
+            Ok(Some(slot)) => {
+                stream.tracer = Some(pingora::upstreams::peer::Tracer(Box::new(SlotHolder(slot))));
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(Full) => pingora::Error::e_explain(
+                pingora::ErrorType::ConnectRefused,
+                "client network holds max_connections_per_client connections",
+            ),
+        }
     }
 }
 

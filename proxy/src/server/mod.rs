@@ -83,7 +83,12 @@ pub fn run(
         config.client_ip.networks,
         config.client_ip.trusted_proxies.clone(),
     );
-    let keepalive = config.server.keepalive_timeout.as_secs();
+    // whole seconds for Pingora: a fraction rounds up, so "500ms" is 1 s, not "off"
+    let keepalive = {
+        let d = config.server.keepalive_timeout;
+        d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    };
+    let keepalive = (keepalive > 0).then_some(keepalive);
     let read_buffer = config.server.client_read_buffer;
     let shared = Arc::new(Shared::new(
         redis.clone(),
@@ -110,13 +115,25 @@ pub fn run(
         redirects,
         access_log,
         // 0 s: no keep-alive at all
-        keepalive: (keepalive > 0).then_some(keepalive),
+        keepalive,
     };
     let mut proxy = http_proxy_service_with_name(&server.configuration, edge, "edge");
-    // before the listeners: a network out of connection slots is refused at accept
+    // before the listeners: a network out of connection slots is refused at accept, and a
+    // TLS connection holds its slot from accept to close
     proxy.set_connection_filter(Arc::new(crate::server::connections::AcceptFilter(
-        connections,
+        connections.clone(),
     )));
+    proxy
+        .endpoints()
+        .set_pre_tls_callback(Arc::new(crate::server::connections::AcceptSlot(
+            connections,
+        )));
+    if let Some(app) = proxy.app_logic_mut() {
+        // HTTP/2 connections idle (no stream) that long are closed too
+        let mut options = pingora::apps::HttpServerOptions::default();
+        options.h2_idle_timeout = keepalive.map(std::time::Duration::from_secs);
+        app.server_options = Some(options);
+    }
     // Pingora reads each client connection through a 64 KiB buffer, held as long as the
     // connection is open: most of what an idle keep-alive connection costs (docs/benchmarks.md)
     let buffer = L4BufferSettings::default().read(read_buffer);

@@ -122,3 +122,73 @@ async fn plain_listener_redirects_to_https() {
         200
     );
 }
+
+/// On a TLS listener a connection holds its slot of `max_connections_per_client` from accept
+/// to close, whether or not it ever sends a request (a client dribbling a ClientHello or a
+/// header, or an idle HTTP/2 connection, cannot hold more).
+#[test]
+fn tls_connections_hold_their_slot_from_accept_to_close() {
+    use std::io::{ErrorKind, Read};
+    use std::net::TcpStream;
+    use std::time::Duration;
+    let u = Upstream::start("u");
+    let tls_port = free_port();
+    let edge = Edge::start_full(
+        "max_connections_per_client = 2",
+        &one_route(&[u.addr()], ""),
+        |dir, _| {
+            self_signed(dir, "a.example");
+            format!(
+                "[[listener]]\naddress = \"127.0.0.1:{tls_port}\"\n\
+                 [[listener.certificate]]\ncert = \"a.example.pem\"\nkey = \"a.example.key\"\nhosts = [\"a.example\"]\n"
+            )
+        },
+    );
+    assert!(crate::support::wait_for_port(
+        tls_port,
+        Duration::from_secs(5)
+    ));
+    let open = || {
+        let s = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(800)))
+            .unwrap();
+        s
+    };
+    // the server closed `s`: EOF or reset
+    let closed = |s: &mut TcpStream| {
+        let mut b = [0u8; 1];
+        match s.read(&mut b) {
+            Ok(0) => true,
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        }
+    };
+    // two connections that never say a word keep their slots...
+    let mut first = open();
+    let mut second = open();
+    std::thread::sleep(Duration::from_millis(200));
+    // ... so a third is dropped at once
+    let mut third = open();
+    assert!(closed(&mut third), "a full network is refused");
+    assert!(
+        !closed(&mut first) && !closed(&mut second),
+        "the silent ones stay"
+    );
+    // closing one gives its slot back
+    drop(first);
+    let mut ok = false;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut s = open();
+        if !closed(&mut s) {
+            ok = true;
+            break;
+        }
+    }
+    assert!(
+        ok,
+        "a closed connection's slot is free again\n{}",
+        edge.logs()
+    );
+    drop(second);
+}
