@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The limiter's cost and accuracy, against nginx limit_req, same machine, same run.
 #  1. throughput: edge without limits, edge with the Redis limiter (a limit high enough to allow
-#     everything: the cost of one EVALSHA per request), nginx with limit_req (likewise);
+#     everything: the cost of one EVALSHA per request), the same with redis-server's own CPU
+#     counted (edge+redis, lease+redis), nginx with limit_req (likewise);
 #  2. Redis commands per request while an abusive client is being refused;
 #  3. admitted requests with three instances of each sharing the load, 100 r/s, burst 50, 10 s
 #     (nginx: per instance, so 3x; the edge: shared through Redis).
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
 bench_setup limiter
 up=$(free_port); rport=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
 start_upstream "$up"
 
 # nginx with limit_req in front of the same upstream; RATE and BURST substituted per use
@@ -67,7 +68,10 @@ printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us 
 for _ in $(seq "$ROUNDS"); do
   measure edge-plain "http://127.0.0.1:$p_plain/" "$plain_pid"
   measure edge-redis "http://127.0.0.1:$p_lim/" "$lim_pid"
+  # the Lua script runs in redis-server: counted, as nginx's limit_req is counted in full
+  measure edge+redis "http://127.0.0.1:$p_lim/" "$lim_pid $redis_pid"
   measure edge-lease "http://127.0.0.1:$p_lease/" "$lease_pid"
+  measure lease+redis "http://127.0.0.1:$p_lease/" "$lease_pid $redis_pid"
   measure nginx-limit "http://127.0.0.1:$p_ngx/" "$ngx_workers"
 done
 python3 - "$results" <<'PY'
@@ -75,8 +79,12 @@ import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("target")]
 med = lambda name: [st.median(float(r[i]) for r in rows if r[0] == name) for i in (1, 2, 3)]
 p, r, l, n = med("edge-plain"), med("edge-redis"), med("edge-lease"), med("nginx-limit")
-for name, m in (("edge-plain", p), ("edge-redis", r), ("edge-lease", l), ("nginx-limit", n)):
+rr, lr = med("edge+redis"), med("lease+redis")
+for name, m in (("edge-plain", p), ("edge-redis", r), ("edge+redis", rr), ("edge-lease", l),
+                ("lease+redis", lr), ("nginx-limit", n)):
     print(f"median {name:12s} {m[0]:8.0f} req/s  p99 {m[1]:5.2f} ms  {m[2]:6.2f} µs CPU/req")
+print(f"limiter with Redis's CPU: edge+redis/nginx-limit CPU/request {rr[2]/n[2]:.2f}x, "
+      f"lease+redis/nginx-limit {lr[2]/n[2]:.2f}x")
 print(f"lease of 100 cost: edge-lease/edge-plain throughput {l[0]/p[0]:.2f}x, CPU/request {l[2]/p[2]:.2f}x")
 print(f"limiter cost: edge-redis/edge-plain throughput {r[0]/p[0]:.2f}x, CPU/request {r[2]/p[2]:.2f}x")
 print(f"edge-redis/nginx-limit throughput {r[0]/n[0]:.2f}x")
