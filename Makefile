@@ -17,7 +17,7 @@ TEST_PKGS := chromium python3-pip
 TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn
 BENCH_PKGS := nginx wrk
 
-.PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt
+.PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt release-pgo
 
 run: deps-build deps-services
 	$(CARGO) build --release -p edge -p demo-movies
@@ -33,6 +33,10 @@ lint: deps-build deps-lint
 
 check:
 	$(CARGO) run -q -p edge -- check --conf conf
+
+# a profile-guided release build: target/release/edge-pgo (docs/benchmarks.md has the gain)
+release-pgo: deps-build deps-services deps-bench deps-test
+	./scripts/release-pgo.sh
 
 bench: deps-build deps-services deps-bench deps-test
 	./bench/proxy.sh
