@@ -2,7 +2,9 @@
 # The cost of verifying tokens at the edge: throughput and CPU per request of an
 # `auth = "required"` route against a public route of the same edge, interleaved in the same
 # run, with nginx `proxy_pass` to the same upstream as the reference. Every request of the
-# required route carries a real access token (EdDSA signature check + deny-list cache).
+# required route carries a real access token (EdDSA signature check + deny-list cache). A third
+# route is the full policy: token required and a limit keyed by the verified user (Redis), the
+# issue-18 target being ≤ 1.15x the public route's CPU per request.
 # Usage: bench/identity.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +13,7 @@ SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
 bench_setup identity
 trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
 start_upstream "$up"
 start_postgres "$PWD/$out/pg" "$pgport"
 mkdir -p "$out/conf"
@@ -31,6 +33,8 @@ TOML
   edge_route auth /auth "127.0.0.1:$auth_port"
   edge_route public /public "127.0.0.1:$up"
   edge_route required /required "127.0.0.1:$up" 'auth = "required"'
+  printf '[limit.per-user]\nkey = "user"\nrate = "1000000/s"\nburst = 1000000\n'
+  printf '[[route]]\nname = "full"\npath = "/full"\nupstream = "required"\nauth = "required"\nlimits = ["per-user"]\n'
 } >"$out/conf/edge.toml"
 "$EDGE" migrate --conf "$out/conf" >/dev/null
 echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
@@ -45,7 +49,7 @@ LUA
 ngx_workers=$(nginx_workers "$ngx_master")
 # the token goes with every request (the public route ignores it)
 WRK_SCRIPT="$out/token.lua"
-for port_path in "$edge_port/public" "$edge_port/required" "$ngx/public"; do
+for port_path in "$edge_port/public" "$edge_port/required" "$edge_port/full" "$ngx/public"; do
   wrk -t1 -c"$CONNS" -d2s -s "$out/token.lua" "http://127.0.0.1:$port_path" >/dev/null
 done
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$edge_port/required" || { echo "token refused"; exit 1; }
@@ -53,15 +57,17 @@ printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us 
 for _ in $(seq "$ROUNDS"); do
   measure edge-public "http://127.0.0.1:$edge_port/public" "$edge_pid"
   measure edge-required "http://127.0.0.1:$edge_port/required" "$edge_pid"
+  measure edge-full "http://127.0.0.1:$edge_port/full" "$edge_pid $redis_pid"
   measure nginx "http://127.0.0.1:$ngx/public" "$ngx_workers"
 done
 python3 - "$results" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("target")]
 med = lambda name: [st.median(float(r[i]) for r in rows if r[0] == name) for i in (1, 2, 3)]
-p, r, n = med("edge-public"), med("edge-required"), med("nginx")
-for name, m in (("edge-public", p), ("edge-required", r), ("nginx", n)):
+p, r, n, f = med("edge-public"), med("edge-required"), med("nginx"), med("edge-full")
+for name, m in (("edge-public", p), ("edge-required", r), ("edge-full", f), ("nginx", n)):
     print(f"median {name:14s} {m[0]:8.0f} req/s  p99 {m[1]:5.2f} ms  {m[2]:6.2f} µs CPU/req")
 print(f"required/public: throughput {r[0]/p[0]:.3f}x, CPU/request {r[2]/p[2]:.2f}x (+{r[2]-p[2]:.1f} µs)")
+print(f"full policy (token + user limit, edge + redis CPU)/public: CPU/request {f[2]/p[2]:.2f}x (+{f[2]-p[2]:.1f} µs)")
 print(f"edge-public/nginx throughput {p[0]/n[0]:.2f}x")
 PY
