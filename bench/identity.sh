@@ -13,23 +13,13 @@ SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
 bench_setup identity
 trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
+start_redis "$rport"
 start_upstream "$up"
 start_postgres "$PWD/$out/pg" "$pgport"
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port" "upstream_keepalive_pool_size = 128"
-  cat <<TOML
-[redis]
-url = "redis://127.0.0.1:$rport/"
-[auth]
-listen = "127.0.0.1:$auth_port"
-database_url = "postgres://postgres@127.0.0.1:$pgport/edge"
-issuer = "bench"
-audience = "bench"
-keys_dir = "$PWD/$out/keys"
-generate_keys = true
-TOML
+  auth_conf "$rport" "$pgport" "$auth_port"
   edge_route auth /auth "127.0.0.1:$auth_port"
   edge_route public /public "127.0.0.1:$up"
   edge_route required /required "127.0.0.1:$up" 'auth = "required"'
@@ -37,12 +27,10 @@ TOML
   printf '[[route]]\nname = "full"\npath = "/full"\nupstream = "required"\nauth = "required"\nlimits = ["per-user"]\n'
 } >"$out/conf/edge.toml"
 "$EDGE" migrate --conf "$out/conf" >/dev/null
-echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
 start_nginx_proxy "$ngx" "$up"
 wait_port "$edge_port"; wait_port "$ngx"; wait_port "$up"; sleep 0.5
-token=$(curl -fsS "http://127.0.0.1:$edge_port/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"bench password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+token=$(bench_user_token "$edge_port")
 cat >"$out/token.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $token"
 LUA

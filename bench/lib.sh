@@ -106,3 +106,34 @@ edge_route() {
   printf '[[route]]\nname = "%s"\npath = "%s"\nupstream = "%s"\n%s\n[upstream.%s]\nservers = ["%s"]\n' \
     "$1" "$2" "$1" "${4:-}" "$1" "$3"
 }
+
+# start_redis PORT: a throwaway redis-server (no persistence); sets redis_pid.
+start_redis() {
+  redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
+}
+
+# auth_conf REDIS_PORT PG_PORT AUTH_PORT: [redis] and an embedded [auth] core for a bench edge
+# (issuer and audience "bench", keys generated in $out/keys). [auth] comes last, so a caller
+# may print more of its keys right after.
+auth_conf() {
+  cat <<TOML
+[redis]
+url = "redis://127.0.0.1:$1/"
+[auth]
+listen = "127.0.0.1:$3"
+database_url = "postgres://postgres@127.0.0.1:$2/edge"
+issuer = "bench"
+audience = "bench"
+keys_dir = "$PWD/$out/keys"
+generate_keys = true
+TOML
+}
+
+# bench_user_token EDGE_PORT: creates bench@example.com (needs $out/conf migrated) and prints an
+# access token from a login through the edge on EDGE_PORT.
+bench_user_token() {
+  echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
+  curl -fsS "http://127.0.0.1:$1/auth/login" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench password"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-8}; CONNS=${2:-32}; ROUNDS=${3:-3}
 bench_setup limiter
 up=$(free_port); rport=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
+start_redis "$rport"
 start_upstream "$up"
 
 # nginx with limit_req in front of the same upstream; RATE and BURST substituted per use

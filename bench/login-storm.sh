@@ -13,22 +13,14 @@ SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}; ROUNDS=${5:-2}
 bench_setup login-storm
 trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+start_redis "$rport"
 start_upstream "$up"
 start_postgres "$PWD/$out/pg" "$pgport"
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port"
+  auth_conf "$rport" "$pgport" "$auth_port"
   cat <<TOML
-[redis]
-url = "redis://127.0.0.1:$rport/"
-[auth]
-listen = "127.0.0.1:$auth_port"
-database_url = "postgres://postgres@127.0.0.1:$pgport/edge"
-issuer = "bench"
-audience = "bench"
-keys_dir = "$PWD/$out/keys"
-generate_keys = true
 # the shipped argon2id parameters; hashes at once bounded by MAX_CONCURRENT_HASHES
 password = { memory_kib = 19456, iterations = 2, parallelism = 1, max_concurrent = $HASHES }
 # the storm must measure hashing, not the throttle

@@ -11,22 +11,14 @@ SECS=${1:-4}
 bench_setup pgo
 trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
 up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port)
-redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+start_redis "$rport"
 start_upstream "$up"
 start_postgres "$PWD/$out/pg" "$pgport"
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port" "upstream_keepalive_pool_size = 128"
+  auth_conf "$rport" "$pgport" "$auth_port"
   cat <<TOML
-[redis]
-url = "redis://127.0.0.1:$rport/"
-[auth]
-listen = "127.0.0.1:$auth_port"
-database_url = "postgres://postgres@127.0.0.1:$pgport/edge"
-issuer = "bench"
-audience = "bench"
-keys_dir = "$PWD/$out/keys"
-generate_keys = true
 [limit.per-ip]
 key = "ip"
 rate = "1000000/s"
@@ -44,11 +36,9 @@ TOML
   edge_route limited /limited "127.0.0.1:$up" 'limits = ["per-ip"]'
 } >"$out/conf/edge.toml"
 "$EDGE" migrate --conf "$out/conf" >/dev/null
-echo "bench password" | "$EDGE" user create --conf "$out/conf" --email bench@example.com --password-stdin >/dev/null
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & edge_pid=$!
 wait_port "$edge_port"; wait_port "$up"; sleep 0.5
-token=$(curl -fsS "http://127.0.0.1:$edge_port/auth/login" -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"bench password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+token=$(bench_user_token "$edge_port")
 printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$token" >"$out/token.lua"
 printf 'wrk.headers["User-Agent"] = "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0)"\n' >"$out/tv.lua"
 wrk -t1 -c16 -d"${SECS}s" "http://127.0.0.1:$edge_port/public" | grep -E "Requests/sec"
