@@ -62,9 +62,10 @@ impl ProxyHttp for Edge {
         }
         let generation = self.live.load_full();
         let peer = socket_peer(session);
-        // a TLS connection took its slot at accept (server/connections.rs)
-        let counted_at_accept = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        if ctx.connection.is_none() && !counted_at_accept {
+        // a plain connection takes its slot with its first request; a TLS one took it at
+        // accept (server/connections.rs)
+        let tls = |s: &Session| s.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if ctx.connection.is_none() && !tls(session) {
             if let Some(peer) = peer {
                 let peer = auth_core::client_network::canonical_ip(peer);
                 match self.live.shared.connections.admit(peer) {

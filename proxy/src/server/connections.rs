@@ -111,6 +111,13 @@ impl ClientConnections {
     }
 }
 
+/// `[server] keepalive_timeout` as Pingora takes it: whole seconds, a fraction rounded up (so
+/// "500ms" is 1 s, not "no keep-alive"); None for zero, which closes after each response.
+pub fn keepalive_secs(timeout: std::time::Duration) -> Option<u64> {
+    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+    (secs > 0).then_some(secs)
+}
+
 /// Holds a connection's slot inside its TCP stream: dropped, with the slot, when the stream is.
 #[derive(Debug)]
 struct SlotHolder(Arc<Slot>);
@@ -216,6 +223,15 @@ mod tests {
         assert!(c.admit(ip("192.0.2.1")).unwrap().is_some());
         drop((b, v6, v6b));
         assert_eq!(c.refused.load(Relaxed), 3);
+    }
+
+    #[test]
+    fn keepalive_rounds_up_to_whole_seconds_and_zero_turns_it_off() {
+        use std::time::Duration;
+        assert_eq!(keepalive_secs(Duration::from_millis(500)), Some(1));
+        assert_eq!(keepalive_secs(Duration::from_millis(1900)), Some(2));
+        assert_eq!(keepalive_secs(Duration::from_secs(75)), Some(75));
+        assert_eq!(keepalive_secs(Duration::ZERO), None);
     }
 
     #[test]

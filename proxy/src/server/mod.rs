@@ -83,12 +83,7 @@ pub fn run(
         config.client_ip.networks,
         config.client_ip.trusted_proxies.clone(),
     );
-    // whole seconds for Pingora: a fraction rounds up, so "500ms" is 1 s, not "off"
-    let keepalive = {
-        let d = config.server.keepalive_timeout;
-        d.as_secs() + u64::from(d.subsec_nanos() > 0)
-    };
-    let keepalive = (keepalive > 0).then_some(keepalive);
+    let keepalive = crate::server::connections::keepalive_secs(config.server.keepalive_timeout);
     let read_buffer = config.server.client_read_buffer;
     let shared = Arc::new(Shared::new(
         redis.clone(),

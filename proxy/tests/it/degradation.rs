@@ -245,6 +245,12 @@ fn remote_conf(site: &Site, up: &Upstream, audience: &str) -> String {
     )
 }
 
+/// The status of `/req/x` on `edge` with `token` as the bearer.
+async fn status_of(edge: &Edge, token: &str) -> u16 {
+    let r = client().get(edge.url("/req/x")).bearer_auth(token).send();
+    r.await.unwrap().status().as_u16()
+}
+
 /// Token settings of an edge in front of a remote core are live: a reload that fixes the
 /// audience makes the same token valid, with no restart.
 #[tokio::test]
@@ -254,17 +260,11 @@ async fn token_settings_change_on_a_running_edge() {
     let up = Upstream::start("movies");
     let remote = Edge::start(&remote_conf(&site, &up, "another-site"));
     let token = site.token_of("viewer@example.com").await;
-    let get = || {
-        client()
-            .get(remote.url("/req/x"))
-            .bearer_auth(&token)
-            .send()
-    };
-    assert_eq!(get().await.unwrap().status(), 401, "another audience");
+    assert_eq!(status_of(&remote, &token).await, 401, "another audience");
     remote.write_routes(&remote_conf(&site, &up, "cinema"));
     let mut status = 0;
     for _ in 0..50 {
-        status = get().await.unwrap().status().as_u16();
+        status = status_of(&remote, &token).await;
         if status == 200 {
             break;
         }
@@ -294,13 +294,7 @@ async fn a_reload_never_leaves_the_edge_without_token_keys() {
     let conf = remote_conf(&site, &up, "cinema");
     let remote = Edge::start(&conf);
     let token = site.token_of("viewer@example.com").await;
-    let get = || {
-        client()
-            .get(remote.url("/req/x"))
-            .bearer_auth(&token)
-            .send()
-    };
-    assert_eq!(get().await.unwrap().status(), 200);
+    assert_eq!(status_of(&remote, &token).await, 200);
     let logged = |what: &str| {
         remote
             .json_logs()
@@ -321,7 +315,7 @@ async fn a_reload_never_leaves_the_edge_without_token_keys() {
         "the refusal names the key"
     );
     assert_eq!(
-        get().await.unwrap().status(),
+        status_of(&remote, &token).await,
         200,
         "the old keys still verify"
     );
@@ -335,7 +329,7 @@ async fn a_reload_never_leaves_the_edge_without_token_keys() {
     })
     .await;
     assert!(reloaded, "{}", remote.logs());
-    assert_eq!(get().await.unwrap().status(), 200, "{}", remote.logs());
+    assert_eq!(status_of(&remote, &token).await, 200, "{}", remote.logs());
 }
 
 #[tokio::test]

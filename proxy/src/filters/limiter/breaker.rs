@@ -123,4 +123,24 @@ mod tests {
         assert_eq!(b.success(), Transition::Closed);
         assert_eq!(b.gate(2_021), Gate::Closed);
     }
+
+    #[test]
+    fn a_reload_retunes_the_breaker_without_closing_it() {
+        let b = Breaker::new(5, 1_000);
+        for t in 0..4 {
+            assert_eq!(b.failure(t), Transition::None);
+        }
+        // the new threshold counts the failures already seen
+        b.tune(2, 10_000);
+        assert_eq!(b.failure(5), Transition::Opened);
+        assert_eq!(b.gate(5_000), Gate::Open, "opened with the new cooldown");
+        assert_eq!(b.gate(10_005), Gate::Probe);
+        b.tune(0, 1);
+        assert_eq!(b.success(), Transition::Closed);
+        assert_eq!(
+            b.failure(20_000),
+            Transition::Opened,
+            "a threshold of 0 means 1"
+        );
+    }
 }
