@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The limiter's cost and accuracy, against nginx limit_req, same machine, same run.
-#  1. throughput: edge without limits, edge with the Redis limiter (a limit high enough to allow
-#     everything: the cost of one EVALSHA per request), the same with redis-server's own CPU
-#     counted (edge+redis, lease+redis), nginx with limit_req (likewise);
+#  1. throughput: edge without limits, edge with the Redis limiter as configured by default
+#     (adaptive leases; a limit high enough to allow everything), the same with `lease = "off"`
+#     (one EVALSHA per request), each also with redis-server's own CPU counted (edge+redis,
+#     off+redis), nginx with limit_req (likewise);
 #  2. Redis commands per request while an abusive client is being refused;
 #  3. admitted requests with three instances of each sharing the load, 100 r/s, burst 50, 10 s
 #     (nginx: per instance, so 3x; the edge: shared through Redis).
@@ -49,44 +50,46 @@ redis_calls() { redis-cli -p "$rport" INFO commandstats | awk -F'[=,:]' '/^cmdst
 
 wait_port "$rport"; wait_port "$up"
 echo "== 1. throughput (wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds)"
-p_plain=$(free_port); p_lim=$(free_port); p_lease=$(free_port); p_ngx=$(free_port)
+p_plain=$(free_port); p_lim=$(free_port); p_off=$(free_port); p_ngx=$(free_port)
 edge_conf plain "$p_plain" ""
 edge_conf limited "$p_lim" 'key = "ip"
 rate = "1000000/s"
 burst = 1000000'
-edge_conf leased "$p_lease" 'key = "ip"
+edge_conf off "$p_off" 'key = "ip"
 rate = "1000000/s"
 burst = 1000000
-lease = 100'
+lease = "off"'
 nginx_conf nginx-limited "$p_ngx" 1000000 1000000
-start_edge plain; plain_pid=$!; start_edge limited; lim_pid=$!; start_edge leased; lease_pid=$!
+start_edge plain; plain_pid=$!; start_edge limited; lim_pid=$!; start_edge off; off_pid=$!
 nginx -p "$PWD/$out" -c "$PWD/$out/nginx-limited.conf" & pids+=($!); ngx_master=$!
-wait_port "$p_plain"; wait_port "$p_lim"; wait_port "$p_lease"; wait_port "$p_ngx"; sleep 0.5
+wait_port "$p_plain"; wait_port "$p_lim"; wait_port "$p_off"; wait_port "$p_ngx"; sleep 0.5
 ngx_workers=$(nginx_workers "$ngx_master")
-for port in $p_plain $p_lim $p_lease $p_ngx; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
+for port in $p_plain $p_lim $p_off $p_ngx; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
 printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us | tee -a "$results"
 for _ in $(seq "$ROUNDS"); do
   measure edge-plain "http://127.0.0.1:$p_plain/" "$plain_pid"
   measure edge-redis "http://127.0.0.1:$p_lim/" "$lim_pid"
   # the Lua script runs in redis-server: counted, as nginx's limit_req is counted in full
   measure edge+redis "http://127.0.0.1:$p_lim/" "$lim_pid $redis_pid"
-  measure edge-lease "http://127.0.0.1:$p_lease/" "$lease_pid"
-  measure lease+redis "http://127.0.0.1:$p_lease/" "$lease_pid $redis_pid"
+  measure edge-off "http://127.0.0.1:$p_off/" "$off_pid"
+  measure off+redis "http://127.0.0.1:$p_off/" "$off_pid $redis_pid"
   measure nginx-limit "http://127.0.0.1:$p_ngx/" "$ngx_workers"
 done
 python3 - "$results" <<'PY'
 import sys, statistics as st
 rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("target")]
 med = lambda name: [st.median(float(r[i]) for r in rows if r[0] == name) for i in (1, 2, 3)]
-p, r, l, n = med("edge-plain"), med("edge-redis"), med("edge-lease"), med("nginx-limit")
-rr, lr = med("edge+redis"), med("lease+redis")
-for name, m in (("edge-plain", p), ("edge-redis", r), ("edge+redis", rr), ("edge-lease", l),
-                ("lease+redis", lr), ("nginx-limit", n)):
+p, r, o, n = med("edge-plain"), med("edge-redis"), med("edge-off"), med("nginx-limit")
+rr, orr = med("edge+redis"), med("off+redis")
+for name, m in (("edge-plain", p), ("edge-redis", r), ("edge+redis", rr), ("edge-off", o),
+                ("off+redis", orr), ("nginx-limit", n)):
     print(f"median {name:12s} {m[0]:8.0f} req/s  p99 {m[1]:5.2f} ms  {m[2]:6.2f} µs CPU/req")
 print(f"limiter with Redis's CPU: edge+redis/nginx-limit CPU/request {rr[2]/n[2]:.2f}x, "
-      f"lease+redis/nginx-limit {lr[2]/n[2]:.2f}x")
-print(f"lease of 100 cost: edge-lease/edge-plain throughput {l[0]/p[0]:.2f}x, CPU/request {l[2]/p[2]:.2f}x")
-print(f"limiter cost: edge-redis/edge-plain throughput {r[0]/p[0]:.2f}x, CPU/request {r[2]/p[2]:.2f}x")
+      f"off+redis/nginx-limit {orr[2]/n[2]:.2f}x")
+print(f"limiter cost (default, adaptive leases): edge-redis/edge-plain throughput {r[0]/p[0]:.2f}x, "
+      f"CPU/request {r[2]/p[2]:.2f}x; with Redis's CPU {rr[2]/p[2]:.2f}x")
+print(f"one Redis call per request (lease = \"off\"): edge-off/edge-plain throughput {o[0]/p[0]:.2f}x, "
+      f"CPU/request {o[2]/p[2]:.2f}x; with Redis's CPU {orr[2]/p[2]:.2f}x")
 print(f"edge-redis/nginx-limit throughput {r[0]/n[0]:.2f}x")
 PY
 echo

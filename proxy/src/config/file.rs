@@ -282,9 +282,18 @@ pub struct LimitFile {
     pub cost: Option<u64>,
     /// "local" (default), "deny" or "allow" while Redis is unreachable.
     pub on_redis_down: Option<String>,
-    /// Tokens one Redis call may take for later requests of the same key on this replica
-    /// (default 1: no lease). For hot keys; see "leases" in the README.
-    pub lease: Option<u64>,
+    /// Tokens one Redis call may take for later requests of the same key on this replica:
+    /// "auto" (default: sized from the key's local rate), "off", or a number of tokens.
+    /// See "leases" in the README.
+    pub lease: Option<LeaseFile>,
+}
+
+/// `lease = "auto" | "off" | N`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LeaseFile {
+    Tokens(u64),
+    Word(String),
 }
 
 #[derive(Debug, Deserialize)]

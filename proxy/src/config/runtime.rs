@@ -164,8 +164,18 @@ pub struct LimitSpec {
     pub burst: u64,
     pub cost: u64,
     pub on_redis_down: OnRedisDown,
-    /// Tokens taken per Redis call (1: none leased ahead).
-    pub lease: u64,
+    pub lease: LeaseSetting,
+}
+
+/// How many tokens one Redis call takes for later requests of the key on this replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseSetting {
+    /// Sized from the key's observed local rate and the bucket's remaining tokens.
+    Auto,
+    /// One Redis call per request.
+    Off,
+    /// Always ask for this many (between the cost and the burst).
+    Tokens(u64),
 }
 
 /// What a policy counts by.

@@ -203,7 +203,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 burst: 100,
                 cost: 1,
                 on_redis_down: OnRedisDown::Deny,
-                lease: 1,
+                lease: LeaseSetting::Auto,
             },
             LimitSpec {
                 name: "per-key".into(),
@@ -212,7 +212,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 burst: 10,
                 cost: 2,
                 on_redis_down: OnRedisDown::Local,
-                lease: 5,
+                lease: LeaseSetting::Tokens(5),
             },
         ],
         client_ip: ClientIpSpec {
@@ -796,6 +796,11 @@ fn lease_rule() {
         "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\ncost = 2\nlease = 1\n",
         "limit.a.lease",
         "between the cost",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nlease = \"always\"\n",
+        "limit.a.lease",
+        "write \"auto\", \"off\"",
     );
 }
 

@@ -201,21 +201,23 @@ async fn load(urls: Vec<String>, clients: usize, until: Instant) -> (usize, usiz
     )
 }
 
-#[tokio::test]
-async fn three_replicas_share_one_limit() {
+/// Three edges flooded through one key for 10 s admit the configured amount ±5 %.
+/// Returns what must outlive the caller's checks.
+async fn three_replicas_flooding_one_key(rate: u64, burst: u64) -> (Vec<Edge>, Upstream, Redis) {
     let (u, redis) = (Upstream::start("u"), Redis::start());
     let text = conf(
         &u,
         Some(&redis.url()),
-        "key = \"route\"\nrate = \"20/s\"\nburst = 10",
+        &format!("key = \"route\"\nrate = \"{rate}/s\"\nburst = {burst}"),
         "[rate_limit]\nreplicas = 3\n",
     );
     let edges: Vec<Edge> = (0..3).map(|_| Edge::start(&text)).collect();
     let urls = edges.iter().map(|e| e.url("/x")).collect();
-    let (ok, limited, other) = load(urls, 6, Instant::now() + Duration::from_secs(10)).await;
-    let expected = 20.0 * 10.0 + 10.0;
+    let started = Instant::now();
+    let (ok, limited, other) = load(urls, 6, started + Duration::from_secs(10)).await;
+    let expected = rate as f64 * started.elapsed().as_secs_f64() + burst as f64;
     let deviation = (ok as f64 - expected).abs() / expected;
-    eprintln!("three replicas, 10 s: admitted {ok} (expected {expected}), limited {limited}");
+    eprintln!("three replicas, {rate}/s burst {burst}: admitted {ok} (expected {expected:.0}), limited {limited}");
     assert_eq!(other, 0);
     assert!(
         limited > ok,
@@ -223,8 +225,27 @@ async fn three_replicas_share_one_limit() {
     );
     assert!(
         deviation <= 0.05,
-        "admitted {ok}, expected {expected} ±5% (limited {limited})"
+        "admitted {ok}, expected {expected:.0} ±5% (limited {limited})"
     );
+    (edges, u, redis)
+}
+
+#[tokio::test]
+async fn three_replicas_share_one_limit() {
+    // a small bucket: adaptive leases stay off (burst / (2 × replicas) is one token)
+    three_replicas_flooding_one_key(20, 10).await;
+}
+
+#[tokio::test]
+async fn three_replicas_with_adaptive_leases_keep_the_limit() {
+    // burst / (2 × replicas) = 40 tokens: leases are on by default, and must shrink to one
+    // decision per request as the flood empties the bucket
+    let (edges, _u, _redis) = three_replicas_flooding_one_key(150, 240).await;
+    let mut hits = 0;
+    for e in &edges {
+        hits += metric(e, "edge_ratelimit_lease_hits_total").await;
+    }
+    assert!(hits > 0, "the full bucket at the start was leased");
 }
 
 #[tokio::test]
@@ -416,6 +437,84 @@ async fn leases_cut_redis_calls_for_traffic_under_the_limit() {
         "{used} Redis calls for 200 requests with leases of 10"
     );
     assert!(metric(&edge, "edge_ratelimit_lease_hits_total").await >= 170);
+}
+
+#[tokio::test]
+async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    // no `lease` setting: adaptive
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"header:x-api-key\"\nrate = \"2000/s\"\nburst = 2000",
+        "",
+    ));
+    let calls = || redis.command_calls("evalsha") + redis.command_calls("eval");
+    let c = client();
+    // the first call loads the script (EVALSHA refused, then EVAL): not counted
+    let r = c
+        .get(edge.url("/x"))
+        .header("x-api-key", "warm")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // a quiet key: a request every 100 ms is one Redis decision each
+    let before = calls();
+    for _ in 0..5 {
+        let r = c
+            .get(edge.url("/x"))
+            .header("x-api-key", "quiet")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(calls() - before, 5, "a quiet key leases nothing");
+    assert_eq!(metric(&edge, "edge_ratelimit_lease_hits_total").await, 0);
+    // a busy key: one keep-alive client as fast as it can go
+    let before = calls();
+    for _ in 0..400 {
+        let r = c
+            .get(edge.url("/x"))
+            .header("x-api-key", "busy")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let remaining: u64 = r.headers()["ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(remaining < 2000);
+    }
+    let used = calls() - before;
+    eprintln!("busy key: {used} Redis calls for 400 requests");
+    assert!(
+        used <= 80,
+        "{used} Redis calls for 400 requests of a busy key"
+    );
+    assert!(metric(&edge, "edge_ratelimit_lease_hits_total").await >= 320);
+    // `lease = "off"` goes back to one decision per request
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"header:x-api-key\"\nrate = \"2000/s\"\nburst = 2000\nlease = \"off\"",
+        "",
+    ));
+    let before = calls();
+    for _ in 0..50 {
+        let r = c
+            .get(edge.url("/x"))
+            .header("x-api-key", "off")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(calls() - before, 50);
 }
 
 #[tokio::test]

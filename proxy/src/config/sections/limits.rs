@@ -85,14 +85,24 @@ pub(in crate::config) fn limit_spec(
         l.on_redis_down.as_deref(),
         p,
     );
-    let lease = l.lease.unwrap_or(1);
-    if lease < cost || lease > burst.max(1) {
-        p.add(
-            file,
-            format!("{key}.lease"),
-            format!("must be between the cost ({cost}) and the burst ({burst})"),
-        );
-    }
+    let lease = match &l.lease {
+        None => LeaseSetting::Auto,
+        Some(LeaseFile::Word(w)) if w == "auto" => LeaseSetting::Auto,
+        Some(LeaseFile::Word(w)) if w == "off" => LeaseSetting::Off,
+        Some(LeaseFile::Tokens(n)) if (cost..=burst.max(1)).contains(n) => LeaseSetting::Tokens(*n),
+        Some(other) => {
+            let shown = match other {
+                LeaseFile::Tokens(n) => n.to_string(),
+                LeaseFile::Word(w) => format!("\"{w}\""),
+            };
+            p.add(
+                file,
+                format!("{key}.lease"),
+                format!("{shown}: write \"auto\", \"off\" or a number of tokens between the cost ({cost}) and the burst ({burst})"),
+            );
+            LeaseSetting::Auto
+        }
+    };
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -43,12 +43,13 @@ pub struct Outcome {
 /// Decides one request. `tat_us` is the stored TAT (0 for a new key). A `now_us` earlier than
 /// a previous call (clock stepping back) never grants extra tokens: TAT only moves forward.
 pub fn decide(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64) -> Outcome {
-    take(tat_us, now_us, bucket, cost, cost)
+    take(tat_us, now_us, bucket, cost, cost, 1)
 }
 
-/// Like `decide`, but takes up to `want` tokens (at least `cost`) when the bucket has them:
-/// a lease the caller spends on later requests of the same key.
-pub fn take(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64, want: u64) -> Outcome {
+/// Like `decide`, but takes up to `want` tokens (at least `cost`) when the bucket has them,
+/// and no more than `available / share` beyond the cost: a lease the caller spends on later
+/// requests of the same key. Mirrors `bucket.lua`, which is what runs.
+pub fn take(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64, want: u64, share: u64) -> Outcome {
     let tat = tat_us.max(now_us);
     let used = tat - now_us;
     let available = bucket.capacity_us.saturating_sub(used) / bucket.interval_us;
@@ -65,7 +66,7 @@ pub fn take(tat_us: u64, now_us: u64, bucket: Bucket, cost: u64, want: u64) -> O
             reset_us: used,
         };
     }
-    let granted = want.max(cost).min(available);
+    let granted = want.max(cost).min((available / share.max(1)).max(cost));
     let new_tat = tat.saturating_add(granted.saturating_mul(bucket.interval_us));
     Outcome {
         allowed: true,
@@ -173,27 +174,51 @@ mod tests {
     #[test]
     fn a_lease_takes_what_is_there_up_to_the_ask() {
         let b = Bucket::new(10.0, 10);
-        let o = take(0, SEC, b, 1, 4);
+        let o = take(0, SEC, b, 1, 4, 1);
         assert_eq!((o.allowed, o.granted, o.remaining), (true, 4, 6));
-        let o = take(o.tat_us, SEC, b, 1, 4);
+        let o = take(o.tat_us, SEC, b, 1, 4, 1);
         assert_eq!((o.granted, o.remaining), (4, 2));
-        let o = take(o.tat_us, SEC, b, 1, 4);
+        let o = take(o.tat_us, SEC, b, 1, 4, 1);
         assert_eq!(
             (o.granted, o.remaining),
             (2, 0),
             "only two left: a partial lease"
         );
-        let denied = take(o.tat_us, SEC, b, 1, 4);
+        let denied = take(o.tat_us, SEC, b, 1, 4, 1);
         assert!(!denied.allowed);
         assert_eq!(denied.granted, 0);
         // leasing never admits more than the bucket: 10 tokens in total at one instant
         let (mut tat, mut total) = (0, 0);
         for _ in 0..20 {
-            let o = take(tat, 5 * SEC, b, 1, 3);
+            let o = take(tat, 5 * SEC, b, 1, 3, 1);
             total += o.granted;
             tat = o.tat_us;
         }
         assert_eq!(total, 10);
+    }
+
+    #[test]
+    fn a_shared_lease_shrinks_as_the_bucket_empties() {
+        // 100 tokens, six shares (three replicas, adaptive): each lease at most 1/6 of what is left
+        let b = Bucket::new(100.0, 100);
+        let (mut tat, mut grants) = (0, vec![]);
+        for _ in 0..12 {
+            let o = take(tat, SEC, b, 1, 50, 6);
+            grants.push(o.granted);
+            tat = o.tat_us;
+        }
+        assert_eq!(grants, [16, 14, 11, 9, 8, 7, 5, 5, 4, 3, 3, 2]);
+        // near empty (under 12 left) every request takes its cost alone, to the last token
+        loop {
+            let o = take(tat, SEC, b, 1, 50, 6);
+            if !o.allowed {
+                break;
+            }
+            grants.push(o.granted);
+            tat = o.tat_us;
+        }
+        assert_eq!(grants.iter().sum::<u64>(), 100);
+        assert!(grants.ends_with(&[1; 11]), "{grants:?}");
     }
 
     #[test]
@@ -204,7 +229,7 @@ mod tests {
             let now = SEC + step * 37_000;
             let cost = 1 + step % 3;
             let d = decide(tat, now, b, cost);
-            assert_eq!(d, take(tat, now, b, cost, cost));
+            assert_eq!(d, take(tat, now, b, cost, cost, 1));
             tat = d.tat_us;
         }
     }

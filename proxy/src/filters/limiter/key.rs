@@ -69,7 +69,7 @@ mod tests {
             burst: 1,
             cost: 1,
             on_redis_down: OnRedisDown::Local,
-            lease: 1,
+            lease: crate::config::LeaseSetting::Off,
         };
         Policy::compile(&spec, &RateLimitSettings::default())
     }

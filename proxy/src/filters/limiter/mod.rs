@@ -3,10 +3,8 @@
 //! being refused costs no Redis call, and in-process buckets when Redis is down (behind a
 //! circuit breaker) or not configured.
 //!
-//! Leases (`lease = N` on a policy): one Redis call takes up to N tokens and this replica
-//! spends the rest locally until they expire. Totals stay within the bucket (the tokens were
-//! taken in Redis); within any window, admissions can exceed `burst + rate × window` by at
-//! most `replicas × (N − 1)`, and unspent leased tokens are lost (under-admission).
+//! Leases (`lease.rs`, adaptive by default): one Redis call takes tokens ahead for later
+//! requests of a busy key on this replica, so a hot key costs a Redis call per batch.
 //!
 //! How it can be wrong, by design: with several policies on a route, a token taken by an
 //! earlier policy is not returned when a later one refuses; while Redis is down each replica
@@ -17,6 +15,7 @@
 mod breaker;
 mod gcra;
 mod key;
+mod lease;
 mod local;
 mod stage;
 
@@ -25,11 +24,12 @@ pub use key::Subject;
 pub use local::LocalBuckets;
 pub use stage::LimitStage;
 
-use crate::config::{LimitKey, LimitSpec, OnRedisDown, RateLimitSettings};
+use crate::config::{LeaseSetting, LimitKey, LimitSpec, OnRedisDown, RateLimitSettings};
 use crate::server::redis_client::SharedRedis;
 use breaker::{Breaker, Gate, Transition};
 use gcra::Outcome;
 use http::HeaderValue;
+use lease::{Grant, Lease, LeaseMode, Refill};
 use moka::sync::Cache;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -45,13 +45,14 @@ pub struct Policy {
     local_bucket: Bucket,
     cost: u64,
     on_redis_down: OnRedisDown,
-    /// Tokens asked of Redis per call; more than `cost` leases the rest to this replica.
-    lease: u64,
-    /// How long leased tokens stay spendable: ten times what the bucket takes to refill them,
-    /// within 100 ms..1 s. Leased tokens were already taken from the shared bucket, so the
-    /// total never exceeds it; a lease only lets admissions move later in time, so any window
-    /// admits at most `burst + rate × window + replicas × (lease − 1)`.
+    lease: LeaseMode,
+    /// How long leased tokens stay spendable. A fixed lease: ten times what the bucket takes
+    /// to refill them, within 100 ms..1 s (any window admits at most `burst + rate × window +
+    /// replicas × (lease − 1)`); an adaptive one: `lease::ADAPTIVE_TTL_US`.
     lease_ttl_us: u64,
+    /// Redis grants a lease at most `remaining / share` tokens: `2 × replicas` for adaptive
+    /// leases (they shrink as the bucket empties), 1 for a fixed one.
+    share: u64,
     limit_header: HeaderValue,
     policy_header: HeaderValue,
 }
@@ -70,15 +71,40 @@ impl Policy {
             local_bucket: Bucket::new(spec.rate / replicas as f64, local_burst),
             cost: spec.cost,
             on_redis_down: spec.on_redis_down,
-            lease: spec.lease.max(spec.cost),
-            lease_ttl_us: Bucket::new(spec.rate, spec.burst)
-                .interval_us
-                .saturating_mul(spec.lease)
-                .saturating_mul(10)
-                .clamp(100_000, 1_000_000),
+            lease: lease_mode(spec, replicas),
+            lease_ttl_us: match spec.lease {
+                LeaseSetting::Tokens(n) => Bucket::new(spec.rate, spec.burst)
+                    .interval_us
+                    .saturating_mul(n)
+                    .saturating_mul(10)
+                    .clamp(100_000, 1_000_000),
+                _ => lease::ADAPTIVE_TTL_US,
+            },
+            share: match spec.lease {
+                LeaseSetting::Tokens(_) => 1,
+                _ => 2 * replicas,
+            },
             limit_header: HeaderValue::from(spec.burst),
             policy_header: HeaderValue::from_str(&policy)
                 .unwrap_or_else(|_| HeaderValue::from_static("invalid")),
+        }
+    }
+}
+
+/// A fixed lease of the cost, or an adaptive one whose cap is the cost, is no lease: such
+/// policies never look leases up.
+fn lease_mode(spec: &LimitSpec, replicas: u64) -> LeaseMode {
+    match spec.lease {
+        LeaseSetting::Off => LeaseMode::Off,
+        LeaseSetting::Tokens(n) if n <= spec.cost => LeaseMode::Off,
+        LeaseSetting::Tokens(n) => LeaseMode::Fixed(n),
+        LeaseSetting::Auto => {
+            let cap = spec.burst / (2 * replicas);
+            if cap <= spec.cost {
+                LeaseMode::Off
+            } else {
+                LeaseMode::Adaptive { cap }
+            }
         }
     }
 }
@@ -154,9 +180,11 @@ impl Limiter {
                 .max_capacity(settings.local_capacity)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            // kept while the key is busy (each lookup counts): the next adaptive ask is sized
+            // from it; leased tokens carry their own expiry
             leases: Cache::builder()
                 .max_capacity(settings.local_capacity)
-                .time_to_live(Duration::from_secs(1))
+                .time_to_idle(Duration::from_secs(1))
                 .build(),
             epoch: Instant::now(),
             stats: Stats::default(),
@@ -202,13 +230,14 @@ impl Limiter {
                     retry_after_secs: secs_ceil(wait),
                 };
             }
-            if let Some(q) = self.spend_lease(policy, key_buf, now) {
-                if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
-                    tightest = Some(q);
-                }
+            let lease = self.lease_of(policy, key_buf);
+            if let Some(q) = lease.as_deref().and_then(|l| self.spend(policy, l, now)) {
+                tighten(&mut tightest, q);
                 continue;
             }
-            let outcome = match self.decide(policy, key_buf, now).await {
+            let refill = lease.as_deref().and_then(Lease::begin_refill);
+            let want = ask_size(policy, lease.as_deref(), refill.as_ref(), now);
+            let outcome = match self.decide(policy, key_buf, now, want).await {
                 Decided::Outcome(o) => o,
                 Decided::Unavailable => return Verdict::Unavailable,
                 Decided::Unlimited => continue,
@@ -216,11 +245,11 @@ impl Limiter {
             let q = quota(policy, outcome.remaining, outcome.reset_us);
             if !outcome.allowed {
                 // concurrent requests of this key may have leased the bucket's last tokens
-                // a moment ago: spend those before refusing
-                if let Some(q) = self.spend_lease(policy, key_buf, now) {
-                    if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
-                        tightest = Some(q);
-                    }
+                // a moment ago (the lease may not have existed when this request looked):
+                // spend those before refusing
+                let lease = self.lease_of(policy, key_buf);
+                if let Some(q) = lease.as_deref().and_then(|l| self.spend(policy, l, now)) {
+                    tighten(&mut tightest, q);
                     continue;
                 }
                 self.stats.denied.fetch_add(1, Relaxed);
@@ -231,65 +260,74 @@ impl Limiter {
                     retry_after_secs: secs_ceil(outcome.retry_after_us),
                 };
             }
-            if outcome.granted > policy.cost {
-                self.add_lease(
-                    key_buf,
-                    outcome.granted - policy.cost,
-                    &outcome,
+            if policy.lease != LeaseMode::Off {
+                self.keep_lease(
                     policy,
+                    key_buf,
+                    lease.as_ref(),
+                    &outcome,
+                    refill.is_some(),
                     now,
                 );
             }
-            if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
-                tightest = Some(q);
-            }
+            tighten(&mut tightest, q);
         }
         self.stats.allowed.fetch_add(1, Relaxed);
         Verdict::Allow(tightest)
     }
 
-    /// Keeps `extra` leased tokens for the key. Concurrent requests that each went to Redis
-    /// add to the live lease instead of replacing it: a replaced lease's tokens, already taken
-    /// from the shared bucket, would be lost and its owner refused.
-    fn add_lease(&self, key: &str, extra: u64, outcome: &Outcome, policy: &Policy, now: u64) {
-        self.leases.entry_by_ref(key).and_upsert_with(|live| {
-            if let Some(lease) = live.map(|e| e.into_value()).filter(|l| now < l.expires_us) {
-                lease.tokens.fetch_add(extra, Relaxed);
-                return lease;
-            }
-            Arc::new(Lease {
-                tokens: AtomicU64::new(extra),
-                expires_us: now + policy.lease_ttl_us,
-                shared_remaining: outcome.remaining,
-                full_at_us: now + outcome.reset_us,
-            })
-        });
+    /// This replica's lease of the key, for policies that lease (with Redis only: in-process
+    /// buckets need no lease).
+    fn lease_of(&self, policy: &Policy, key: &str) -> Option<Arc<Lease>> {
+        if policy.lease == LeaseMode::Off || self.redis.is_none() {
+            return None;
+        }
+        self.leases.get(key)
+    }
+
+    /// Keeps what a grant brought beyond the request's cost, and the demand for the next
+    /// adaptive ask. Concurrent grants of a key add to one lease: a replaced lease's tokens,
+    /// already taken from the shared bucket, would be lost and requests refused.
+    fn keep_lease(
+        &self,
+        policy: &Policy,
+        key: &str,
+        lease: Option<&Arc<Lease>>,
+        outcome: &Outcome,
+        refill: bool,
+        now: u64,
+    ) {
+        let grant = Grant {
+            granted: outcome.granted,
+            cost: policy.cost,
+            remaining: outcome.remaining,
+            reset_us: outcome.reset_us,
+        };
+        match lease {
+            Some(l) => l.record(&grant, refill, policy.lease_ttl_us, now),
+            None => self
+                .leases
+                .entry_by_ref(key)
+                .or_insert_with(|| Arc::new(Lease::new(now)))
+                .into_value()
+                .record(&grant, true, policy.lease_ttl_us, now),
+        }
     }
 
     /// Takes `cost` tokens from this replica's lease of the key, when it has them.
-    fn spend_lease(&self, policy: &Policy, key: &str, now: u64) -> Option<Quota> {
-        if policy.lease <= policy.cost {
-            return None;
-        }
-        let lease = self.leases.get(key)?;
-        if now >= lease.expires_us {
-            return None;
-        }
-        let left = lease.take(policy.cost)?;
+    fn spend(&self, policy: &Policy, lease: &Lease, now: u64) -> Option<Quota> {
+        let left = lease.take(policy.cost, now)?;
         self.stats.lease_hits.fetch_add(1, Relaxed);
-        Some(quota(
-            policy,
-            lease.shared_remaining + left,
-            lease.full_at_us.saturating_sub(now),
-        ))
+        let (remaining, reset_us) = lease.quota_view(left, now);
+        Some(quota(policy, remaining, reset_us))
     }
 
-    async fn decide(&self, policy: &Policy, key: &str, now: u64) -> Decided {
+    async fn decide(&self, policy: &Policy, key: &str, now: u64, want: u64) -> Decided {
         let Some(redis) = &self.redis else {
             return Decided::Outcome(self.local.decide(key, now, policy.bucket, policy.cost));
         };
         if self.breaker.gate(now) != Gate::Open {
-            match self.ask_redis(redis, policy, key).await {
+            match self.ask_redis(redis, policy, key, want).await {
                 Ok(o) => {
                     if self.breaker.success() == Transition::Closed {
                         tracing::info!("redis reachable again: shared rate limiting resumed");
@@ -322,6 +360,7 @@ impl Limiter {
         redis: &SharedRedis,
         policy: &Policy,
         key: &str,
+        want: u64,
     ) -> Result<Outcome, String> {
         let Some(mut conn) = redis.conn() else {
             return Err("not connected yet".into());
@@ -330,7 +369,8 @@ impl Limiter {
         call.arg(policy.bucket.interval_us)
             .arg(policy.bucket.capacity_us)
             .arg(policy.cost)
-            .arg(policy.lease);
+            .arg(want)
+            .arg(policy.share);
         let reply = tokio::time::timeout(
             redis.spec.timeout,
             call.invoke_async::<(i64, i64, i64, i64)>(&mut conn),
@@ -353,39 +393,28 @@ impl Limiter {
     }
 }
 
-/// Tokens this replica took from the shared bucket ahead of use. They were already counted in
-/// Redis, so spending them never admits more than the bucket allows; unspent ones expire.
-struct Lease {
-    tokens: AtomicU64,
-    expires_us: u64,
-    /// The shared bucket's remaining tokens when the lease was taken (for the headers).
-    shared_remaining: u64,
-    /// When the shared bucket is full again, as Redis reported at the grant (for the headers).
-    full_at_us: u64,
-}
-
-impl Lease {
-    /// Takes `cost` tokens; returns what is left, or None when there are not enough.
-    fn take(&self, cost: u64) -> Option<u64> {
-        let mut current = self.tokens.load(Relaxed);
-        loop {
-            let left = current.checked_sub(cost)?;
-            match self
-                .tokens
-                .compare_exchange_weak(current, left, Relaxed, Relaxed)
-            {
-                Ok(_) => return Some(left),
-                Err(actual) => current = actual,
-            }
-        }
-    }
-}
-
 enum Decided {
     Outcome(Outcome),
     /// `on_redis_down = "allow"`: this policy does not count while Redis is down.
     Unlimited,
     Unavailable,
+}
+
+/// Tokens one Redis call asks for: the cost, a fixed lease, or (for the request that claimed
+/// the key's refill) the adaptive size.
+fn ask_size(policy: &Policy, lease: Option<&Lease>, refill: Option<&Refill<'_>>, now: u64) -> u64 {
+    match (policy.lease, lease, refill) {
+        (LeaseMode::Fixed(n), _, _) => n,
+        (LeaseMode::Adaptive { cap }, Some(l), Some(_)) => l.adaptive_ask(now, policy.cost, cap),
+        _ => policy.cost,
+    }
+}
+
+/// Keeps the quota with the fewest remaining tokens.
+fn tighten(tightest: &mut Option<Quota>, q: Quota) {
+    if tightest.as_ref().is_none_or(|t| q.remaining < t.remaining) {
+        *tightest = Some(q);
+    }
 }
 
 fn quota(policy: &Policy, remaining: u64, reset_us: u64) -> Quota {
