@@ -8,7 +8,8 @@
 //!
 //! Adaptive leases (the default) size each ask from the key's observed local rate: the tokens
 //! this replica spent since its last refill, scaled to `HORIZON_US`, at most doubling per
-//! refill and at most the policy's cap (`burst / (2 × replicas)`). Redis grants at most
+//! refill and at most the policy's cap (`burst / (2 × replicas)`; a cap under
+//! `MIN_ADAPTIVE_CAP` means no leases). Redis grants at most
 //! `remaining / (2 × replicas)` of them, so leases shrink as the bucket empties and near the
 //! limit every request is one Redis decision again. Per replica at most one lease is held,
 //! so the replicas together hold at most `burst / 2` unspent tokens: that is the overshoot
@@ -17,6 +18,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
+/// The smallest cap at which a policy leases adaptively (`burst ≥ 16 × replicas`).
+pub const MIN_ADAPTIVE_CAP: u64 = 8;
 /// How long an adaptive lease is meant to last at the key's observed rate.
 pub const HORIZON_US: u64 = 50_000;
 /// How long adaptive leased tokens stay spendable: a few horizons, so a client that slows

@@ -91,8 +91,8 @@ impl Policy {
     }
 }
 
-/// A fixed lease of the cost, or an adaptive one whose cap is the cost, is no lease: such
-/// policies never look leases up.
+/// A fixed lease of the cost, or an adaptive one whose cap is under `MIN_ADAPTIVE_CAP`, is no
+/// lease: such policies never look leases up.
 fn lease_mode(spec: &LimitSpec, replicas: u64) -> LeaseMode {
     match spec.lease {
         LeaseSetting::Off => LeaseMode::Off,
@@ -100,7 +100,9 @@ fn lease_mode(spec: &LimitSpec, replicas: u64) -> LeaseMode {
         LeaseSetting::Tokens(n) => LeaseMode::Fixed(n),
         LeaseSetting::Auto => {
             let cap = spec.burst / (2 * replicas);
-            if cap <= spec.cost {
+            // small buckets (logins, registrations, captcha answers) stay exact: a lease of
+            // a few tokens saves little and its overshoot would be a large share of the burst
+            if cap < lease::MIN_ADAPTIVE_CAP.max(spec.cost + 1) {
                 LeaseMode::Off
             } else {
                 LeaseMode::Adaptive { cap }
@@ -429,4 +431,51 @@ fn quota(policy: &Policy, remaining: u64, reset_us: u64) -> Quota {
 /// Whole seconds, rounded up, at least 1 when anything is left to wait.
 fn secs_ceil(us: u64) -> u64 {
     us.div_ceil(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(burst: u64, cost: u64, lease: LeaseSetting, replicas: u64) -> LeaseMode {
+        let spec = LimitSpec {
+            name: "p".into(),
+            key: LimitKey::Ip,
+            rate: 10.0,
+            burst,
+            cost,
+            on_redis_down: OnRedisDown::Local,
+            lease,
+        };
+        lease_mode(&spec, replicas)
+    }
+
+    #[test]
+    fn which_policies_lease() {
+        use LeaseSetting::*;
+        // the shipped demo's API limit: leases of up to 50
+        assert_eq!(mode(100, 1, Auto, 1), LeaseMode::Adaptive { cap: 50 });
+        assert_eq!(mode(100, 1, Auto, 3), LeaseMode::Adaptive { cap: 16 });
+        // logins (burst 5), captcha answers (4): exact, one decision per request
+        assert_eq!(mode(5, 1, Auto, 1), LeaseMode::Off);
+        assert_eq!(mode(4, 1, Auto, 1), LeaseMode::Off);
+        assert_eq!(
+            mode(47, 1, Auto, 3),
+            LeaseMode::Off,
+            "cap 7: under the minimum"
+        );
+        assert_eq!(mode(100, 10, Auto, 3), LeaseMode::Adaptive { cap: 16 });
+        assert_eq!(
+            mode(100, 16, Auto, 3),
+            LeaseMode::Off,
+            "the cap is one request"
+        );
+        assert_eq!(mode(100, 1, Off, 1), LeaseMode::Off);
+        assert_eq!(mode(100, 1, Tokens(20), 3), LeaseMode::Fixed(20));
+        assert_eq!(
+            mode(100, 2, Tokens(2), 1),
+            LeaseMode::Off,
+            "a lease of the cost"
+        );
+    }
 }
