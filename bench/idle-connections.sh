@@ -5,7 +5,8 @@
 # before, with the connections open, 2 s after they closed, and after one more second of light
 # traffic (mimalloc purges freed pages when their thread allocates again), and KB per idle
 # connection.
-# Usage: bench/idle-connections.sh [N]
+# With EDGE_BASELINE=/path/to/older/edge it measures that binary too, in the same run.
+# Usage: [EDGE_BASELINE=…] bench/idle-connections.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -30,6 +31,13 @@ max_connections_per_client = 0'; edge_route idle / "127.0.0.1:$up"; } >"$out/con
 nginx -p "$PWD/$out" -c "$PWD/$out/nginx.conf" & pids+=($!); ngx_master=$!
 target/release/pingora-floor "127.0.0.1:$floor" "127.0.0.1:$up" >"$out/logs/floor.log" 2>&1 & pids+=($!); floor_pid=$!
 "$EDGE" run --conf "$out/conf" >"$out/logs/edge.log" 2>&1 & pids+=($!); edge_pid=$!
+targets=()
+if [ -n "${EDGE_BASELINE:-}" ]; then
+  base=$(free_port); mkdir -p "$out/base"
+  sed -e "s/127.0.0.1:$edge/127.0.0.1:$base/" -e "s/edge\.pid/base.pid/; s/edge\.sock/base.sock/" "$out/conf/edge.toml" >"$out/base/edge.toml"
+  "$EDGE_BASELINE" run --conf "$out/base" >"$out/logs/baseline.log" 2>&1 & pids+=($!)
+  wait_port "$base"; targets+=("baseline:$base:$!")
+fi
 wait_port "$up"; wait_port "$ngx"; wait_port "$floor"; wait_port "$edge"
 sleep 0.5
 ngx_worker=$(nginx_workers "$ngx_master" | awk '{print $1}')
@@ -37,7 +45,7 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 
 echo "$N idle keep-alive connections, one request each; $(date -u +%FT%TZ)"
 printf '%-8s %10s %10s %10s %12s %10s\n' server before_kb open_kb closed_kb +traffic_kb kb_per_conn | tee "$results"
-for target in "nginx:$ngx:$ngx_worker" "floor:$floor:$floor_pid" "edge:$edge:$edge_pid"; do
+for target in "nginx:$ngx:$ngx_worker" "floor:$floor:$floor_pid" "edge:$edge:$edge_pid" ${targets[@]+"${targets[@]}"}; do
   IFS=: read -r name port pid <<<"$target"
   curl -s -o /dev/null "http://127.0.0.1:$port/warm"
   before=$(rss_kb "$pid")

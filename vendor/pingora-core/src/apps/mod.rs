@@ -358,7 +358,10 @@ where
             );
 
             let mut result = self.process_new_http(session, shutdown).await;
-            while let Some((stream, persistent_settings)) = result.map(|r| r.consume()) {
+            while let Some((mut stream, persistent_settings)) = result.map(|r| r.consume()) {
+                if !await_next_request(&mut stream, persistent_settings.as_ref(), shutdown).await {
+                    break;
+                }
                 let mut session = ServerSession::new_http1(stream);
                 if let Some(persistent_settings) = persistent_settings {
                     persistent_settings.apply_to_session(&mut session);
@@ -372,6 +375,59 @@ where
 
     async fn cleanup(&self) {
         self.http_cleanup().await;
+    }
+}
+
+/// Waits for the first byte of the next request on a reused HTTP/1.1 connection before its
+/// session and the request future exist, so that an idle keep-alive connection holds only its
+/// stream while it waits (not the session's header buffer and the whole boxed request future
+/// of the application). Returns false when the connection should close instead: the client
+/// closed it, the keep-alive timeout passed, or the service began shutting down (an idle
+/// connection has nothing in flight). Streams that cannot peek (TLS) and bytes of a pipelined
+/// request already read go straight to the next session, which applies the timeout itself.
+async fn await_next_request(
+    stream: &mut Stream,
+    settings: Option<&HttpPersistentSettings>,
+    shutdown: &ShutdownWatch,
+) -> bool {
+    let Some(settings) = settings else {
+        return true;
+    };
+    let idle = match settings.keepalive_timeout {
+        _ if settings.pipelined_prefix.is_some() => return true,
+        // keep-alive off: the session will not read another request anyway
+        None => return true,
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+    };
+    let mut shutdown = shutdown.clone();
+    if *shutdown.borrow() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    let peek = async {
+        match idle {
+            Some(d) => pingora_timeout::timeout(d, stream.try_peek(&mut first))
+                .await
+                .ok(),
+            None => Some(stream.try_peek(&mut first).await),
+        }
+    };
+    tokio::select! {
+        biased;
+        waited = peek => match waited {
+            // a byte is there (put back for the session), or the stream cannot peek
+            Some(Ok(_)) => true,
+            Some(Err(e)) => {
+                debug!("keep-alive connection closed while idle: {e}");
+                false
+            }
+            None => {
+                debug!("keepalive timeout {idle:?} reached while idle");
+                false
+            }
+        },
+        _ = shutdown.changed() => false,
     }
 }
 
