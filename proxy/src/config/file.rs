@@ -290,7 +290,10 @@ pub struct LimitFile {
 
 /// `lease = "auto" | "off" | N`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "\"auto\", \"off\" or a number of tokens between the cost and the burst"
+)]
 pub enum LeaseFile {
     Tokens(u64),
     Word(String),

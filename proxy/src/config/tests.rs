@@ -798,6 +798,16 @@ fn lease_rule() {
         "between the cost",
     );
     assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nlease = -1\n",
+        "limit.a.lease",
+        "\"auto\", \"off\" or a number of tokens",
+    );
+    assert_problem(
+        "[limit.a]\nkey = \"ip\"\nrate = \"1/h\"\nburst = 1000000\n",
+        "limit.a.burst",
+        "more than 30 days to refill",
+    );
+    assert_problem(
         "[limit.a]\nkey = \"ip\"\nrate = \"5/s\"\nlease = \"always\"\n",
         "limit.a.lease",
         "write \"auto\", \"off\"",

@@ -518,6 +518,48 @@ async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
 }
 
 #[tokio::test]
+async fn leased_tokens_never_spent_go_back_to_the_bucket() {
+    let (u, redis) = (Upstream::start("u"), Redis::start());
+    // a slow bucket (1/s) with a large burst: an honest client's page load of 30 quick
+    // requests makes the key look busy and takes leases it will not finish
+    let edge = Edge::start(&conf(
+        &u,
+        Some(&redis.url()),
+        "key = \"ip\"\nrate = \"1/s\"\nburst = 100",
+        "",
+    ));
+    let c = client();
+    let remaining = |r: &reqwest::Response| -> u64 {
+        r.headers()["ratelimit-remaining"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for _ in 0..30 {
+        assert_eq!(c.get(edge.url("/x")).send().await.unwrap().status(), 200);
+    }
+    assert!(
+        metric(&edge, "edge_ratelimit_lease_hits_total").await > 0,
+        "the burst was leased"
+    );
+    // the lease expires (200 ms); the next call gives its unspent tokens back
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = c.get(edge.url("/x")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let left = remaining(&r);
+    assert!(
+        (68..=70).contains(&left),
+        "31 requests spent from a bucket of 100 leave 69 (+ refill), not {left}"
+    );
+    // and 60 more pass before the first refusal
+    for i in 0..60 {
+        let r = c.get(edge.url("/x")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i} of 60 after the page load");
+    }
+}
+
+#[tokio::test]
 async fn leases_never_admit_more_than_the_bucket() {
     let (u, redis) = (Upstream::start("u"), Redis::start());
     let text = conf(

@@ -35,6 +35,9 @@ pub(in crate::config) fn rate_limit_settings(
     }
 }
 
+/// The longest an empty bucket may take to fill (burst / rate): 30 days.
+const MAX_FILL_SECS: f64 = 30.0 * 86_400.0;
+
 pub(in crate::config) fn limit_spec(
     file: &str,
     name: &str,
@@ -70,6 +73,15 @@ pub(in crate::config) fn limit_spec(
     let burst = l.burst.unwrap_or_else(|| rate.ceil() as u64);
     if burst == 0 {
         p.add(file, format!("{key}.burst"), "must be at least 1");
+    }
+    // a bucket that takes longer than this to fill is a typo, and its microsecond arithmetic
+    // would no longer fit in Redis's numbers
+    if burst as f64 / rate > MAX_FILL_SECS {
+        p.add(
+            file,
+            format!("{key}.burst"),
+            format!("{burst} at {} takes more than 30 days to refill: lower the burst or raise the rate", l.rate),
+        );
     }
     let cost = l.cost.unwrap_or(1);
     if cost == 0 || cost > burst.max(1) {

@@ -4,7 +4,8 @@
 //! Leased tokens were taken from the shared bucket, so the total never exceeds it; a lease only
 //! lets admissions happen later than the tokens were taken, so a window can admit more than
 //! `burst + rate × window` by the tokens the replicas held unspent at its start. Tokens left
-//! when a lease expires are lost (under-admission).
+//! when a lease expires go back to the bucket with the key's next Redis call (until then, and
+//! if this replica never calls again, they are missing from it: under-admission).
 //!
 //! Adaptive leases (the default) size each ask from the key's observed local rate: the tokens
 //! this replica spent since its last refill, scaled to `HORIZON_US`, at most doubling per
@@ -88,6 +89,15 @@ impl Lease {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// Takes back the tokens of an expired lease: they were taken from the shared bucket and
+    /// never spent, so the next Redis call returns them. Zero while the lease is live.
+    pub fn reclaim_expired(&self, now_us: u64) -> u64 {
+        if now_us < self.expires_us.load(Relaxed) {
+            return 0;
+        }
+        self.tokens.swap(0, Relaxed)
     }
 
     /// The quota the headers show after a lease hit that left `left` tokens.
@@ -217,7 +227,10 @@ mod tests {
         assert_eq!(l.take(1, 10 * MS), Some(9));
         assert_eq!(l.quota_view(9, 10 * MS), (99, 90 * MS));
         assert_eq!(l.take(1, 200 * MS), None, "expired");
-        // expired: the 9 left are gone, only the new grant counts
+        // expired: the 9 left are taken back (the next Redis call refunds them)
+        assert_eq!(l.reclaim_expired(190 * MS), 0, "still live");
+        assert_eq!(l.reclaim_expired(250 * MS), 9);
+        assert_eq!(l.reclaim_expired(250 * MS), 0, "once");
         l.record(&grant(5), false, 200 * MS, 250 * MS);
         assert_eq!(l.take(4, 260 * MS), Some(0));
         assert_eq!(l.take(1, 260 * MS), None);

@@ -238,13 +238,21 @@ impl Limiter {
                 continue;
             }
             let refill = lease.as_deref().and_then(Lease::begin_refill);
-            let want = ask_size(policy, lease.as_deref(), refill.as_ref(), now);
-            let outcome = match self.decide(policy, key_buf, now, want).await {
+            let ask = Ask {
+                want: ask_size(policy, lease.as_deref(), refill.as_ref(), now),
+                // tokens of an expired lease that were never spent go back to the bucket
+                refund: lease.as_deref().map_or(0, |l| l.reclaim_expired(now)),
+            };
+            let outcome = match self.decide(policy, key_buf, now, ask).await {
                 Decided::Outcome(o) => o,
                 Decided::Unavailable => return Verdict::Unavailable,
                 Decided::Unlimited => continue,
             };
-            let q = quota(policy, outcome.remaining, outcome.reset_us);
+            // the wait for Redis may have been long: leases and the deny cache count from now
+            let now = self.now_us();
+            // what this client can still spend: the shared bucket and this replica's new lease
+            let extra = outcome.granted.saturating_sub(policy.cost);
+            let q = quota(policy, outcome.remaining + extra, outcome.reset_us);
             if !outcome.allowed {
                 // concurrent requests of this key may have leased the bucket's last tokens
                 // a moment ago (the lease may not have existed when this request looked):
@@ -262,7 +270,7 @@ impl Limiter {
                     retry_after_secs: secs_ceil(outcome.retry_after_us),
                 };
             }
-            if policy.lease != LeaseMode::Off {
+            if policy.lease != LeaseMode::Off && self.redis.is_some() {
                 self.keep_lease(
                     policy,
                     key_buf,
@@ -324,12 +332,12 @@ impl Limiter {
         Some(quota(policy, remaining, reset_us))
     }
 
-    async fn decide(&self, policy: &Policy, key: &str, now: u64, want: u64) -> Decided {
+    async fn decide(&self, policy: &Policy, key: &str, now: u64, ask: Ask) -> Decided {
         let Some(redis) = &self.redis else {
             return Decided::Outcome(self.local.decide(key, now, policy.bucket, policy.cost));
         };
         if self.breaker.gate(now) != Gate::Open {
-            match self.ask_redis(redis, policy, key, want).await {
+            match self.ask_redis(redis, policy, key, ask).await {
                 Ok(o) => {
                     if self.breaker.success() == Transition::Closed {
                         tracing::info!("redis reachable again: shared rate limiting resumed");
@@ -362,7 +370,7 @@ impl Limiter {
         redis: &SharedRedis,
         policy: &Policy,
         key: &str,
-        want: u64,
+        ask: Ask,
     ) -> Result<Outcome, String> {
         let Some(mut conn) = redis.conn() else {
             return Err("not connected yet".into());
@@ -371,8 +379,9 @@ impl Limiter {
         call.arg(policy.bucket.interval_us)
             .arg(policy.bucket.capacity_us)
             .arg(policy.cost)
-            .arg(want)
-            .arg(policy.share);
+            .arg(ask.want)
+            .arg(policy.share)
+            .arg(ask.refund);
         let reply = tokio::time::timeout(
             redis.spec.timeout,
             call.invoke_async::<(i64, i64, i64, i64)>(&mut conn),
@@ -402,11 +411,21 @@ enum Decided {
     Unavailable,
 }
 
-/// Tokens one Redis call asks for: the cost, a fixed lease, or (for the request that claimed
-/// the key's refill) the adaptive size.
+/// What one Redis call asks of the bucket.
+#[derive(Clone, Copy)]
+struct Ask {
+    /// Tokens to take (at least the cost; more is a lease).
+    want: u64,
+    /// Leased tokens that expired unspent, given back first.
+    refund: u64,
+}
+
+/// Tokens one Redis call asks for: the cost, or, for the request that claimed the key's
+/// refill, a fixed lease or the adaptive size. Only one request per key and replica leases at
+/// a time: concurrent requests that each took a lease would hold the bucket between them.
 fn ask_size(policy: &Policy, lease: Option<&Lease>, refill: Option<&Refill<'_>>, now: u64) -> u64 {
     match (policy.lease, lease, refill) {
-        (LeaseMode::Fixed(n), _, _) => n,
+        (LeaseMode::Fixed(n), Some(_), Some(_)) => n,
         (LeaseMode::Adaptive { cap }, Some(l), Some(_)) => l.adaptive_ask(now, policy.cost, cap),
         _ => policy.cost,
     }
