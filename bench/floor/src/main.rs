@@ -2,6 +2,8 @@
 //! upstream, keep-alive to it, nothing else (no request id, no routing, no logging). Built
 //! with the edge's Pingora version, features, allocator and release profile, so `bench/`
 //! can show what the edge's policy costs on top of its own framework in the same run.
+//! `FLOOR_LISTENER_TASKS=N` sets Pingora's `listener_tasks_per_fd` (accept tasks per listening
+//! socket) for `bench/pingora-options.sh`.
 
 use async_trait::async_trait;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
@@ -49,6 +51,10 @@ fn main() -> ExitCode {
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: pool,
+        listener_tasks_per_fd: std::env::var("FLOOR_LISTENER_TASKS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
