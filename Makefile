@@ -11,10 +11,11 @@ BUILD_PKGS := cmake pkg-config libssl-dev
 SERVICE_PKGS := redis-server redis-tools postgresql
 # chromium: the bot filter's page is tested in a real browser; python3-pip: for rotel, the
 # OTLP collector the tracing tests export to; fastapi + uvicorn: a second real upstream for the
-# path-attack tests (Starlette decodes paths before routing); Node.js and npm (scripts/ensure-node-peers.sh):
+# path-attack tests (Starlette decodes paths before routing); kubernetes-validate: the
+# Kubernetes manifests against the API schemas (scripts/check-deploy.sh); Node.js and npm (scripts/ensure-node-peers.sh):
 # for oidc-provider, the OpenID Provider the social-login tests sign in at
 TEST_PKGS := chromium python3-pip
-TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn
+TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate
 BENCH_PKGS := nginx wrk
 
 .PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt release-pgo
@@ -25,6 +26,7 @@ run: deps-build deps-services
 
 test: deps-build deps-services deps-test lint
 	$(CARGO) test --workspace
+	./scripts/check-deploy.sh target/debug/edge
 
 # formatting and clippy (workspace lints in Cargo.toml: no unwrap/expect outside tests)
 lint: deps-build deps-lint

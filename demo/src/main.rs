@@ -121,6 +121,17 @@ async fn stop_signal() {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
+    // `demo-movies --health`: the container health check (the slim image has no curl)
+    if std::env::args().any(|a| a == "--health") {
+        let url = format!("http://{}/health", addr.replace("0.0.0.0", "127.0.0.1"));
+        let ok = reqwest::Client::new()
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     let ready_url = std::env::var("EDGE_READY_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:8080/_edge/ready".into());
     let report = EdgeReport::default();
