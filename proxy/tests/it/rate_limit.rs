@@ -439,6 +439,15 @@ async fn leases_cut_redis_calls_for_traffic_under_the_limit() {
     assert!(metric(&edge, "edge_ratelimit_lease_hits_total").await >= 170);
 }
 
+/// One request to `/x` under the `x-api-key` key.
+async fn keyed(c: &reqwest::Client, edge: &Edge, key: &str) -> reqwest::Response {
+    c.get(edge.url("/x"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
     let (u, redis) = (Upstream::start("u"), Redis::start());
@@ -452,22 +461,12 @@ async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
     let calls = || redis.command_calls("evalsha") + redis.command_calls("eval");
     let c = client();
     // the first call loads the script (EVALSHA refused, then EVAL): not counted
-    let r = c
-        .get(edge.url("/x"))
-        .header("x-api-key", "warm")
-        .send()
-        .await
-        .unwrap();
+    let r = keyed(&c, &edge, "warm").await;
     assert_eq!(r.status(), 200);
     // a quiet key: a request every 100 ms is one Redis decision each
     let before = calls();
     for _ in 0..5 {
-        let r = c
-            .get(edge.url("/x"))
-            .header("x-api-key", "quiet")
-            .send()
-            .await
-            .unwrap();
+        let r = keyed(&c, &edge, "quiet").await;
         assert_eq!(r.status(), 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -476,12 +475,7 @@ async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
     // a busy key: one keep-alive client as fast as it can go
     let before = calls();
     for _ in 0..400 {
-        let r = c
-            .get(edge.url("/x"))
-            .header("x-api-key", "busy")
-            .send()
-            .await
-            .unwrap();
+        let r = keyed(&c, &edge, "busy").await;
         assert_eq!(r.status(), 200);
         let remaining: u64 = r.headers()["ratelimit-remaining"]
             .to_str()
@@ -506,12 +500,7 @@ async fn adaptive_leases_follow_a_busy_key_and_leave_a_quiet_one_alone() {
     ));
     let before = calls();
     for _ in 0..50 {
-        let r = c
-            .get(edge.url("/x"))
-            .header("x-api-key", "off")
-            .send()
-            .await
-            .unwrap();
+        let r = keyed(&c, &edge, "off").await;
         assert_eq!(r.status(), 200);
     }
     assert_eq!(calls() - before, 50);
