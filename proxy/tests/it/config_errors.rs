@@ -81,7 +81,7 @@ fn run_refuses_to_start_on_a_bad_conf() {
     let dir = tempfile::tempdir().unwrap();
     let base = base_conf(dir.path());
     std::fs::write(dir.path().join("edge.toml"), format!("{base}\n[[listener]]\naddress = \"127.0.0.1:1\"\n[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"none\"\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+    let out = Command::new(crate::support::edge::binary())
         .args(["run", "--conf"])
         .arg(dir.path())
         .output()
@@ -96,7 +96,7 @@ fn run_refuses_to_start_on_a_bad_conf() {
 
 #[test]
 fn version_and_help() {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+    let out = Command::new(crate::support::edge::binary())
         .arg("--version")
         .output()
         .unwrap();
@@ -104,7 +104,7 @@ fn version_and_help() {
         String::from_utf8_lossy(&out.stdout).starts_with("edge "),
         "{out:?}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+    let out = Command::new(crate::support::edge::binary())
         .arg("--help")
         .output()
         .unwrap();

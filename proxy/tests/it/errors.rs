@@ -92,7 +92,7 @@ async fn the_health_command_exits_0_for_a_live_edge_and_1_otherwise() {
     let u = Upstream::start("u");
     let edge = Edge::start(&one_route(&[u.addr()], ""));
     let health = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_edge"))
+        std::process::Command::new(crate::support::edge::binary())
             .arg("health")
             .args(args)
             .env_remove("EDGE_HEALTH_URL")

@@ -39,7 +39,7 @@ async fn upgrade_hands_the_listener_over_without_failed_requests() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let log = std::fs::File::create(old.dir.path().join("new.log")).unwrap();
-    let mut new = Command::new(env!("CARGO_BIN_EXE_edge"))
+    let mut new = Command::new(crate::support::edge::binary())
         .args(["run", "--upgrade", "--conf"])
         .arg(old.conf_dir())
         .stdout(log.try_clone().unwrap())

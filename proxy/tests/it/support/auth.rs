@@ -197,7 +197,7 @@ impl AuthStack {
 }
 
 fn edge_cmd(conf: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge"));
+    let mut cmd = Command::new(crate::support::edge::binary());
     cmd.args(args)
         .arg("--conf")
         .arg(conf)

@@ -72,7 +72,7 @@ impl Edge {
         );
         std::fs::write(dir.path().join("edge.toml"), edge_toml).expect("write conf");
         std::fs::write(dir.path().join("routes.toml"), extra).expect("write conf");
-        let child = Command::new(env!("CARGO_BIN_EXE_edge"))
+        let child = Command::new(crate::support::edge::binary())
             .args(["run", "--conf"])
             .arg(dir.path())
             .env_remove("RUST_LOG")
@@ -175,9 +175,17 @@ impl Drop for Edge {
     }
 }
 
+/// The edge binary under test: cargo's build, or `EDGE_TEST_BIN` (e.g. the profile-guided
+/// `target/release/edge-pgo`) to run the whole suite against another build.
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("EDGE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_edge").into())
+}
+
 /// Runs `edge check --conf dir`, returning (exit code, stdout + stderr).
 pub fn check(dir: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edge"))
+    let out = Command::new(crate::support::edge::binary())
         .args(["check", "--conf"])
         .arg(dir)
         .output()
