@@ -5,6 +5,7 @@ pub mod auth_host;
 pub mod connections;
 pub mod drain;
 pub mod generation;
+pub mod open_files;
 pub mod redis_client;
 pub mod reload;
 pub mod shared;
@@ -170,6 +171,7 @@ pub fn run(
         server.add_service(background_service("redis", RedisConnector(redis)));
     }
     tracing::info!(listeners = ?listeners.iter().map(|l| l.address).collect::<Vec<_>>(), "edge starting");
+    open_files::raise_to_hard_limit();
     server.run(RunArgs::default());
     Ok(())
 }

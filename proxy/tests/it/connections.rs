@@ -126,3 +126,51 @@ fn trusted_proxies_are_not_limited() {
         assert_eq!(exchange(s), Some((200, false)));
     }
 }
+
+/// Soft and hard open-files limits of a process, from /proc.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let mut words = line.split_whitespace().skip(3);
+    (
+        words.next().unwrap().to_string(),
+        words.next().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+    // as a container runtime starts it: a soft limit of 256 under a hard one of 8192
+    let u = Upstream::start("u");
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    std::fs::write(
+        dir.path().join("edge.toml"),
+        format!(
+            "{}\n[[listener]]\naddress = \"127.0.0.1:{port}\"\n{}",
+            crate::support::edge::base_conf(dir.path()),
+            crate::support::one_route(&[u.addr()], "")
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("prlimit")
+        .arg("--nofile=256:8192")
+        .arg("--")
+        .arg(crate::support::edge::binary())
+        .args(["run", "--conf"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = crate::support::wait_for_port(port, Duration::from_secs(10));
+    let limits = open_files_limits(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "the edge did not start under prlimit");
+    assert_eq!(limits, ("8192".to_string(), "8192".to_string()));
+}
