@@ -10,7 +10,9 @@ pub fn raise_to_hard_limit() {
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
             Ok(()) => tracing::info!(from = soft, to = hard, "open-files limit raised"),
-            Err(e) => tracing::warn!(error = %e, soft, hard, "open-files limit could not be raised"),
+            Err(e) => {
+                tracing::warn!(error = %e, soft, hard, "open-files limit could not be raised")
+            }
         },
         Ok((soft, _)) => tracing::info!(limit = soft, "open-files limit"),
         Err(e) => tracing::warn!(error = %e, "open-files limit unknown"),
