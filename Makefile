@@ -12,9 +12,10 @@ SERVICE_PKGS := redis-server redis-tools postgresql
 # chromium: the bot filter's page is tested in a real browser; python3-pip: for rotel, the
 # OTLP collector the tracing tests export to; fastapi + uvicorn: a second real upstream for the
 # path-attack tests (Starlette decodes paths before routing); kubernetes-validate: the
-# Kubernetes manifests against the API schemas (scripts/check-deploy.sh); Node.js and npm (scripts/ensure-node-peers.sh):
+# Kubernetes manifests against the API schemas (scripts/check-deploy.sh, which also needs the
+# openssl command for a throwaway certificate); Node.js and npm (scripts/ensure-node-peers.sh):
 # for oidc-provider, the OpenID Provider the social-login tests sign in at
-TEST_PKGS := chromium python3-pip
+TEST_PKGS := chromium python3-pip openssl
 TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate
 BENCH_PKGS := nginx wrk
 
