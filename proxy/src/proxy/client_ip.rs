@@ -10,30 +10,47 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-/// Resolves the client IP from the socket peer and, through trusted proxies, the header.
+/// Resolves the client IP from the socket peer and, through trusted proxies, the header (the
+/// request path takes the first address of `trusted_chain` itself, to keep the chain).
+#[cfg(test)]
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, spec: &ClientIpSpec) -> IpAddr {
+    trusted_chain(peer, headers, spec).map_or(canonical(peer), |chain| chain[0])
+}
+
+/// The addresses the edge believes, client first, socket peer last: the client, then the
+/// trusted proxies it went through. None when the peer is not a trusted proxy (the chain is
+/// the peer alone). Hops left of the client were written by the client or by proxies nobody
+/// vouches for: they are not part of it.
+pub fn trusted_chain(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    spec: &ClientIpSpec,
+) -> Option<Vec<IpAddr>> {
     let peer = canonical(peer);
     let trusted = &spec.trusted_proxies[..];
     if trusted.is_empty() || !is_trusted(peer, trusted) {
-        return peer;
+        return None;
     }
     let hops = match spec.header {
         ForwardedHeader::XForwardedFor => xff_hops(headers),
         ForwardedHeader::Forwarded => forwarded_hops(headers),
         ForwardedHeader::XRealIp => real_ip_hops(headers),
     };
-    let Some(hops) = hops else { return peer };
-    // Rightmost first: the hop our trusted proxy saw. The first untrusted one is the client.
-    let mut client = peer;
-    for hop in hops.into_iter().rev() {
+    let mut chain = vec![peer];
+    // Rightmost first: the hop our trusted proxy saw. The first untrusted one is the client;
+    // an unparsable hop ends the chain at the last address we believe.
+    for hop in hops.unwrap_or_default().into_iter().rev() {
         match hop {
-            Some(ip) if is_trusted(ip, trusted) => client = ip,
-            Some(ip) => return ip,
-            // an unparsable hop ends the trusted chain: stop at the last address we believe
-            None => return client,
+            Some(ip) if is_trusted(ip, trusted) => chain.push(ip),
+            Some(ip) => {
+                chain.push(ip);
+                break;
+            }
+            None => break,
         }
     }
-    client
+    chain.reverse();
+    Some(chain)
 }
 
 fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
@@ -126,6 +143,28 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_trusted_chain_drops_what_the_client_wrote() {
+        let spec = nets(&["10.0.0.0/8"]);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 10.0.0.5".parse().unwrap(),
+        );
+        let ips =
+            |list: &[&str]| -> Vec<IpAddr> { list.iter().map(|s| s.parse().unwrap()).collect() };
+        let chain = trusted_chain("10.0.0.2".parse().unwrap(), &h, &spec);
+        assert_eq!(chain, Some(ips(&["203.0.113.7", "10.0.0.5", "10.0.0.2"])));
+        assert_eq!(
+            trusted_chain("198.51.100.1".parse().unwrap(), &h, &spec),
+            None,
+            "an untrusted peer's header is not believed"
+        );
+        // a trusted proxy that sent no header: the chain is the proxy alone
+        let chain = trusted_chain("10.0.0.2".parse().unwrap(), &HeaderMap::new(), &spec);
+        assert_eq!(chain, Some(ips(&["10.0.0.2"])));
     }
 
     #[test]

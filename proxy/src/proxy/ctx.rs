@@ -24,6 +24,11 @@ pub struct RequestCtx {
     pub client_ip: Option<IpAddr>,
     /// The client network `client_ip` is counted under (`[client_ip]` prefixes).
     pub client_net: Option<ipnet::IpNet>,
+    /// Whether the socket peer is a trusted proxy (its forwarding headers are kept).
+    pub peer_trusted: bool,
+    /// `X-Forwarded-For` for the upstream when the peer is a trusted proxy: the trusted chain
+    /// and the peer (otherwise the client address alone is written).
+    pub forwarded_for: Option<String>,
     /// RateLimit-* values for the response, when the route is limited.
     pub quota: Option<Quota>,
     /// The verified caller; `None` is anonymous.
@@ -50,6 +55,8 @@ impl RequestCtx {
             started: Instant::now(),
             client_ip: None,
             client_net: None,
+            peer_trusted: false,
+            forwarded_for: None,
             quota: None,
             identity: None,
             trace: None,

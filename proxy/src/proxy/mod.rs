@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod ctx;
 pub mod edge_paths;
 pub mod error;
+pub mod forwarding;
 pub mod redirect;
 pub mod request_id;
 pub mod respond;

@@ -76,7 +76,16 @@ impl ProxyHttp for Edge {
         }
         if let Some(peer) = peer {
             let spec = &generation.config.client_ip;
-            let ip = client_ip::resolve(peer, &session.req_header().headers, spec);
+            let headers = &session.req_header().headers;
+            // the common case (a client, not a proxy) allocates nothing
+            let ip = match client_ip::trusted_chain(peer, headers, spec) {
+                Some(chain) => {
+                    ctx.peer_trusted = true;
+                    ctx.forwarded_for = Some(crate::proxy::forwarding::join(&chain));
+                    chain[0]
+                }
+                None => auth_core::client_network::canonical_ip(peer),
+            };
             ctx.client_ip = Some(ip);
             ctx.client_net = Some(spec.networks.of(ip));
         }
@@ -200,7 +209,7 @@ impl ProxyHttp for Edge {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()>
@@ -216,7 +225,10 @@ impl ProxyHttp for Edge {
         // replaces any value the client sent
         if let Some(ip) = ctx.client_ip {
             let mut buf = [0u8; 45];
-            upstream.insert_header(REAL_IP, format_ip(ip, &mut buf))?;
+            let ip = format_ip(ip, &mut buf);
+            upstream.insert_header(REAL_IP, ip)?;
+            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            crate::proxy::forwarding::write_upstream(upstream, ctx, ip, tls)?;
         } else {
             upstream.remove_header(REAL_IP);
         }

@@ -15,6 +15,7 @@ mod config_errors;
 mod connections;
 mod degradation;
 mod errors;
+mod forwarding;
 mod harness;
 mod identity;
 mod observability;

@@ -17,6 +17,9 @@ def seen(handler: str, request: Request) -> dict:
         "path": request.url.path,
         "raw_path": request.scope["raw_path"].decode("latin-1"),
         "user": request.headers.get("x-user-id"),
+        # uvicorn takes these from X-Forwarded-For / -Proto when the peer (the edge) is trusted
+        "client": request.client.host if request.client else None,
+        "scheme": request.url.scheme,
     }
 
 

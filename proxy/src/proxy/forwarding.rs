@@ -1,0 +1,85 @@
+//! The forwarding headers an upstream receives. Whatever a client sends in them is replaced:
+//! `X-Forwarded-For` is the chain the edge believes (the client, then trusted proxies, then
+//! the socket peer when it is one of them), `X-Forwarded-Proto` and `X-Forwarded-Host` say how
+//! the client reached the edge, and `Forwarded` (RFC 7239) passes only from a trusted proxy.
+//! A trusted proxy's own `X-Forwarded-Proto`/`-Host` are kept: it saw the client first.
+
+use crate::proxy::ctx::RequestCtx;
+use pingora::http::RequestHeader;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+const XFF: &str = "x-forwarded-for";
+const PROTO: &str = "x-forwarded-proto";
+const HOST: &str = "x-forwarded-host";
+
+/// `a, b, c` for `X-Forwarded-For`.
+pub fn join(chain: &[IpAddr]) -> String {
+    let mut out = String::with_capacity(chain.len() * 16);
+    for (i, ip) in chain.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{ip}");
+    }
+    out
+}
+
+/// Writes the forwarding headers; `client_ip` is the resolved client, formatted.
+pub fn write_upstream(
+    upstream: &mut RequestHeader,
+    ctx: &RequestCtx,
+    client_ip: &str,
+    tls: bool,
+) -> pingora::Result<()> {
+    match &ctx.forwarded_for {
+        Some(chain) => upstream.insert_header(XFF, chain.as_str())?,
+        None => upstream.insert_header(XFF, client_ip)?,
+    }
+    if !ctx.peer_trusted {
+        upstream.remove_header(&http::header::FORWARDED);
+    }
+    let proto_kept = ctx.peer_trusted
+        && upstream.headers.get(PROTO).is_some_and(|v| {
+            v.as_bytes().eq_ignore_ascii_case(b"https")
+                || v.as_bytes().eq_ignore_ascii_case(b"http")
+        });
+    if !proto_kept {
+        upstream.insert_header(PROTO, if tls { "https" } else { "http" })?;
+    }
+    let host_kept = ctx.peer_trusted && upstream.headers.contains_key(HOST);
+    if !host_kept {
+        let host = upstream
+            .headers
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| {
+                upstream
+                    .uri
+                    .authority()
+                    .and_then(|a| a.as_str().parse().ok())
+            });
+        match host {
+            Some(h) => upstream.insert_header(HOST, h)?,
+            None => {
+                upstream.remove_header(HOST);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_a_chain() {
+        let chain: Vec<IpAddr> = ["203.0.113.7", "2001:db8::1", "10.0.0.2"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(join(&chain), "203.0.113.7, 2001:db8::1, 10.0.0.2");
+        assert_eq!(join(&chain[..1]), "203.0.113.7");
+    }
+}
