@@ -36,7 +36,8 @@ pub fn write_upstream(
         Some(chain) => upstream.insert_header(XFF, chain.as_str())?,
         None => upstream.insert_header(XFF, client_ip)?,
     }
-    if !ctx.peer_trusted {
+    // a lookup is cheaper than Pingora's remove (two maps) for the usual absent header
+    if !ctx.peer_trusted && upstream.headers.contains_key(http::header::FORWARDED) {
         upstream.remove_header(&http::header::FORWARDED);
     }
     let proto_kept = ctx.peer_trusted
