@@ -312,6 +312,9 @@ pub struct ClientIpFile {
     /// length: 32 (default) for IPv4, 64 (default) for IPv6.
     pub ipv4_prefix: Option<u8>,
     pub ipv6_prefix: Option<u8>,
+    /// The trusted proxies always set X-Forwarded-Proto and X-Forwarded-Host (default false:
+    /// many balancers pass a client's values through, so the edge writes its own).
+    pub proxies_set_proto_host: Option<bool>,
 }
 
 /// Pingora server settings. Changing them takes a binary upgrade, not a reload.

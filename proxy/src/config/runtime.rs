@@ -34,6 +34,9 @@ pub struct ClientIpSpec {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub header: ForwardedHeader,
     pub networks: auth_core::client_network::ClientNetworks,
+    /// Whether trusted proxies set `X-Forwarded-Proto` and `X-Forwarded-Host` themselves
+    /// (otherwise the edge writes its own view, whatever arrives).
+    pub proxies_set_proto_host: bool,
 }
 
 /// The forwarding header read from trusted proxies; the others are ignored.

@@ -222,6 +222,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 ipv4_prefix: 24,
                 ipv6_prefix: 56,
             },
+            proxies_set_proto_host: false,
         },
         metrics_allow: vec!["10.1.0.0/16".parse().unwrap()],
         auth: None,

@@ -68,28 +68,42 @@ fn real_ip_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
     (!hops.is_empty()).then_some(hops)
 }
 
-/// Every X-Forwarded-For value, comma-split, in order. None when the header is absent.
+/// Hops read from a forwarding header at most (the rightmost are the ones that matter): a
+/// client behind a balancer cannot make every request parse thousands.
+const MAX_HOPS: usize = 32;
+
+/// Keeps the rightmost `MAX_HOPS` hops.
+fn rightmost(mut hops: Vec<Option<IpAddr>>) -> Vec<Option<IpAddr>> {
+    if hops.len() > MAX_HOPS {
+        hops.drain(..hops.len() - MAX_HOPS);
+    }
+    hops
+}
+
+/// Every X-Forwarded-For value, comma-split, in order. None when the header is absent. Split
+/// as bytes: one unreadable hop (a client's non-ASCII byte) must not hide the hops a proxy
+/// appended to the same line.
 fn xff_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
     let mut hops = Vec::new();
     for v in headers.get_all("x-forwarded-for") {
-        let Ok(v) = v.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        hops.extend(v.split(',').map(|h| parse_hop(h.trim())));
+        hops.extend(v.as_bytes().split(|b| *b == b',').map(|h| {
+            std::str::from_utf8(h)
+                .ok()
+                .and_then(|h| parse_hop(h.trim()))
+        }));
     }
-    (!hops.is_empty()).then_some(hops)
+    (!hops.is_empty()).then(|| rightmost(hops))
 }
 
 /// The `for=` of every Forwarded element, in order. None when the header is absent.
 fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
     let mut hops = Vec::new();
     for v in headers.get_all(http::header::FORWARDED) {
-        let Ok(v) = v.to_str() else {
-            hops.push(None);
-            continue;
-        };
-        for element in v.split(',') {
+        for element in v.as_bytes().split(|b| *b == b',') {
+            let Ok(element) = std::str::from_utf8(element) else {
+                hops.push(None);
+                continue;
+            };
             let node = element
                 .split(';')
                 .filter_map(|pair| pair.trim().split_once('='))
@@ -98,7 +112,7 @@ fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
             hops.push(node.and_then(parse_hop));
         }
     }
-    (!hops.is_empty()).then_some(hops)
+    (!hops.is_empty()).then(|| rightmost(hops))
 }
 
 /// "1.2.3.4", "1.2.3.4:5678", "[2001:db8::1]:443", "2001:db8::1".
@@ -127,6 +141,7 @@ mod tests {
             trusted_proxies: list.iter().map(|n| n.parse().unwrap()).collect(),
             header,
             networks: Default::default(),
+            proxies_set_proto_host: false,
         }
     }
 

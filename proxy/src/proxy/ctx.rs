@@ -24,8 +24,12 @@ pub struct RequestCtx {
     pub client_ip: Option<IpAddr>,
     /// The client network `client_ip` is counted under (`[client_ip]` prefixes).
     pub client_net: Option<ipnet::IpNet>,
-    /// Whether the socket peer is a trusted proxy (its forwarding headers are kept).
-    pub peer_trusted: bool,
+    /// The peer is a trusted proxy and `[client_ip] header = "forwarded"`: its `Forwarded`
+    /// goes upstream.
+    pub keep_forwarded: bool,
+    /// The peer is a trusted proxy that sets `X-Forwarded-Proto`/`-Host` itself
+    /// (`[client_ip] proxies_set_proto_host`).
+    pub keep_proto_host: bool,
     /// `X-Forwarded-For` for the upstream when the peer is a trusted proxy: the trusted chain
     /// and the peer (otherwise the client address alone is written).
     pub forwarded_for: Option<String>,
@@ -55,7 +59,8 @@ impl RequestCtx {
             started: Instant::now(),
             client_ip: None,
             client_net: None,
-            peer_trusted: false,
+            keep_forwarded: false,
+            keep_proto_host: false,
             forwarded_for: None,
             quota: None,
             identity: None,

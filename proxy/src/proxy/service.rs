@@ -80,7 +80,8 @@ impl ProxyHttp for Edge {
             // the common case (a client, not a proxy) allocates nothing
             let ip = match client_ip::trusted_chain(peer, headers, spec) {
                 Some(chain) => {
-                    ctx.peer_trusted = true;
+                    ctx.keep_forwarded = spec.header == crate::config::ForwardedHeader::Forwarded;
+                    ctx.keep_proto_host = spec.proxies_set_proto_host;
                     ctx.forwarded_for = Some(crate::proxy::forwarding::join(&chain));
                     chain[0]
                 }

@@ -56,31 +56,97 @@ async fn a_client_cannot_forge_forwarding_headers() {
     assert_eq!(py_seen["scheme"], "http", "{py_seen}");
 }
 
+const TRUST_LB: &str =
+    "[client_ip]\ntrusted_proxies = [\"127.0.0.1/32\"]\nheader = \"x-forwarded-for\"\n";
+
 #[tokio::test]
 async fn through_a_trusted_proxy_the_believed_chain_goes_upstream() {
     let (axum, py) = (Upstream::start("u"), FastApi::start());
-    // the test client plays the load balancer in front of the edge
-    let edge = Edge::start(&conf(
-        &axum,
-        &py,
-        "[client_ip]\ntrusted_proxies = [\"127.0.0.1/32\"]\nheader = \"x-forwarded-for\"\n",
-    ));
+    // the test client plays the load balancer in front of the edge; like AWS ALB it appends to
+    // X-Forwarded-For and passes the client's other forwarding headers through
+    let edge = Edge::start(&conf(&axum, &py, TRUST_LB));
     // 6.6.6.6 was written by the client itself; 203.0.113.7 is what the balancer saw
     let lb = [
         ("x-forwarded-for", "6.6.6.6, 203.0.113.7"),
         ("x-forwarded-proto", "https"),
-        ("x-forwarded-host", "www.cinema.example"),
+        ("x-forwarded-host", "evil.example"),
+        ("forwarded", "for=10.9.9.9;host=evil.example;proto=https"),
+        ("x-forwarded-prefix", "/evil"),
     ];
     let echo = get(edge.url("/echo"), &lb).await;
     let h = &echo["headers"];
     assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1", "{h}");
     assert_eq!(h["x-real-ip"], "203.0.113.7");
-    assert_eq!(h["x-forwarded-proto"], "https", "the balancer saw TLS");
-    assert_eq!(h["x-forwarded-host"], "www.cinema.example");
+    // not vouched for (proxies_set_proto_host is off): the edge's own view
+    assert_eq!(h["x-forwarded-proto"], "http", "{h}");
+    assert_eq!(h["x-forwarded-host"], "cinema.test", "{h}");
+    assert!(
+        h.get("forwarded").is_none(),
+        "Forwarded is not the header read: {h}"
+    );
+    assert!(h.get("x-forwarded-prefix").is_none(), "{h}");
     let py_seen = get(edge.url("/py/x"), &lb).await;
     assert_eq!(py_seen["client"], "203.0.113.7", "{py_seen}");
-    assert_eq!(py_seen["scheme"], "https", "{py_seen}");
+    assert_eq!(py_seen["scheme"], "http", "{py_seen}");
     // an IPv6 client behind the balancer
     let echo = get(edge.url("/echo"), &[("x-forwarded-for", "2001:db8::7")]).await;
     assert_eq!(echo["headers"]["x-forwarded-for"], "2001:db8::7, 127.0.0.1");
+    // a client's non-ASCII byte in its own hop does not hide the hop the balancer appended
+    let r = client()
+        .get(edge.url("/echo"))
+        .header(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_bytes(b"1.2.3.4\xff, 203.0.113.9").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let echo: Value = r.json().await.unwrap();
+    assert_eq!(echo["headers"]["x-real-ip"], "203.0.113.9", "{echo}");
+    // CGI/WSGI servers read X_Forwarded_For as X-Forwarded-For: lookalikes are stripped
+    let echo = get(
+        edge.url("/echo"),
+        &[
+            ("x_forwarded_for", "6.6.6.6"),
+            ("x-forwarded_host", "evil.example"),
+        ],
+    )
+    .await;
+    let h = &echo["headers"];
+    assert!(
+        h.get("x_forwarded_for").is_none() && h.get("x-forwarded_host").is_none(),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn a_balancer_that_sets_proto_and_host_is_believed_one_line_each() {
+    let (axum, py) = (Upstream::start("u"), FastApi::start());
+    let edge = Edge::start(&conf(
+        &axum,
+        &py,
+        &format!("{TRUST_LB}proxies_set_proto_host = true\n"),
+    ));
+    let lb = [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "www.cinema.example"),
+    ];
+    let h = get(edge.url("/echo"), &lb).await["headers"].clone();
+    assert_eq!(h["x-forwarded-proto"], "https", "{h}");
+    assert_eq!(h["x-forwarded-host"], "www.cinema.example", "{h}");
+    assert_eq!(get(edge.url("/py/x"), &lb).await["scheme"], "https");
+    // two lines are two opinions, a bogus scheme is none: the edge's own view instead
+    let h = get(
+        edge.url("/echo"),
+        &[
+            ("x-forwarded-proto", "evil"),
+            ("x-forwarded-host", "a.example"),
+            ("x-forwarded-host", "b.example"),
+        ],
+    )
+    .await["headers"]
+        .clone();
+    assert_eq!(h["x-forwarded-proto"], "http", "{h}");
+    assert_eq!(h["x-forwarded-host"], "cinema.test", "{h}");
 }

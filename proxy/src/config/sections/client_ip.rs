@@ -36,5 +36,6 @@ pub(in crate::config) fn client_ip_spec(
         trusted_proxies: cidrs(file, "client_ip.trusted_proxies", &c.trusted_proxies, p),
         header,
         networks,
+        proxies_set_proto_host: c.proxies_set_proto_host.unwrap_or(false),
     }
 }

@@ -31,6 +31,16 @@ pub const USER_ID: &str = "x-user-id";
 pub const USER_ROLES: &str = "x-user-roles";
 pub const AUTH_STATUS: &str = "x-auth-status";
 pub const SPOOFABLE: [&str; 3] = [USER_ID, USER_ROLES, AUTH_STATUS];
+/// Headers the edge writes for upstreams beside the identity ones: their `_` lookalikes are
+/// stripped too (the dashed names are rewritten by `proxy/forwarding.rs`).
+const FORWARDING: [&str; 6] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
 
 /// A verified token, with the upstream headers it yields built once.
 pub struct Verified {
@@ -282,7 +292,7 @@ pub fn strip_spoofed(req: &mut RequestHeader) {
     let lookalike = |name: &http::HeaderName| {
         let n = name.as_str().as_bytes();
         n.contains(&b'_')
-            && SPOOFABLE.iter().any(|s| {
+            && SPOOFABLE.iter().chain(&FORWARDING).any(|s| {
                 s.len() == n.len()
                     && s.bytes()
                         .zip(n)
