@@ -137,3 +137,13 @@ bench_user_token() {
     -d '{"email":"bench@example.com","password":"bench password"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
+
+# start_auth_stack: what the benches of the auth core run against — the static upstream, Redis
+# and PostgreSQL on free ports, all stopped on exit. Sets up, rport, pgport, edge_port, auth_port.
+start_auth_stack() {
+  trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
+  up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port)
+  start_redis "$rport"
+  start_upstream "$up"
+  start_postgres "$PWD/$out/pg" "$pgport"
+}

@@ -11,11 +11,8 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}; ROUNDS=${5:-2}
 bench_setup login-storm
-trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port); ngx_port=$(free_port)
-start_redis "$rport"
-start_upstream "$up"
-start_postgres "$PWD/$out/pg" "$pgport"
+start_auth_stack
+ngx_port=$(free_port)
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port"

@@ -9,11 +9,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 SECS=${1:-4}
 bench_setup pgo
-trap 'stop_postgres; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true' EXIT
-up=$(free_port); rport=$(free_port); pgport=$(free_port); edge_port=$(free_port); auth_port=$(free_port)
-start_redis "$rport"
-start_upstream "$up"
-start_postgres "$PWD/$out/pg" "$pgport"
+start_auth_stack
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port" "upstream_keepalive_pool_size = 128"
