@@ -29,6 +29,7 @@ pub(super) fn validate(
     let mut bot_filter = None;
     let mut tracing = None;
     let mut social = None;
+    let mut http = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -40,6 +41,7 @@ pub(super) fn validate(
         once(&mut bot_filter, &name, "bot_filter", conf.bot_filter, p);
         once(&mut tracing, &name, "tracing", conf.tracing, p);
         once(&mut social, &name, "social", conf.social, p);
+        once(&mut http, &name, "http", conf.http, p);
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -83,7 +85,16 @@ pub(super) fn validate(
         .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
         .collect();
     let verifies_tokens = auth.is_some();
-    let routes = route_specs(routes, &upstreams, &limits, all_parsed, verifies_tokens, p);
+    let http = http_settings(http, p);
+    let routes = route_specs(
+        routes,
+        &upstreams,
+        &limits,
+        all_parsed,
+        verifies_tokens,
+        &http,
+        p,
+    );
     let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
     let rate_limit = rate_limit_settings(rate_limit, p);
     let limits: Vec<LimitSpec> = limits
@@ -146,6 +157,7 @@ pub(super) fn validate(
         identity,
         bot_filter,
         tracing: tracing.and_then(|(file, t)| tracing_spec(&file, t, p)),
+        http,
     }
 }
 

@@ -164,6 +164,12 @@ pub const SECTIONS: &[Section] = &[
         keep: nothing,
     },
     Section {
+        name: "[http]",
+        applies: Applies::Live,
+        changed: |a, b| a.http != b.http,
+        keep: nothing,
+    },
+    Section {
         name: "[bot_filter]",
         applies: Applies::Live,
         changed: |a, b| a.bot_filter != b.bot_filter,
@@ -201,6 +207,7 @@ pub fn reconcile(started: &Config, current: &Config, new: &mut Config) -> Change
         identity: _,
         bot_filter: _,
         tracing: _,
+        http: _,
     } = new;
     let mut changes = Changes::default();
     for section in SECTIONS {

@@ -28,6 +28,33 @@ pub struct FileConf {
     pub bot_filter: Option<BotFilterFile>,
     pub tracing: Option<TracingFile>,
     pub social: Option<SocialFile>,
+    pub http: Option<HttpFile>,
+}
+
+/// `[http]`: what one request may carry, for every route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Largest request body of a route without its own `max_body` (default "1MiB", nginx's
+    /// `client_max_body_size`; "off": no limit). Larger → 413.
+    pub max_body: Option<String>,
+    /// Largest request line plus header block (default "32KiB"). Larger → 431.
+    pub max_header_block: Option<String>,
+}
+
+/// Headers a route adds, sets or removes (`request_headers`, `response_headers`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRulesFile {
+    /// Replaces any value of the header.
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    /// Adds a value beside those present.
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    /// Removed before `set` and `add` apply.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// `[social]`: sign-in with Yandex ID, VK ID, Google, Mail.ru and OpenID Connect providers
@@ -407,6 +434,12 @@ pub struct RouteFile {
     /// matrix parameters. Servers that strip them before routing see another path than the
     /// edge decided on, so only turn this on for a service that does not.
     pub matrix_params: Option<bool>,
+    /// Largest request body (default: `[http] max_body`; "off": no limit).
+    pub max_body: Option<String>,
+    /// Rules for the request sent upstream.
+    pub request_headers: Option<HeaderRulesFile>,
+    /// Rules for the upstream's response sent to the client.
+    pub response_headers: Option<HeaderRulesFile>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,7 +26,31 @@ pub struct Config {
     pub identity: Option<IdentitySpec>,
     pub bot_filter: Option<BotFilterSpec>,
     pub tracing: Option<TracingSpec>,
+    pub http: HttpSettings,
 }
+
+/// `[http]`: limits on every request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// The default of routes without their own `max_body`; None: no limit.
+    pub max_body: Option<u64>,
+    /// Request line plus headers, in bytes.
+    pub max_header_block: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            max_body: Some(DEFAULT_MAX_BODY),
+            max_header_block: DEFAULT_MAX_HEADER_BLOCK,
+        }
+    }
+}
+
+/// nginx's `client_max_body_size`.
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+/// Below Envoy's 60 KiB, above nginx's 8 KiB per line: large cookies still fit.
+pub const DEFAULT_MAX_HEADER_BLOCK: usize = 32 << 10;
 
 /// Who the client is: the socket peer, or what a trusted proxy's header says.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -263,6 +287,10 @@ pub struct RouteSpec {
     pub roles: Vec<String>,
     /// `;` parameters in path segments are passed on (otherwise 400).
     pub matrix_params: bool,
+    /// Largest request body in bytes (route's or `[http]`'s); None: no limit.
+    pub max_body: Option<u64>,
+    pub request_headers: crate::proxy::header_rules::HeaderRules,
+    pub response_headers: crate::proxy::header_rules::HeaderRules,
 }
 
 /// What a route asks of the caller's access token.

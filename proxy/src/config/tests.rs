@@ -160,6 +160,9 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             auth: AuthMode::Public,
             roles: vec![],
             matrix_params: false,
+            max_body: Some(crate::config::DEFAULT_MAX_BODY),
+            request_headers: Default::default(),
+            response_headers: Default::default(),
         }],
         upstreams: vec![UpstreamSpec {
             name: "movies".into(),
@@ -229,6 +232,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         identity: None,
         bot_filter: None,
         tracing: None,
+        http: HttpSettings::default(),
     };
     assert_eq!(got, expected);
 }
@@ -1015,4 +1019,103 @@ fn social_rules() {
         "[redis]",
     );
     assert_problem(SOCIAL, "social", "embedded auth core");
+}
+
+const UPSTREAM: &str = "[upstream.u]\nservers = [\"127.0.0.1:1\"]\n";
+
+fn route_with(extra: &str) -> String {
+    format!("{UPSTREAM}[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"u\"\n{extra}")
+}
+
+#[test]
+fn body_and_header_limits() {
+    let dir = dir_with(&[(
+        "edge.toml",
+        &format!(
+            "{LISTENER}[http]\nmax_body = \"64KiB\"\nmax_header_block = \"16KiB\"\n{}{}",
+            route_with(""),
+            "[[route]]\nname = \"up\"\npath = \"/up\"\nupstream = \"u\"\nmax_body = \"off\"\n\
+             [[route]]\nname = \"big\"\npath = \"/big\"\nupstream = \"u\"\nmax_body = \"2MiB\"\n"
+        ),
+    )]);
+    let got = load(dir.path()).unwrap();
+    assert_eq!(got.http.max_header_block, 16 << 10);
+    let body = |name: &str| got.routes.iter().find(|r| r.name == name).unwrap().max_body;
+    assert_eq!(body("r"), Some(64 << 10), "the [http] default");
+    assert_eq!(body("up"), None);
+    assert_eq!(body("big"), Some(2 << 20));
+    assert_problem(
+        &route_with("max_body = \"1MB\"\n"),
+        "route[0].max_body",
+        "\"1MB\" is not a size",
+    );
+    assert_problem(
+        "[http]\nmax_body = \"-1\"\n",
+        "http.max_body",
+        "is not a size",
+    );
+    assert_problem(
+        "[http]\nmax_header_block = \"off\"\n",
+        "http.max_header_block",
+        "between 1KiB and 1MiB",
+    );
+    assert_problem(
+        "[http]\nmax_header_block = \"2MiB\"\n",
+        "http.max_header_block",
+        "between 1KiB and 1MiB",
+    );
+    assert_problem(
+        "[http]\nmax_bdy = \"1KiB\"\n",
+        "http.max_bdy",
+        "unknown field",
+    );
+}
+
+#[test]
+fn header_rules_are_parsed_and_reserved_names_refused() {
+    let dir = dir_with(&[(
+        "edge.toml",
+        &format!(
+            "{LISTENER}{}",
+            route_with(
+                "request_headers = { set = { \"x-service\" = \"movies\" }, remove = [\"X-Debug\"] }\n\
+                 response_headers = { add = { \"strict-transport-security\" = \"max-age=63072000\" }, remove = [\"server\"] }\n"
+            )
+        ),
+    )]);
+    let got = load(dir.path()).unwrap();
+    let r = &got.routes[0];
+    assert_eq!(r.request_headers.set[0].0.as_str(), "x-service");
+    assert_eq!(r.request_headers.remove[0].as_str(), "x-debug");
+    assert_eq!(r.response_headers.add[0].1, "max-age=63072000");
+    for reserved in [
+        "x-user-id",
+        "x-forwarded-for",
+        "host",
+        "x-request-id",
+        "content-length",
+    ] {
+        assert_problem(
+            &route_with(&format!(
+                "request_headers = {{ set = {{ \"{reserved}\" = \"1\" }} }}\n"
+            )),
+            &format!("route[0].request_headers.set.{reserved}"),
+            "written by the edge itself",
+        );
+    }
+    assert_problem(
+        &route_with("response_headers = { remove = [\"x-request-id\"] }\n"),
+        "route[0].response_headers.remove.x-request-id",
+        "written by the edge itself",
+    );
+    assert_problem(
+        &route_with("request_headers = { set = { \"bad name\" = \"1\" } }\n"),
+        "route[0].request_headers.set.bad name",
+        "not a header name",
+    );
+    assert_problem(
+        &route_with("request_headers = { add = { \"x-a\" = \"line\\nbreak\" } }\n"),
+        "route[0].request_headers.add.x-a",
+        "cannot carry",
+    );
 }

@@ -249,3 +249,99 @@ impl Choice for OtlpProtocol {
         ("http", OtlpProtocol::HttpProtobuf),
     ];
 }
+
+/// "1MiB", "512KiB", "2GiB" or a plain number of bytes; "off" is `None` (no limit).
+pub(super) fn byte_size(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if text == "off" {
+        return Ok(None);
+    }
+    let err =
+        || format!("\"{text}\" is not a size like \"1MiB\", \"64KiB\", \"1048576\" or \"off\"");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().map_err(|_| err())?;
+    // binary units only: "MB" means 10^6 to some readers and 2^20 to others
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(err()),
+    };
+    n.checked_mul(mult).map(Some).ok_or_else(err)
+}
+
+/// A `byte_size` under `key`, with its default; reported (and the default kept) when wrong.
+pub(super) fn size_setting(
+    file: &str,
+    key: &str,
+    value: Option<&str>,
+    default: Option<u64>,
+    p: &mut Problems,
+) -> Option<u64> {
+    match value.map(byte_size) {
+        None => default,
+        Some(Ok(size)) => size,
+        Some(Err(e)) => {
+            p.add(file, key, e);
+            default
+        }
+    }
+}
+
+/// A route's `request_headers` / `response_headers`: names and values parsed once; names the
+/// edge writes itself (`reserved`) refused.
+pub(super) fn header_rules(
+    file: &str,
+    key: &str,
+    rules: Option<&super::file::HeaderRulesFile>,
+    reserved: &[&str],
+    p: &mut Problems,
+) -> crate::proxy::header_rules::HeaderRules {
+    use http::{HeaderName, HeaderValue};
+    let Some(rules) = rules else {
+        return Default::default();
+    };
+    let name = |list: &str, text: &str, p: &mut Problems| -> Option<HeaderName> {
+        let at = format!("{key}.{list}.{text}");
+        let Ok(name) = HeaderName::from_bytes(text.as_bytes()) else {
+            p.add(file, at, format!("\"{text}\" is not a header name"));
+            return None;
+        };
+        if reserved.contains(&name.as_str()) {
+            p.add(
+                file,
+                at,
+                format!("\"{name}\" is written by the edge itself and cannot be changed by a rule"),
+            );
+            return None;
+        }
+        Some(name)
+    };
+    let pairs = |list: &str, map: &std::collections::BTreeMap<String, String>, p: &mut Problems| {
+        let mut out = Vec::new();
+        for (n, v) in map {
+            let Some(n) = name(list, n, p) else { continue };
+            match HeaderValue::from_str(v) {
+                Ok(v) => out.push((n, v)),
+                Err(_) => p.add(
+                    file,
+                    format!("{key}.{list}.{n}"),
+                    "the value holds a character a header cannot carry (control characters, line breaks)",
+                ),
+            }
+        }
+        out.into_boxed_slice()
+    };
+    let set = pairs("set", &rules.set, p);
+    let add = pairs("add", &rules.add, p);
+    let remove = rules
+        .remove
+        .iter()
+        .filter_map(|n| name("remove", n, p))
+        .collect();
+    crate::proxy::header_rules::HeaderRules { remove, set, add }
+}

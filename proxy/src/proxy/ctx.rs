@@ -44,6 +44,10 @@ pub struct RequestCtx {
     pub connection: Option<Arc<crate::server::connections::Slot>>,
     /// The client's network had no connection slot left: the request is refused.
     pub connection_refused: bool,
+    /// The request line and headers exceed `[http] max_header_block`: refused with 431.
+    pub header_too_large: bool,
+    /// The route's body limit, counted while the body streams upstream.
+    pub body: Option<crate::proxy::message_limits::BodyCounter>,
     /// Rate-limit keys are written here, one policy after another (allocated on first use).
     pub key_buf: String,
 }
@@ -68,6 +72,8 @@ impl RequestCtx {
             key_buf: String::new(),
             connection: None,
             connection_refused: false,
+            header_too_large: false,
+            body: None,
         }
     }
 }

@@ -43,6 +43,12 @@ pub enum EdgeError {
     /// The client's network holds `[server] max_connections_per_client` connections already.
     #[error("too many open connections from this client")]
     TooManyConnections,
+    /// The body is larger than the route's `max_body`.
+    #[error("request body too large")]
+    BodyTooLarge,
+    /// The request line and headers are larger than `[http] max_header_block`.
+    #[error("request header fields too large")]
+    HeaderTooLarge,
     /// The bot filter cannot store or check an answer (Redis down): fail closed.
     #[error("challenge service unavailable")]
     ChallengeUnavailable,
@@ -60,6 +66,8 @@ impl EdgeError {
             EdgeError::RateLimited { .. } | EdgeError::TooManyConnections => 429,
             EdgeError::LimiterUnavailable | EdgeError::ChallengeUnavailable => 503,
             EdgeError::BotDenied => 403,
+            EdgeError::BodyTooLarge => 413,
+            EdgeError::HeaderTooLarge => 431,
             EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
             EdgeError::Forbidden => 403,
             EdgeError::Internal => 500,
@@ -85,6 +93,8 @@ impl EdgeError {
             EdgeError::Internal => "internal",
             EdgeError::BotDenied => "bot_denied",
             EdgeError::ChallengeUnavailable => "challenge_unavailable",
+            EdgeError::BodyTooLarge => "body_too_large",
+            EdgeError::HeaderTooLarge => "header_too_large",
         }
     }
 

@@ -8,6 +8,8 @@ pub mod ctx;
 pub mod edge_paths;
 pub mod error;
 pub mod forwarding;
+pub mod header_rules;
+pub mod message_limits;
 pub mod redirect;
 pub mod request_id;
 pub mod respond;

@@ -27,10 +27,11 @@ pub async fn error_with(
     extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
 ) -> Result<()> {
     let body = error_body(&err.to_string(), err.code(), request_id);
-    let mut header = ResponseHeader::build(err.status(), Some(9))?;
+    let mut header = ResponseHeader::build(err.status(), Some(10))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    header.insert_header(http::header::X_CONTENT_TYPE_OPTIONS, "nosniff")?;
     header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
     if let Some(secs) = err.retry_after() {
         header.insert_header(http::header::RETRY_AFTER, secs)?;

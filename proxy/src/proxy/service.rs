@@ -61,6 +61,9 @@ impl ProxyHttp for Edge {
             session.set_keepalive(self.keepalive);
         }
         let generation = self.live.load_full();
+        ctx.header_too_large =
+            crate::proxy::message_limits::header_block_size(session.req_header())
+                > generation.config.http.max_header_block;
         let peer = socket_peer(session);
         // a plain connection takes its slot with its first request; a TLS one took it at
         // accept (server/connections.rs)
@@ -104,6 +107,10 @@ impl ProxyHttp for Edge {
             return self
                 .answer(session, ctx, EdgeError::TooManyConnections)
                 .await;
+        }
+        if ctx.header_too_large {
+            session.set_keepalive(None);
+            return self.answer(session, ctx, EdgeError::HeaderTooLarge).await;
         }
         if let Some(https_port) = self.redirect_port(session) {
             return match crate::proxy::redirect::https_location(session.req_header(), https_port) {
@@ -150,8 +157,32 @@ impl ProxyHttp for Edge {
         if has_params && !route.matrix_params {
             return self.answer(session, ctx, EdgeError::MatrixParams).await;
         }
+        match crate::proxy::message_limits::body_limit(session.req_header(), route.max_body) {
+            Ok(counter) => ctx.body = counter,
+            Err(e) => {
+                // the body stays unread: the connection cannot carry another request
+                session.set_keepalive(None);
+                return self.answer(session, ctx, e).await;
+            }
+        }
         let tracing = self.live.shared.tracing.as_deref();
         route.filters.run(session, ctx, &route, tracing).await
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()>
+    where
+        Self::CTX: Send + Sync,
+    {
+        match (ctx.body.as_mut(), body.as_ref()) {
+            (Some(counter), Some(chunk)) => counter.count(chunk.len()),
+            _ => Ok(()),
+        }
     }
 
     async fn upstream_peer(
@@ -217,6 +248,10 @@ impl ProxyHttp for Edge {
     where
         Self::CTX: Send + Sync,
     {
+        if let Some(route) = ctx.route.as_ref() {
+            // the edge's own headers below are reserved names: rules cannot undo them
+            route.request_headers.apply_request(upstream)?;
+        }
         upstream.insert_header(request_id::HEADER, &ctx.request_id)?;
         if let (Some(t), Some(trace)) = (&self.live.shared.tracing, ctx.trace.as_mut()) {
             t.start_upstream(trace, upstream, ctx.server);
@@ -259,6 +294,9 @@ impl ProxyHttp for Edge {
         if self.live.shared.draining.is_set() {
             session.set_keepalive(None);
         }
+        if let Some(route) = ctx.route.as_ref() {
+            route.response_headers.apply_response(response)?;
+        }
         if let Some(quota) = &ctx.quota {
             quota.write_to(response)?;
         }
@@ -276,6 +314,8 @@ impl ProxyHttp for Edge {
     {
         let err = if e.etype() == &NO_HEALTHY_UPSTREAM {
             Some(EdgeError::NoHealthyUpstream)
+        } else if e.etype() == &crate::proxy::message_limits::BODY_TOO_LARGE {
+            Some(EdgeError::BodyTooLarge)
         } else {
             EdgeError::from_proxy_error(e)
         };

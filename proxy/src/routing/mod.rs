@@ -25,6 +25,10 @@ pub struct Route {
     pub stats: Arc<crate::observe::request_metrics::RouteStats>,
     /// `;` parameters in path segments are passed on.
     pub matrix_params: bool,
+    /// Largest request body in bytes; None: no limit.
+    pub max_body: Option<u64>,
+    pub request_headers: crate::proxy::header_rules::HeaderRules,
+    pub response_headers: crate::proxy::header_rules::HeaderRules,
 }
 
 impl Route {
@@ -83,6 +87,9 @@ impl Router {
                 pool: pool.clone(),
                 filters,
                 matrix_params: spec.matrix_params,
+                max_body: spec.max_body,
+                request_headers: spec.request_headers.clone(),
+                response_headers: spec.response_headers.clone(),
             });
             match &spec.host {
                 Some(h) => router.by_host.entry(h.clone()).or_default().push(route),
@@ -252,6 +259,9 @@ mod tests {
             auth: Default::default(),
             roles: vec![],
             matrix_params: false,
+            max_body: Some(crate::config::DEFAULT_MAX_BODY),
+            request_headers: Default::default(),
+            response_headers: Default::default(),
         }
     }
 

@@ -376,6 +376,13 @@ async fn the_challenge_page_is_answered_in_a_real_browser() {
             .await
             .unwrap();
         if r.status() == StatusCode::FORBIDDEN {
+            // an HTML page of the edge's own: not framable, not sniffed, no script allowed
+            let h = r.headers();
+            let csp = h["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"));
+            assert_eq!(h["x-frame-options"], "DENY");
+            assert_eq!(h["x-content-type-options"], "nosniff");
+            assert_eq!(h["referrer-policy"], "no-referrer");
             challenged = true;
             break;
         }

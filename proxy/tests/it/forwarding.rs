@@ -150,3 +150,67 @@ async fn a_balancer_that_sets_proto_and_host_is_believed_one_line_each() {
     assert_eq!(h["x-forwarded-proto"], "http", "{h}");
     assert_eq!(h["x-forwarded-host"], "cinema.test", "{h}");
 }
+
+#[tokio::test]
+async fn route_header_rules_apply_both_ways_and_cannot_touch_what_the_edge_writes() {
+    let (axum, py) = (Upstream::start("u"), FastApi::start());
+    let rules = "request_headers = { set = { \"x-service\" = \"movies\" }, add = { \"x-tag\" = \"edge\" }, remove = [\"x-debug\"] }\n\
+                 response_headers = { set = { \"strict-transport-security\" = \"max-age=63072000\" }, remove = [\"x-served-by\"] }\n";
+    let text = conf(&axum, &py, "").replacen(
+        "upstream = \"axum\"\n",
+        &format!("upstream = \"axum\"\n{rules}"),
+        1,
+    );
+    let edge = Edge::start(&text);
+    let r = client()
+        .get(edge.url("/echo"))
+        .header("x-debug", "1")
+        .header("x-service", "spoofed")
+        .header("x-tag", "client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("x-served-by").is_none(),
+        "removed from the response"
+    );
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=63072000");
+    let echo: Value = r.json().await.unwrap();
+    let h = &echo["headers"];
+    assert!(h.get("x-debug").is_none(), "{h}");
+    assert_eq!(
+        h["x-service"], "movies",
+        "set replaces the client's value: {h}"
+    );
+    assert_eq!(
+        h["x-tag"], "client, edge",
+        "add keeps the client's value: {h}"
+    );
+    // the rules are the route's: the other route is untouched
+    let r = client()
+        .get(edge.url("/py/x"))
+        .header("x-debug", "1")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("strict-transport-security").is_none());
+    // a rule naming a header the edge writes is refused at load, naming file and key
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("edge.toml"),
+        format!(
+            "{}[[listener]]\naddress = \"127.0.0.1:1\"\n{}",
+            crate::support::edge::base_conf(dir.path()),
+            text.replace("x-service", "x-user-id")
+        ),
+    )
+    .unwrap();
+    let (code, out) = crate::support::edge::check(dir.path());
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("edge.toml: route[0].request_headers.set.x-user-id")
+            && out.contains("written by the edge itself"),
+        "{out}"
+    );
+}

@@ -18,6 +18,7 @@ mod errors;
 mod forwarding;
 mod harness;
 mod identity;
+mod message_limits;
 mod observability;
 mod partitions;
 mod rate_limit;

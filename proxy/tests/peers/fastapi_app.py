@@ -37,3 +37,10 @@ async def health():
 @app.get("/{rest:path}")
 async def public(request: Request, rest: str):
     return seen("public", request)
+
+
+@app.post("/{rest:path}")
+async def upload(request: Request, rest: str):
+    # reads the whole body as a service would: how many bytes arrived through the edge
+    body = await request.body()
+    return {**seen("upload", request), "body_bytes": len(body)}

@@ -12,6 +12,7 @@ pub(in crate::config) fn route_specs(
     limits: &BTreeMap<String, (String, LimitFile)>,
     all_parsed: bool,
     verifies_tokens: bool,
+    http: &HttpSettings,
     p: &mut Problems,
 ) -> Vec<RouteSpec> {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
@@ -107,6 +108,28 @@ pub(in crate::config) fn route_specs(
                 "verifying tokens needs the [auth] section (the keys of the auth core)",
             );
         }
+        let max_body = size_setting(
+            &file,
+            &format!("{key}.max_body"),
+            r.max_body.as_deref(),
+            http.max_body,
+            p,
+        );
+        use crate::proxy::header_rules::{REQUEST_RESERVED, RESPONSE_RESERVED};
+        let request_headers = header_rules(
+            &file,
+            &format!("{key}.request_headers"),
+            r.request_headers.as_ref(),
+            REQUEST_RESERVED,
+            p,
+        );
+        let response_headers = header_rules(
+            &file,
+            &format!("{key}.response_headers"),
+            r.response_headers.as_ref(),
+            RESPONSE_RESERVED,
+            p,
+        );
         out.push(RouteSpec {
             name: r.name,
             host,
@@ -117,6 +140,9 @@ pub(in crate::config) fn route_specs(
             auth,
             roles: r.roles,
             matrix_params: r.matrix_params.unwrap_or(false),
+            max_body,
+            request_headers,
+            response_headers,
         });
     }
     out

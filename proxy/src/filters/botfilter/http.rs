@@ -167,6 +167,11 @@ async fn write_challenge(
         Bytes::from(body),
         &ctx.request_id,
         |h| {
+            if matches!(shape, Shape::Html(_)) {
+                for (name, value) in crate::proxy::header_rules::HTML_SECURITY {
+                    h.insert_header(*name, *value)?;
+                }
+            }
             if let Some(secs) = retry_after {
                 h.insert_header(http::header::RETRY_AFTER, secs)?;
             } else {

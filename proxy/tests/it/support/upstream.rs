@@ -82,21 +82,29 @@ impl Upstream {
 
 async fn echo(State(s): State<Arc<Shared>>, req: Request) -> Response {
     s.hits.fetch_add(1, Ordering::SeqCst);
-    let headers: serde_json::Map<String, serde_json::Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
-            )
-        })
-        .collect();
+    // a header sent more than once shows as its values joined with ", " (as HTTP reads it)
+    let mut headers = serde_json::Map::new();
+    for (k, v) in req.headers() {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let joined = match headers.get(k.as_str()).and_then(|old| old.as_str()) {
+            Some(old) => format!("{old}, {v}"),
+            None => v,
+        };
+        headers.insert(k.to_string(), serde_json::Value::String(joined));
+    }
+    let method = req.method().as_str().to_string();
+    let uri = req.uri().to_string();
+    // the whole body, as a service would read it: how many bytes came through
+    let body_bytes = match axum::body::to_bytes(req.into_body(), usize::MAX).await {
+        Ok(b) => serde_json::Value::from(b.len()),
+        Err(_) => serde_json::Value::Null,
+    };
     let body = serde_json::json!({
         "server": s.name,
-        "method": req.method().as_str(),
-        "uri": req.uri().to_string(),
+        "method": method,
+        "uri": uri,
         "headers": headers,
+        "body_bytes": body_bytes,
     });
     (
         [
