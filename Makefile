@@ -15,7 +15,7 @@ SERVICE_PKGS := redis-server redis-tools postgresql
 # Kubernetes manifests against the API schemas (scripts/check-deploy.sh, which also needs the
 # openssl command for a throwaway certificate); Node.js and npm (scripts/ensure-node-peers.sh):
 # for oidc-provider, the OpenID Provider the social-login tests sign in at
-TEST_PKGS := chromium python3-pip openssl
+TEST_PKGS := chromium python3-pip openssl nginx
 TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate
 BENCH_PKGS := nginx wrk
 

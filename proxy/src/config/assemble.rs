@@ -30,6 +30,7 @@ pub(super) fn validate(
     let mut tracing = None;
     let mut social = None;
     let mut http = None;
+    let mut forward_auth = None;
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -42,6 +43,13 @@ pub(super) fn validate(
         once(&mut tracing, &name, "tracing", conf.tracing, p);
         once(&mut social, &name, "social", conf.social, p);
         once(&mut http, &name, "http", conf.http, p);
+        once(
+            &mut forward_auth,
+            &name,
+            "forward_auth",
+            conf.forward_auth,
+            p,
+        );
         for (limit_name, l) in conf.limit {
             if let Some((first, _)) = limits.get(&limit_name) {
                 p.add(
@@ -141,6 +149,8 @@ pub(super) fn validate(
             ),
         }
     }
+    let forward_auth = forward_auth
+        .and_then(|(file, f)| forward_auth_spec(&file, f, identity.is_some() || !all_parsed, p));
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -158,6 +168,7 @@ pub(super) fn validate(
         bot_filter,
         tracing: tracing.and_then(|(file, t)| tracing_spec(&file, t, p)),
         http,
+        forward_auth,
     }
 }
 

@@ -164,6 +164,12 @@ pub const SECTIONS: &[Section] = &[
         keep: nothing,
     },
     Section {
+        name: "[forward_auth]",
+        applies: Applies::Live,
+        changed: |a, b| a.forward_auth != b.forward_auth,
+        keep: nothing,
+    },
+    Section {
         name: "[http]",
         applies: Applies::Live,
         changed: |a, b| a.http != b.http,
@@ -208,6 +214,7 @@ pub fn reconcile(started: &Config, current: &Config, new: &mut Config) -> Change
         bot_filter: _,
         tracing: _,
         http: _,
+        forward_auth: _,
     } = new;
     let mut changes = Changes::default();
     for section in SECTIONS {

@@ -29,6 +29,31 @@ pub struct FileConf {
     pub tracing: Option<TracingFile>,
     pub social: Option<SocialFile>,
     pub http: Option<HttpFile>,
+    pub forward_auth: Option<ForwardAuthFile>,
+}
+
+/// `[forward_auth]`: identity decisions for proxies in front of services not behind the edge
+/// (nginx `auth_request`, Traefik `forwardAuth`, Envoy `ext_authz`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardAuthFile {
+    /// Where decisions are asked, under `/_edge/` (default "/_edge/auth").
+    pub path: Option<String>,
+    /// Peers allowed to ask (default: loopback only); others get 404.
+    pub allow: Option<Vec<String>>,
+    /// `[forward_auth.policy.<name>]`, asked for at `<path>/<name>`.
+    #[serde(default)]
+    pub policy: BTreeMap<String, AccessPolicyFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessPolicyFile {
+    /// "optional" or "required".
+    pub auth: String,
+    /// With "required": any one of these roles.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// `[http]`: what one request may carry, for every route.

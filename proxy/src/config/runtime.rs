@@ -27,6 +27,24 @@ pub struct Config {
     pub bot_filter: Option<BotFilterSpec>,
     pub tracing: Option<TracingSpec>,
     pub http: HttpSettings,
+    pub forward_auth: Option<ForwardAuthSpec>,
+}
+
+/// `[forward_auth]`: the decision endpoint and its named policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardAuthSpec {
+    /// Under `/_edge/`, no trailing '/'.
+    pub path: String,
+    pub allow: Vec<ipnet::IpNet>,
+    pub policies: std::collections::BTreeMap<String, AccessPolicy>,
+}
+
+/// What a caller's token must satisfy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessPolicy {
+    pub auth: AuthMode,
+    /// Any of these (empty: any valid token).
+    pub roles: Vec<String>,
 }
 
 /// `[http]`: limits on every request.

@@ -233,6 +233,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         bot_filter: None,
         tracing: None,
         http: HttpSettings::default(),
+        forward_auth: None,
     };
     assert_eq!(got, expected);
 }
@@ -1117,5 +1118,46 @@ fn header_rules_are_parsed_and_reserved_names_refused() {
         &route_with("request_headers = { add = { \"x-a\" = \"line\\nbreak\" } }\n"),
         "route[0].request_headers.add.x-a",
         "cannot carry",
+    );
+}
+
+#[test]
+fn forward_auth_rules() {
+    assert_problem(
+        "[forward_auth]\n[forward_auth.policy.a]\nauth = \"required\"\n",
+        "forward_auth",
+        "needs the [auth] section",
+    );
+    let with_auth = |text: &str| format!("{AUTH}\n{text}");
+    assert_problem(
+        &with_auth(
+            "[forward_auth]\npath = \"/auth\"\n[forward_auth.policy.a]\nauth = \"required\"\n",
+        ),
+        "forward_auth.path",
+        "under /_edge/",
+    );
+    assert_problem(
+        &with_auth("[forward_auth]\n"),
+        "forward_auth.policy",
+        "at least one",
+    );
+    assert_problem(
+        &with_auth("[forward_auth]\n[forward_auth.policy.a]\nauth = \"public\"\n"),
+        "forward_auth.policy.a.auth",
+        "decides nothing",
+    );
+    assert_problem(
+        &with_auth(
+            "[forward_auth]\n[forward_auth.policy.a]\nauth = \"optional\"\nroles = [\"admin\"]\n",
+        ),
+        "forward_auth.policy.a.roles",
+        "need auth = \"required\"",
+    );
+    assert_problem(
+        &with_auth(
+            "[forward_auth]\nallow = [\"nope\"]\n[forward_auth.policy.a]\nauth = \"required\"\n",
+        ),
+        "forward_auth.allow[0]",
+        "not an IP address",
     );
 }

@@ -1,6 +1,6 @@
 //! `/_edge/`: the namespace the edge answers itself, whatever the routes say — health,
 //! readiness and metrics (readiness and metrics for `[metrics] allow` only, judged by the
-//! socket peer), and the bot filter's answers.
+//! socket peer), the bot filter's answers and forward-auth decisions.
 
 use crate::filters::botfilter::http::ANSWER_PREFIX;
 use crate::observe::health::{Readiness, HEALTH_PATH, READY_PATH};
@@ -28,6 +28,14 @@ pub async fn answer(
         super::service::socket_peer(session).is_some_and(|ip| allow.iter().any(|n| n.contains(&ip)))
     };
     let path = session.req_header().uri.path();
+    if let Some(spec) = generation
+        .config
+        .forward_auth
+        .as_ref()
+        .filter(|s| super::forward_auth::is_for(s, path))
+    {
+        return super::forward_auth::answer(session, ctx, generation, spec).await;
+    }
     let (status, content_type, body) = match path {
         HEALTH_PATH => {
             let (status, body) = readiness.health();

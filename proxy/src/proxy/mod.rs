@@ -7,6 +7,7 @@ pub mod client_ip;
 pub mod ctx;
 pub mod edge_paths;
 pub mod error;
+pub mod forward_auth;
 pub mod forwarding;
 pub mod header_rules;
 pub mod message_limits;

@@ -15,6 +15,7 @@ mod config_errors;
 mod connections;
 mod degradation;
 mod errors;
+mod forward_auth;
 mod forwarding;
 mod harness;
 mod identity;

@@ -5,6 +5,7 @@
 mod auth;
 mod bot_filter;
 mod client_ip;
+mod forward_auth;
 mod http;
 mod limits;
 mod listeners;
@@ -20,6 +21,7 @@ pub use bot_filter::SECRET_ENV as BOT_SECRET_ENV;
 pub(super) use self::auth::settings as auth_settings;
 pub(super) use self::bot_filter::settings as bot_filter_settings;
 pub(super) use self::client_ip::*;
+pub(super) use self::forward_auth::*;
 pub(super) use self::http::*;
 pub(super) use self::limits::*;
 pub(super) use self::listeners::*;

@@ -171,12 +171,26 @@ impl Identity {
         route: &Route,
         now: i64,
     ) -> Result<Option<Arc<Verified>>, EdgeError> {
-        if route.auth == AuthMode::Public {
+        self.check_access(req, route.auth, &route.roles, &route.name, now)
+            .await
+    }
+
+    /// Applies `auth` and `roles` to the request's token; `label` names the route or
+    /// forward-auth policy in debug logs.
+    pub async fn check_access(
+        &self,
+        req: &RequestHeader,
+        auth: AuthMode,
+        required_roles: &[String],
+        label: &str,
+        now: i64,
+    ) -> Result<Option<Arc<Verified>>, EdgeError> {
+        if auth == AuthMode::Public {
             return Ok(None);
         }
         let cookie = self.keys.spec().cookie.as_deref();
         let Some(token) = token_source::token(req, cookie) else {
-            return match route.auth {
+            return match auth {
                 AuthMode::Required => Err(EdgeError::TokenMissing),
                 _ => Ok(None),
             };
@@ -189,18 +203,18 @@ impl Identity {
         let verified = match verdict {
             Ok(v) => v,
             // an expired session browses an optional route as a guest
-            Err(TokenError::Expired) if route.auth == AuthMode::Optional => return Ok(None),
+            Err(TokenError::Expired) if auth == AuthMode::Optional => return Ok(None),
             Err(why) => {
-                tracing::debug!(reason = %why, route = %route.name, "access token refused");
+                tracing::debug!(reason = %why, route = label, "access token refused");
                 return Err(EdgeError::TokenInvalid);
             }
         };
         if self.revoked.is_revoked(&verified.claims.sid).await {
-            tracing::debug!(route = %route.name, "access token of a revoked session");
+            tracing::debug!(route = label, "access token of a revoked session");
             return Err(EdgeError::TokenInvalid);
         }
         let roles = &verified.claims.roles;
-        if !route.roles.is_empty() && !roles.iter().any(|r| route.roles.contains(r)) {
+        if !required_roles.is_empty() && !roles.iter().any(|r| required_roles.contains(r)) {
             return Err(EdgeError::Forbidden);
         }
         Ok(Some(verified))
@@ -308,6 +322,28 @@ pub fn strip_spoofed(req: &mut RequestHeader) {
             .collect();
         for name in names {
             req.remove_header(&name);
+        }
+    }
+}
+
+/// Sets the identity headers of a forward-auth answer, for the calling proxy to copy upstream.
+/// An anonymous answer carries them empty: a proxy copying them (Traefik
+/// `authResponseHeaders`, Envoy `allowed_upstream_headers`) then overwrites what the client
+/// sent instead of letting it through; nginx drops a header set to an empty variable.
+pub fn write_answer(
+    answer: &mut pingora::http::ResponseHeader,
+    verified: Option<&Verified>,
+) -> pingora::Result<()> {
+    match verified {
+        Some(v) => {
+            answer.insert_header(USER_ID, v.user_id.clone())?;
+            answer.insert_header(USER_ROLES, v.roles.clone())?;
+            answer.insert_header(AUTH_STATUS, "verified")
+        }
+        None => {
+            answer.insert_header(USER_ID, "")?;
+            answer.insert_header(USER_ROLES, "")?;
+            answer.insert_header(AUTH_STATUS, "anonymous")
         }
     }
 }

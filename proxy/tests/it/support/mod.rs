@@ -8,6 +8,7 @@ pub mod auth;
 pub mod browser;
 pub mod edge;
 pub mod fastapi;
+pub mod nginx;
 pub mod oidc;
 pub mod otel;
 pub mod postgres;

@@ -1,0 +1,94 @@
+//! `[forward_auth]`: the decision endpoint's path, who may ask, and its named policies.
+
+use crate::config::error::Problems;
+use crate::config::file::*;
+use crate::config::runtime::*;
+use crate::config::values::*;
+
+pub(in crate::config) fn forward_auth_spec(
+    file: &str,
+    f: ForwardAuthFile,
+    verifies_tokens: bool,
+    p: &mut Problems,
+) -> Option<ForwardAuthSpec> {
+    if !verifies_tokens {
+        p.add(
+            file,
+            "forward_auth",
+            "needs the [auth] section (the keys tokens are checked with)",
+        );
+    }
+    let path = f.path.unwrap_or_else(|| "/_edge/auth".into());
+    let path = path.trim_end_matches('/').to_string();
+    // the edge's own namespace is never routed, so a decision path there cannot be shadowed
+    // by (or shadow) a service's route
+    let segment_ok = path
+        .strip_prefix("/_edge/")
+        .is_some_and(|rest| !rest.is_empty() && rest.split('/').all(safe_name));
+    if !segment_ok {
+        p.add(
+            file,
+            "forward_auth.path",
+            format!("\"{path}\" must be a path under /_edge/ of letters, digits, '-', '_' and '.'"),
+        );
+    }
+    let allow = match &f.allow {
+        Some(list) => cidrs(file, "forward_auth.allow", list, p),
+        None => ["127.0.0.0/8", "::1/128"]
+            .iter()
+            .filter_map(|c| c.parse().ok())
+            .collect(),
+    };
+    if f.policy.is_empty() {
+        p.add(
+            file,
+            "forward_auth.policy",
+            "define at least one [forward_auth.policy.<name>]",
+        );
+    }
+    let mut policies = std::collections::BTreeMap::new();
+    for (name, pol) in f.policy {
+        let key = format!("forward_auth.policy.{name}");
+        if !safe_name(&name) {
+            p.add(
+                file,
+                &key,
+                "a policy name may only hold letters, digits, '-', '_' and '.'",
+            );
+        }
+        let auth: AuthMode = choice(file, format!("{key}.auth"), Some(&pol.auth), p);
+        if auth == AuthMode::Public {
+            p.add(
+                file,
+                format!("{key}.auth"),
+                "\"public\" decides nothing: use \"optional\" or \"required\"",
+            );
+        }
+        if !pol.roles.is_empty() && auth != AuthMode::Required {
+            p.add(
+                file,
+                format!("{key}.roles"),
+                "roles need auth = \"required\"",
+            );
+        }
+        if pol.roles.iter().any(|r| r.trim().is_empty()) {
+            p.add(
+                file,
+                format!("{key}.roles"),
+                "a role name must not be empty",
+            );
+        }
+        policies.insert(
+            name,
+            AccessPolicy {
+                auth,
+                roles: pol.roles,
+            },
+        );
+    }
+    Some(ForwardAuthSpec {
+        path,
+        allow,
+        policies,
+    })
+}
