@@ -26,6 +26,38 @@ pub struct Section {
 
 fn nothing(_: &mut Config, _: &Config) {}
 
+/// The listeners as read at start: addresses, protocols, redirects, but not certificates.
+fn without_certificates(c: &Config) -> Vec<super::ListenerSpec> {
+    let mut listeners = c.listeners.clone();
+    for tls in listeners.iter_mut().filter_map(|l| l.tls.as_mut()) {
+        tls.certificates.clear();
+    }
+    listeners
+}
+
+fn certificates(c: &Config) -> Vec<(std::net::SocketAddr, &[super::CertificateSpec])> {
+    c.listeners
+        .iter()
+        .filter_map(|l| Some((l.address, l.tls.as_ref()?.certificates.as_slice())))
+        .collect()
+}
+
+/// The start's listeners, each TLS one with the certificates the new conf gives it.
+fn keep_listeners(new: &mut Config, started: &Config) {
+    let mut kept = started.listeners.clone();
+    for l in &mut kept {
+        let fresh = new
+            .listeners
+            .iter()
+            .find(|n| n.address == l.address)
+            .and_then(|n| n.tls.as_ref());
+        if let (Some(tls), Some(fresh)) = (l.tls.as_mut(), fresh) {
+            tls.certificates = fresh.certificates.clone();
+        }
+    }
+    new.listeners = kept;
+}
+
 /// The embedded core's settings without the `[client_ip]` prefixes it was handed (those are
 /// compared as their own section).
 fn core_settings(c: &Config) -> Option<auth_core::Config> {
@@ -51,8 +83,15 @@ pub const SECTIONS: &[Section] = &[
     Section {
         name: "[[listener]]",
         applies: Applies::Restart,
-        changed: |a, b| a.listeners != b.listeners,
-        keep: |n, s| n.listeners = s.listeners.clone(),
+        changed: |a, b| without_certificates(a) != without_certificates(b),
+        keep: keep_listeners,
+    },
+    Section {
+        // new handshakes use them at once (server/tls.rs); established connections keep theirs
+        name: "[[listener.certificate]]",
+        applies: Applies::Live,
+        changed: |a, b| certificates(a) != certificates(b),
+        keep: nothing,
     },
     Section {
         name: "[server]",

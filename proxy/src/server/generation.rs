@@ -214,6 +214,7 @@ audience = "a"
             &Default::default(),
             None,
             crate::server::connections::ClientConnections::new(0, Default::default(), vec![]),
+            Default::default(),
         );
         let g = Generation::build(load(""), &shared, None)
             .unwrap()

@@ -86,11 +86,13 @@ pub fn run(
     );
     let keepalive = crate::server::connections::keepalive_secs(config.server.keepalive_timeout);
     let read_buffer = config.server.client_read_buffer;
+    let certificates = crate::server::tls::Certificates::load(&config.listeners)?;
     let shared = Arc::new(Shared::new(
         redis.clone(),
         &config.rate_limit,
         tracing.clone(),
         connections.clone(),
+        certificates,
     ));
     let draining = shared.draining.clone();
     let live = Live::start(config, shared)?;
@@ -136,7 +138,8 @@ pub fn run(
     for l in &listeners {
         let mut listener = ListenerConfig::tcp(l.address.to_string()).l4_buffer(buffer);
         if let Some(tls) = &l.tls {
-            listener = listener.tls(crate::server::tls::settings(tls)?);
+            let certs = &live.shared.certificates;
+            listener = listener.tls(crate::server::tls::settings(l.address, tls, certs)?);
         }
         proxy.add_listener(listener);
     }

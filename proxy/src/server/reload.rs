@@ -61,6 +61,9 @@ impl Live {
                 "these sections changed but are read at start: the running values stay until the next start (listeners and [server]: edge run --upgrade)"
             );
         }
+        // renewed certificate files count even when no conf file changed; one bad pair
+        // refuses the whole reload, like any bad config
+        let certificates = self.shared.certificates.prepare(&config.listeners)?;
         let built = Generation::build(config, &self.shared, Some(&old))?;
         if let Some(identity) = &built.fresh_remote_identity {
             // a new key source must verify from the first request: without its keys every
@@ -74,6 +77,7 @@ impl Live {
         let generation = built.generation.number;
         built.generation.retune(&self.shared);
         self.current.store(Arc::new(built.generation));
+        self.shared.certificates.swap(certificates);
         upstream::spawn_health_checks(&built.fresh_pools);
         if !changes.applied.is_empty() {
             tracing::info!(generation, applied = %changes.applied.join("; "), "sections changed");
@@ -106,14 +110,14 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        let mut seen = fingerprint(&self.dir);
+        let mut seen = self.fingerprint();
         loop {
             let reason = tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
                 _ = tick.tick(), if watch => {
-                    if fingerprint(&self.dir) == seen { continue; }
-                    "conf dir changed"
+                    if self.fingerprint() == seen { continue; }
+                    "conf dir or certificate files changed"
                 }
             };
             match self.live.reload(&self.dir).await {
@@ -122,22 +126,38 @@ impl BackgroundService for Reloader {
                     tracing::error!(reason, %problems, "configuration refused; the previous one keeps serving")
                 }
             }
-            seen = fingerprint(&self.dir);
+            seen = self.fingerprint();
         }
     }
 }
 
-/// Names, sizes and modification times of the conf files.
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+impl Reloader {
+    /// The conf files and the running listeners' certificate files (cert-manager and certbot
+    /// renew those in place, often outside the conf dir).
+    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+        let generation = self.live.load();
+        let certs = crate::server::tls::Certificates::files(&generation.config.listeners);
+        fingerprint(&self.dir, certs)
+    }
+}
+
+/// Names, sizes and modification times of the conf files and of `more` files (followed
+/// through symlinks, so a Kubernetes Secret's `..data` swap shows).
+fn fingerprint<'a>(
+    dir: &Path,
+    more: impl Iterator<Item = &'a Path>,
+) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let stat = |path: PathBuf| {
+        let meta = std::fs::metadata(&path).ok()?;
+        Some((path, meta.len(), meta.modified().ok()))
+    };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
-        .filter_map(|e| {
-            let meta = std::fs::metadata(e.path()).ok()?;
-            Some((e.path(), meta.len(), meta.modified().ok()))
-        })
+        .filter_map(|e| stat(e.path()))
+        .chain(more.filter_map(|p| stat(p.to_path_buf())))
         .collect();
     files.sort();
     files

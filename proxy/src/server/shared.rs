@@ -29,6 +29,8 @@ pub struct Shared {
     pub route_metrics: RouteMetrics,
     /// Open client connections per client network (`[server]`, read at start).
     pub connections: Arc<ClientConnections>,
+    /// The TLS listeners' certificates, swapped by reloads.
+    pub certificates: crate::server::tls::Certificates,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
         rate_limit: &crate::config::RateLimitSettings,
         tracing: Option<Arc<Tracing>>,
         connections: Arc<ClientConnections>,
+        certificates: crate::server::tls::Certificates,
     ) -> Shared {
         Shared {
             limiter: Arc::new(Limiter::new(redis.clone(), rate_limit)),
@@ -47,6 +50,7 @@ impl Shared {
             draining: Draining::default(),
             route_metrics: RouteMetrics::default(),
             connections,
+            certificates,
         }
     }
 }

@@ -192,3 +192,185 @@ fn tls_connections_hold_their_slot_from_accept_to_close() {
     );
     drop(second);
 }
+
+/// A certificate for `host` with its own subject `cn` (OpenSSL tells trust anchors apart by
+/// subject), as (cert PEM, key PEM).
+fn issue(host: &str, cn: &str) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec![host.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let key = rcgen::KeyPair::generate().unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+/// Replaces a file the way renewal tools do: write aside, then rename over.
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn trusting(t: &TlsEdge, pems: &[&str]) -> reqwest::Client {
+    let addr: SocketAddr = ([127, 0, 0, 1], t.tls_port).into();
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .resolve("a.example", addr)
+        .resolve("c.example", addr);
+    for pem in pems {
+        b = b.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+    }
+    b.build().unwrap()
+}
+
+/// A renewal under load (cert-manager, certbot): the files change in place, new handshakes
+/// get the new certificate, established connections go on, no request fails; a broken pair
+/// is refused and the last good one keeps serving; a certificate added in the conf is served
+/// after a reload, without a restart.
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_dropping_anything() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let t = start();
+    let dir = t.edge.conf_dir();
+    let url = |host: &str| format!("https://{host}:{}/x", t.tls_port);
+    let (new_pem, new_key) = issue("a.example", "a.example renewed");
+    let old_only = trusting(&t, &[&t.certs[0]]);
+    let new_only = trusting(&t, &[&new_pem]);
+    // one HTTP/2 connection opened before the renewal, trusting only the old certificate
+    assert_eq!(
+        old_only
+            .get(url("a.example"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // load: a fresh connection (a full handshake) per request, from clients trusting both
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        let (old, new, target) = (t.certs[0].clone(), new_pem.clone(), url("a.example"));
+        let addr: SocketAddr = ([127, 0, 0, 1], t.tls_port).into();
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let c = reqwest::Client::builder()
+                    .no_proxy()
+                    .resolve("a.example", addr)
+                    .add_root_certificate(reqwest::Certificate::from_pem(old.as_bytes()).unwrap())
+                    .add_root_certificate(reqwest::Certificate::from_pem(new.as_bytes()).unwrap())
+                    .build()
+                    .unwrap();
+                match c.get(&target).send().await {
+                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // the renewal: key and certificate replaced one after the other, as two files
+    replace(&dir.join("a.example.key"), &new_key);
+    replace(&dir.join("a.example.pem"), &new_pem);
+    let mut renewed = false;
+    for _ in 0..100 {
+        if new_only
+            .get(url("a.example"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        renewed,
+        "the renewed certificate was never served\n{}",
+        t.edge.logs()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 10, "the load ran");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed during the renewal"
+    );
+    // the connection opened before is still up (a new handshake would fail: this client
+    // trusts only the old certificate) ...
+    assert_eq!(
+        old_only
+            .get(url("a.example"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // ... while a new connection trusting only the old one is refused
+    assert!(trusting(&t, &[&t.certs[0]])
+        .get(url("a.example"))
+        .send()
+        .await
+        .is_err());
+    assert!(t.edge.logged("TLS certificates reloaded").await);
+
+    // a key that does not belong to the certificate: refused, the renewed pair keeps serving
+    let (_, stray_key) = issue("a.example", "stray");
+    replace(&dir.join("a.example.key"), &stray_key);
+    assert!(
+        crate::support::eventually(std::time::Duration::from_secs(10), || {
+            t.edge
+                .logs()
+                .contains("a.example.key does not belong to the certificate")
+        })
+        .await,
+        "{}",
+        t.edge.logs()
+    );
+    let fresh = trusting(&t, &[&new_pem]);
+    assert_eq!(
+        fresh.get(url("a.example")).send().await.unwrap().status(),
+        200
+    );
+    replace(&dir.join("a.example.key"), &new_key);
+
+    // a certificate added to the conf: served after the reload
+    let (c_pem, c_key) = issue("c.example", "c.example");
+    std::fs::write(dir.join("c.example.pem"), &c_pem).unwrap();
+    std::fs::write(dir.join("c.example.key"), &c_key).unwrap();
+    let edge_toml = std::fs::read_to_string(dir.join("edge.toml")).unwrap();
+    let added = edge_toml.replace(
+        "hosts = [\"b.example\"]\n",
+        "hosts = [\"b.example\"]\n[[listener.certificate]]\ncert = \"c.example.pem\"\nkey = \"c.example.key\"\nhosts = [\"c.example\"]\n",
+    );
+    assert_ne!(added, edge_toml);
+    replace(&dir.join("edge.toml"), &added);
+    let c_client = trusting(&t, &[&c_pem]);
+    let mut served = false;
+    for _ in 0..100 {
+        if c_client
+            .get(url("c.example"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        served,
+        "the added certificate was never served\n{}",
+        t.edge.logs()
+    );
+}
