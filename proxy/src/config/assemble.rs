@@ -31,6 +31,7 @@ pub(super) fn validate(
     let mut social = None;
     let mut http = None;
     let mut forward_auth = None;
+    let mut issuers = Vec::new();
     let mut limits: BTreeMap<String, (String, LimitFile)> = BTreeMap::new();
 
     for Parsed { name, conf } in files {
@@ -66,6 +67,9 @@ pub(super) fn validate(
         for (i, l) in conf.listener.into_iter().enumerate() {
             listeners.push((name.clone(), i, l));
         }
+        for (i, f) in conf.issuer.into_iter().enumerate() {
+            issuers.push((name.clone(), i, f));
+        }
         for (i, r) in conf.route.into_iter().enumerate() {
             routes.push((name.clone(), i, r));
         }
@@ -93,17 +97,31 @@ pub(super) fn validate(
         .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
         .collect();
     let verifies_tokens = auth.is_some();
+    let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
+    let (mut auth, mut identity) = match auth {
+        Some((file, a)) => auth_settings(&file, a, redis.as_ref(), p),
+        None => (None, None),
+    };
+    let own_issuer = identity.as_ref().map(|i| i.issuer.clone());
+    if !issuers.is_empty() && !verifies_tokens {
+        let file = issuers[0].0.clone();
+        p.add(
+            &file,
+            "issuer",
+            "external issuers need the [auth] section (token verification at the edge)",
+        );
+    }
+    let issuers = issuer_specs(issuers, own_issuer.as_deref(), p);
     let http = http_settings(http, p);
-    let routes = route_specs(
-        routes,
-        &upstreams,
-        &limits,
+    let refs = RouteRefs {
+        upstreams: &upstreams,
+        limits: &limits,
         all_parsed,
         verifies_tokens,
-        &http,
-        p,
-    );
-    let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
+        http: &http,
+        issuers: &issuers,
+    };
+    let routes = route_specs(routes, &refs, p);
     let rate_limit = rate_limit_settings(rate_limit, p);
     let limits: Vec<LimitSpec> = limits
         .iter()
@@ -120,10 +138,6 @@ pub(super) fn validate(
             .iter()
             .filter_map(|c| c.parse().ok())
             .collect(),
-    };
-    let (mut auth, mut identity) = match auth {
-        Some((file, a)) => auth_settings(&file, a, redis.as_ref(), p),
-        None => (None, None),
     };
     if let Some(core) = auth.as_mut() {
         core.client_networks = client_ip.networks;
@@ -149,8 +163,10 @@ pub(super) fn validate(
             ),
         }
     }
-    let forward_auth = forward_auth
-        .and_then(|(file, f)| forward_auth_spec(&file, f, identity.is_some() || !all_parsed, p));
+    let forward_auth = forward_auth.and_then(|(file, f)| {
+        let verifies = identity.is_some() || !all_parsed;
+        forward_auth_spec(&file, f, verifies, &issuers, all_parsed, p)
+    });
     Config {
         dir: dir.to_path_buf(),
         server,
@@ -169,6 +185,7 @@ pub(super) fn validate(
         tracing: tracing.and_then(|(file, t)| tracing_spec(&file, t, p)),
         http,
         forward_auth,
+        issuers,
     }
 }
 

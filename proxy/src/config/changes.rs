@@ -203,6 +203,12 @@ pub const SECTIONS: &[Section] = &[
         keep: nothing,
     },
     Section {
+        name: "[[issuer]]",
+        applies: Applies::Live,
+        changed: |a, b| a.issuers != b.issuers,
+        keep: nothing,
+    },
+    Section {
         name: "[forward_auth]",
         applies: Applies::Live,
         changed: |a, b| a.forward_auth != b.forward_auth,
@@ -254,6 +260,7 @@ pub fn reconcile(started: &Config, current: &Config, new: &mut Config) -> Change
         tracing: _,
         http: _,
         forward_auth: _,
+        issuers: _,
     } = new;
     let mut changes = Changes::default();
     for section in SECTIONS {

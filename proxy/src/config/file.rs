@@ -30,6 +30,32 @@ pub struct FileConf {
     pub social: Option<SocialFile>,
     pub http: Option<HttpFile>,
     pub forward_auth: Option<ForwardAuthFile>,
+    /// `[[issuer]]`: identity providers besides the auth core whose tokens routes may accept.
+    #[serde(default)]
+    pub issuer: Vec<IssuerFile>,
+}
+
+/// An external token issuer (Keycloak, Google, a partner's IdP).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerFile {
+    /// What routes call it in `issuers = [...]`.
+    pub name: String,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Accepted `aud` values (any one).
+    pub audience: Vec<String>,
+    /// Its JWKS; or `discovery = true` to read `jwks_uri` from
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    pub discovery: Option<bool>,
+    /// Accepted signature algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384,
+    /// EdDSA); a key is used only with the ones its type allows.
+    pub algorithms: Vec<String>,
+    /// Dotted path of the roles claim (default "roles"; Keycloak: "realm_access.roles").
+    pub roles_claim: Option<String>,
+    /// Keys are read again this often (default "10m"; at once, rate-limited, for an unknown kid).
+    pub refresh: Option<String>,
 }
 
 /// `[forward_auth]`: identity decisions for proxies in front of services not behind the edge
@@ -54,6 +80,8 @@ pub struct AccessPolicyFile {
     /// With "required": any one of these roles.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Whose tokens count (default ["self"]), as for routes.
+    pub issuers: Option<Vec<String>>,
 }
 
 /// `[http]`: what one request may carry, for every route.
@@ -461,6 +489,9 @@ pub struct RouteFile {
     pub matrix_params: Option<bool>,
     /// Largest request body (default: `[http] max_body`; "off": no limit).
     pub max_body: Option<String>,
+    /// Whose tokens the route accepts: "self" (the auth core, the default) and `[[issuer]]`
+    /// names.
+    pub issuers: Option<Vec<String>>,
     /// Rules for the request sent upstream.
     pub request_headers: Option<HeaderRulesFile>,
     /// Rules for the upstream's response sent to the client.

@@ -28,6 +28,30 @@ pub struct Config {
     pub tracing: Option<TracingSpec>,
     pub http: HttpSettings,
     pub forward_auth: Option<ForwardAuthSpec>,
+    pub issuers: Vec<IssuerSpec>,
+}
+
+/// The name routes give the embedded or remote auth core in `issuers`.
+pub const SELF_ISSUER: &str = "self";
+
+/// An external issuer, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuerSpec {
+    pub name: String,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub keys: IssuerKeys,
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    /// The roles claim's path, e.g. ["realm_access", "roles"].
+    pub roles_claim: Vec<String>,
+    pub refresh: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssuerKeys {
+    Jwks(String),
+    /// The issuer's discovery document names the JWKS.
+    Discovery,
 }
 
 /// `[forward_auth]`: the decision endpoint and its named policies.
@@ -45,6 +69,8 @@ pub struct AccessPolicy {
     pub auth: AuthMode,
     /// Any of these (empty: any valid token).
     pub roles: Vec<String>,
+    /// `SELF_ISSUER` and `[[issuer]]` names.
+    pub issuers: Vec<String>,
 }
 
 /// `[http]`: limits on every request.
@@ -307,6 +333,8 @@ pub struct RouteSpec {
     pub matrix_params: bool,
     /// Largest request body in bytes (route's or `[http]`'s); None: no limit.
     pub max_body: Option<u64>,
+    /// Whose tokens count: `SELF_ISSUER` and `[[issuer]]` names.
+    pub issuers: Vec<String>,
     pub request_headers: crate::proxy::header_rules::HeaderRules,
     pub response_headers: crate::proxy::header_rules::HeaderRules,
 }

@@ -161,6 +161,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             roles: vec![],
             matrix_params: false,
             max_body: Some(crate::config::DEFAULT_MAX_BODY),
+            issuers: vec!["self".into()],
             request_headers: Default::default(),
             response_headers: Default::default(),
         }],
@@ -234,6 +235,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
         tracing: None,
         http: HttpSettings::default(),
         forward_auth: None,
+        issuers: vec![],
     };
     assert_eq!(got, expected);
 }
@@ -1135,6 +1137,25 @@ fn forward_auth_rules() {
         ),
         "forward_auth.path",
         "under /_edge/",
+    );
+    for clash in [
+        "/_edge/health",
+        "/_edge",
+        "/_edge/challenge/x",
+        "/_edge/auth/..",
+    ] {
+        assert_problem(
+            &with_auth(&format!(
+                "[forward_auth]\npath = \"{clash}\"\n[forward_auth.policy.a]\nauth = \"required\"\n"
+            )),
+            "forward_auth.path",
+            "",
+        );
+    }
+    assert_problem(
+        &with_auth("[forward_auth]\n[forward_auth.policy.\"..\"]\nauth = \"required\"\n"),
+        "forward_auth.policy...",
+        "a policy name",
     );
     assert_problem(
         &with_auth("[forward_auth]\n"),

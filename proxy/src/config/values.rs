@@ -311,7 +311,9 @@ pub(super) fn header_rules(
             p.add(file, at, format!("\"{text}\" is not a header name"));
             return None;
         };
-        if reserved.contains(&name.as_str()) {
+        // CGI, WSGI and PHP read `x_user_id` as X-User-Id: a lookalike is the same header
+        let dashed = name.as_str().replace('_', "-");
+        if reserved.contains(&dashed.as_str()) {
             p.add(
                 file,
                 at,

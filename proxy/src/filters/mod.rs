@@ -52,7 +52,7 @@ pub trait RequestFilter: Send + Sync {
 pub enum Stage {
     Limits(LimitStage),
     Bot(Arc<botfilter::BotStage>),
-    Identity(Arc<identity::Identity>),
+    Identity(identity::IdentityStage),
 }
 
 impl RequestFilter for Stage {
@@ -85,6 +85,8 @@ pub struct Kit<'a> {
     pub headers_on_success: bool,
     pub bot: Option<&'a Arc<botfilter::BotStage>>,
     pub identity: Option<&'a Arc<identity::Identity>>,
+    /// The generation's external issuers, by name.
+    pub issuers: &'a std::collections::HashMap<String, Arc<identity::external::External>>,
     /// Where each route's counters live.
     pub metrics: &'a crate::observe::request_metrics::RouteMetrics,
 }
@@ -125,7 +127,10 @@ impl Chain {
             let identity = kit.identity.ok_or_else(|| {
                 format!("route {}: auth = {:?} needs [auth]", spec.name, spec.auth)
             })?;
-            stages.push(Stage::Identity(identity.clone()));
+            stages.push(Stage::Identity(identity::IdentityStage {
+                identity: identity.clone(),
+                accepts: identity::Accepts::resolve(&spec.issuers, kit.issuers),
+            }));
         }
         if !user.is_empty() {
             stages.push(limits(user));

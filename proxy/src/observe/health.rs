@@ -91,9 +91,11 @@ impl Readiness {
         let (auth_core, database) = self.auth_checks(now_ms);
         let keys = self.keys_check(now_ms);
         let upstreams = self.upstream_checks();
+        let issuers = self.issuer_checks(now_ms);
         let all_up = [&redis, &auth_core, &database, &keys]
             .into_iter()
             .chain(upstreams.values())
+            .chain(issuers.values())
             .all(|c| matches!(c["status"].as_str(), Some(UP | NOT_CONFIGURED)));
         let auth_available = auth_core["status"] == UP && database["status"] != DOWN;
         let (code, status) = match (self.draining.is_set(), all_up) {
@@ -113,6 +115,7 @@ impl Readiness {
                 "database": database,
                 "token_keys": keys,
                 "upstreams": upstreams,
+                "issuers": issuers,
             },
         });
         (code, body.to_string())
@@ -186,6 +189,30 @@ impl Readiness {
             check["refresh_error"] = json!(e);
         }
         check
+    }
+
+    /// Each `[[issuer]]`'s keys: up while a set is in memory (a failed refresh keeps it).
+    fn issuer_checks(&self, now_ms: u64) -> Map<String, Value> {
+        let generation = self.live.load();
+        let mut names: Vec<_> = generation.issuers.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let s = generation.issuers.get(name)?.key_status();
+                let mut check = json!({
+                    "status": if s.keys > 0 { UP } else { DOWN },
+                    "keys": s.keys,
+                });
+                if s.loaded_ms != 0 {
+                    check["loaded_ms_ago"] = json!(now_ms.saturating_sub(s.loaded_ms));
+                }
+                if let Some(e) = &s.error {
+                    check["refresh_error"] = json!(e);
+                }
+                Some((name.clone(), check))
+            })
+            .collect()
     }
 
     fn upstream_checks(&self) -> Map<String, Value> {

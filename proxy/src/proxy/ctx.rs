@@ -46,6 +46,10 @@ pub struct RequestCtx {
     pub connection_refused: bool,
     /// The request line and headers exceed `[http] max_header_block`: refused with 431.
     pub header_too_large: bool,
+    /// The path of a request to the edge's own `/_edge/` namespace as it arrived, before the
+    /// canonical form: forward auth reads its policy from it (Envoy appends the client's raw
+    /// path after the policy, and `..` there must not climb into another policy).
+    pub raw_edge_path: Option<Box<str>>,
     /// The route's body limit, counted while the body streams upstream.
     pub body: Option<crate::proxy::message_limits::BodyCounter>,
     /// Rate-limit keys are written here, one policy after another (allocated on first use).
@@ -74,6 +78,7 @@ impl RequestCtx {
             connection_refused: false,
             header_too_large: false,
             body: None,
+            raw_edge_path: None,
         }
     }
 }

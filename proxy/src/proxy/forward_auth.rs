@@ -67,8 +67,13 @@ pub async fn answer(
     if !peer.is_some_and(|ip| spec.allow.iter().any(|n| n.contains(&ip))) {
         return respond::error(session, &EdgeError::NoRoute, &ctx.request_id).await;
     }
-    let path = session.req_header().uri.path().to_string();
-    let (name, envoy_shape) = policy_of(spec, &path);
+    // the policy as the calling proxy wrote it: after it may come the client's own path,
+    // whose `..` or `%2e%2e` must not reach back into another policy's name
+    let raw = ctx.raw_edge_path.take().unwrap_or_default();
+    if !is_for(spec, &raw) {
+        return respond::error(session, &EdgeError::NoRoute, &ctx.request_id).await;
+    }
+    let (name, envoy_shape) = policy_of(spec, &raw);
     let Some(policy) = spec.policies.get(name) else {
         tracing::warn!(
             request_id = ctx.request_id.to_str().unwrap_or(""),
@@ -85,8 +90,16 @@ pub async fn answer(
         return respond::error(session, &EdgeError::Internal, &ctx.request_id).await;
     };
     let now = auth_core::plumbing::clock::unix_secs();
+    let accepts = crate::filters::identity::Accepts::resolve(&policy.issuers, &generation.issuers);
     let decision = identity
-        .check_access(session.req_header(), policy.auth, &policy.roles, name, now)
+        .check_access(
+            session.req_header(),
+            policy.auth,
+            &policy.roles,
+            &accepts,
+            name,
+            now,
+        )
         .await;
     tracing::debug!(
         request_id = ctx.request_id.to_str().unwrap_or(""),
@@ -127,6 +140,7 @@ mod tests {
                 AccessPolicy {
                     auth: AuthMode::Required,
                     roles: vec!["admin".into()],
+                    issuers: vec!["self".into()],
                 },
             )]
             .into(),

@@ -1,6 +1,7 @@
 //! What one request may carry: a header block of `[http] max_header_block` (431 above it) and
 //! a body of the route's `max_body` (413), the body checked from `Content-Length` before it
-//! is read and counted while it streams (chunked or HTTP/2), never buffered.
+//! is read and counted while it streams (chunked or HTTP/2), never buffered. Only the bytes
+//! after a completed upgrade (101: WebSocket frames) are not a body.
 
 use crate::proxy::error::EdgeError;
 use pingora::http::RequestHeader;
@@ -27,10 +28,6 @@ pub fn body_limit(
     let Some(limit) = limit else {
         return Ok(None);
     };
-    // a WebSocket's frames are not a request body
-    if req.headers.contains_key(http::header::UPGRADE) {
-        return Ok(None);
-    }
     let declared = req
         .headers
         .get(http::header::CONTENT_LENGTH)
@@ -40,6 +37,8 @@ pub fn body_limit(
         Some(n) if n > limit => Err(EdgeError::BodyTooLarge),
         // what was declared is what Pingora reads: nothing to count
         Some(_) => Ok(None),
+        // an `Upgrade` header alone changes nothing: only frames after a real 101 are not
+        // a body (`request_body_filter` skips those)
         None => Ok(Some(BodyCounter { limit, seen: 0 })),
     }
 }
@@ -105,8 +104,14 @@ mod tests {
         assert!(counter.count(4).is_ok());
         let e = counter.count(1).unwrap_err();
         assert_eq!(e.etype(), &BODY_TOO_LARGE);
-        // a WebSocket upgrade carries frames, not a body
+        // an Upgrade header does not lift the limit (the frames after a 101 are skipped by
+        // the body filter, not here)
+        let ws = req(&[("upgrade", "websocket"), ("content-length", "5000")]);
+        assert!(matches!(
+            body_limit(&ws, Some(10)),
+            Err(EdgeError::BodyTooLarge)
+        ));
         let ws = req(&[("upgrade", "websocket")]);
-        assert!(body_limit(&ws, Some(10)).unwrap().is_none());
+        assert!(body_limit(&ws, Some(10)).unwrap().is_some());
     }
 }

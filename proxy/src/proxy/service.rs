@@ -123,6 +123,10 @@ impl ProxyHttp for Edge {
                 }
             };
         }
+        let raw = session.req_header().uri.path();
+        if raw.starts_with(edge_paths::PREFIX) {
+            ctx.raw_edge_path = Some(raw.into());
+        }
         // every decision below, and the upstream, use the canonical path
         let has_params = match canonical_path::apply(session.req_header_mut()) {
             Ok(has_params) => has_params,
@@ -171,7 +175,7 @@ impl ProxyHttp for Edge {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -180,6 +184,8 @@ impl ProxyHttp for Edge {
         Self::CTX: Send + Sync,
     {
         match (ctx.body.as_mut(), body.as_ref()) {
+            // after a 101 the bytes are the upgraded protocol's (WebSocket frames)
+            (Some(_), _) if session.was_upgraded() => Ok(()),
             (Some(counter), Some(chunk)) => counter.count(chunk.len()),
             _ => Ok(()),
         }

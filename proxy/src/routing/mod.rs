@@ -260,6 +260,7 @@ mod tests {
             roles: vec![],
             matrix_params: false,
             max_body: Some(crate::config::DEFAULT_MAX_BODY),
+            issuers: vec!["self".into()],
             request_headers: Default::default(),
             response_headers: Default::default(),
         }
@@ -276,6 +277,7 @@ mod tests {
             headers_on_success: true,
             bot: None,
             identity: None,
+            issuers: &HashMap::new(),
             metrics: &Default::default(),
         };
         Router::build(specs, &pools, &HashMap::new(), &kit).unwrap()

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::filters::botfilter::rules::Rules;
 use crate::filters::botfilter::BotStage;
+use crate::filters::identity::external::External;
 use crate::filters::identity::Identity;
 use crate::filters::limiter::{LimitStage, Policy};
 use crate::filters::Kit;
@@ -25,6 +26,8 @@ pub struct Generation {
     pub identity: Option<Arc<Identity>>,
     /// The bot filter, when `[bot_filter]` is set (`/_edge/challenge/` answers through it).
     pub bot: Option<Arc<BotStage>>,
+    /// `[[issuer]]` by name; kept from the previous generation while unchanged (with keys).
+    pub issuers: HashMap<String, Arc<External>>,
 }
 
 /// A built generation and what the caller must start for it.
@@ -35,6 +38,8 @@ pub struct Built {
     /// Token verification that reads its keys from a JWKS no generation has fetched yet: the
     /// reload fetches it before the swap, and is refused if it cannot.
     pub fresh_remote_identity: Option<Arc<Identity>>,
+    /// External issuers no generation has read keys for: read before the swap.
+    pub fresh_issuers: Vec<Arc<External>>,
 }
 
 impl Generation {
@@ -98,6 +103,23 @@ impl Generation {
             },
         };
 
+        let mut issuers = HashMap::with_capacity(config.issuers.len());
+        let mut fresh_issuers = Vec::new();
+        for spec in &config.issuers {
+            let old = previous.and_then(|p| p.issuers.get(&spec.name));
+            let issuer = match old.filter(|o| o.spec == *spec) {
+                Some(same) => same.clone(),
+                None => {
+                    let issuer = External::new(spec.clone())?;
+                    if !old.is_some_and(|o| issuer.adopt_keys(o)) {
+                        fresh_issuers.push(issuer.clone());
+                    }
+                    issuer
+                }
+            };
+            issuers.insert(spec.name.clone(), issuer);
+        }
+
         let bot = match &config.bot_filter {
             None => None,
             Some(spec) => {
@@ -137,6 +159,7 @@ impl Generation {
             headers_on_success: config.rate_limit.headers_on_success,
             bot: bot.as_ref(),
             identity: identity.as_ref(),
+            issuers: &issuers,
             metrics: &shared.route_metrics,
         };
         let router = Router::build(&config.routes, &pools, &policies, &kit)?;
@@ -148,9 +171,11 @@ impl Generation {
                 pools,
                 identity,
                 bot,
+                issuers,
             },
             fresh_pools,
             fresh_remote_identity,
+            fresh_issuers,
         })
     }
 

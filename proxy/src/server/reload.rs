@@ -74,6 +74,15 @@ impl Live {
                 .await
                 .map_err(|e| format!("[auth] jwks_url: the new key set cannot be read ({e})"))?;
         }
+        // a new issuer's tokens must verify from the first request, as for jwks_url
+        for issuer in &built.fresh_issuers {
+            issuer.refresh().await.map_err(|e| {
+                format!(
+                    "[[issuer]] {}: its keys cannot be read ({e})",
+                    issuer.spec.name
+                )
+            })?;
+        }
         let generation = built.generation.number;
         built.generation.retune(&self.shared);
         self.current.store(Arc::new(built.generation));
@@ -111,25 +120,48 @@ impl BackgroundService for Reloader {
             }
         };
         let mut seen = self.fingerprint();
+        // a refused reload is tried again with backoff while the files stay as they are: the
+        // refusal may be passing (a DNS name not resolving yet, a renewal half-written)
+        let mut retry: Option<(tokio::time::Instant, u32)> = None;
         loop {
             let reason = tokio::select! {
                 _ = shutdown.changed() => return,
                 Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
                 _ = tick.tick(), if watch => {
-                    if self.fingerprint() == seen { continue; }
-                    "conf dir or certificate files changed"
+                    let now = self.fingerprint();
+                    if now != seen {
+                        "conf dir or certificate files changed"
+                    } else if retry.is_some_and(|(at, _)| tokio::time::Instant::now() >= at) {
+                        "retrying a refused configuration"
+                    } else {
+                        continue;
+                    }
                 }
             };
+            // taken before reading: a file that changes while the reload runs is seen by the
+            // next tick, not lost
+            seen = self.fingerprint();
             match self.live.reload(&self.dir).await {
-                Ok(generation) => tracing::info!(reason, generation, "configuration reloaded"),
+                Ok(generation) => {
+                    retry = None;
+                    tracing::info!(reason, generation, "configuration reloaded")
+                }
                 Err(problems) => {
-                    tracing::error!(reason, %problems, "configuration refused; the previous one keeps serving")
+                    let attempt = retry.map_or(0, |(_, n)| n + 1);
+                    let backoff = RETRY_FIRST
+                        .saturating_mul(1 << attempt.min(6))
+                        .min(RETRY_MAX);
+                    retry = Some((tokio::time::Instant::now() + backoff, attempt));
+                    tracing::error!(reason, %problems, retry_in_s = backoff.as_secs(), "configuration refused; the previous one keeps serving")
                 }
             }
-            seen = self.fingerprint();
         }
     }
 }
+
+/// A refused reload is tried again after this, doubling up to `RETRY_MAX`.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_secs(5);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Reloader {
     /// The conf files and the running listeners' certificate files (cert-manager and certbot

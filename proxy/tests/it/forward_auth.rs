@@ -167,6 +167,17 @@ async fn envoy_shape_bad_asks_and_the_allow_list() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Envoy appends the client's raw path after the policy: its `..` cannot climb into
+    // another policy (here from "staff", which needs a token, to "guest", which does not)
+    let addr = ([127, 0, 0, 1], site.s.edge.port).into();
+    for sneaky in [
+        "/_edge/auth/staff/../guest/x",
+        "/_edge/auth/staff/%2e%2e/guest/x",
+        "/_edge/auth/staff/./../guest",
+    ] {
+        let r = crate::support::raw::get(addr, "cinema.test", sneaky, &[]).expect("an answer");
+        assert_eq!(r.status, 401, "{sneaky}: {}", r.text());
+    }
     // an unknown policy, or none: 404
     for p in ["/_edge/auth/nope", "/_edge/auth"] {
         let r = http.get(edge(p)).bearer_auth(&token).send().await.unwrap();

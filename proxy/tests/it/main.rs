@@ -19,6 +19,7 @@ mod forward_auth;
 mod forwarding;
 mod harness;
 mod identity;
+mod issuers;
 mod message_limits;
 mod observability;
 mod partitions;

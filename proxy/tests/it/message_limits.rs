@@ -114,6 +114,26 @@ async fn a_streamed_body_is_counted_as_it_passes() {
         let r = post_chunked(&edge, path, 5, 256, false);
         assert_refused(&r, 413, "body_too_large");
     }
+    // an Upgrade header does not lift the limit: only frames after a real 101 are not a body
+    let r = raw::send(
+        addr(&edge),
+        format!(
+            "POST /echo/x HTTP/1.1\r\nHost: a\r\nUpgrade: foo\r\nConnection: close\r\n\
+             Content-Length: 5000\r\n\r\n{}",
+            "a".repeat(5000)
+        )
+        .as_bytes(),
+    )
+    .expect("an answer");
+    assert_refused(&r, 413, "body_too_large");
+    let mut upgrade_chunked = b"POST /py/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\
+        Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    for _ in 0..5 {
+        upgrade_chunked.extend_from_slice(format!("100\r\n{}\r\n", "a".repeat(256)).as_bytes());
+    }
+    let r = raw::send(addr(&edge), &upgrade_chunked).expect("an answer");
+    assert_eq!(r.status, 413, "{}", r.text());
     // many tiny chunks add up the same way
     let r = post_chunked(&edge, "/echo/x", 1100, 1, false);
     assert_refused(&r, 413, "body_too_large");

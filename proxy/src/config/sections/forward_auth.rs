@@ -9,6 +9,8 @@ pub(in crate::config) fn forward_auth_spec(
     file: &str,
     f: ForwardAuthFile,
     verifies_tokens: bool,
+    issuers: &[IssuerSpec],
+    all_parsed: bool,
     p: &mut Problems,
 ) -> Option<ForwardAuthSpec> {
     if !verifies_tokens {
@@ -22,14 +24,33 @@ pub(in crate::config) fn forward_auth_spec(
     let path = path.trim_end_matches('/').to_string();
     // the edge's own namespace is never routed, so a decision path there cannot be shadowed
     // by (or shadow) a service's route
-    let segment_ok = path
-        .strip_prefix("/_edge/")
-        .is_some_and(|rest| !rest.is_empty() && rest.split('/').all(safe_name));
+    let segment_ok = path.strip_prefix("/_edge/").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .split('/')
+                .all(|s| safe_name(s) && s != "." && s != "..")
+    });
+    // the edge's own endpoints are answered after forward auth: one under it would vanish
+    let own = [
+        crate::observe::health::HEALTH_PATH,
+        crate::observe::health::READY_PATH,
+        crate::observe::metrics::PATH,
+        crate::filters::botfilter::http::ANSWER_PREFIX.trim_end_matches('/'),
+    ];
+    let clash = own
+        .iter()
+        .find(|o| path.starts_with(*o) || o.starts_with(&format!("{path}/")));
     if !segment_ok {
         p.add(
             file,
             "forward_auth.path",
             format!("\"{path}\" must be a path under /_edge/ of letters, digits, '-', '_' and '.'"),
+        );
+    } else if let Some(o) = clash {
+        p.add(
+            file,
+            "forward_auth.path",
+            format!("\"{path}\" overlaps the edge's own endpoint {o}"),
         );
     }
     let allow = match &f.allow {
@@ -49,7 +70,7 @@ pub(in crate::config) fn forward_auth_spec(
     let mut policies = std::collections::BTreeMap::new();
     for (name, pol) in f.policy {
         let key = format!("forward_auth.policy.{name}");
-        if !safe_name(&name) {
+        if !safe_name(&name) || name == "." || name == ".." {
             p.add(
                 file,
                 &key,
@@ -78,11 +99,20 @@ pub(in crate::config) fn forward_auth_spec(
                 "a role name must not be empty",
             );
         }
+        let issuers = super::accepted_issuers(
+            file,
+            &format!("{key}.issuers"),
+            pol.issuers.as_deref(),
+            issuers,
+            all_parsed,
+            p,
+        );
         policies.insert(
             name,
             AccessPolicy {
                 auth,
                 roles: pol.roles,
+                issuers,
             },
         );
     }

@@ -6,15 +6,30 @@ use crate::config::runtime::*;
 use crate::config::values::*;
 use std::collections::BTreeMap;
 
+/// What route validation checks references against.
+pub(in crate::config) struct RouteRefs<'a> {
+    pub upstreams: &'a BTreeMap<String, (String, UpstreamFile)>,
+    pub limits: &'a BTreeMap<String, (String, LimitFile)>,
+    /// Every file parsed: unknown names are reported only then.
+    pub all_parsed: bool,
+    pub verifies_tokens: bool,
+    pub http: &'a HttpSettings,
+    pub issuers: &'a [IssuerSpec],
+}
+
 pub(in crate::config) fn route_specs(
     routes: Vec<(String, usize, RouteFile)>,
-    upstreams: &BTreeMap<String, (String, UpstreamFile)>,
-    limits: &BTreeMap<String, (String, LimitFile)>,
-    all_parsed: bool,
-    verifies_tokens: bool,
-    http: &HttpSettings,
+    refs: &RouteRefs<'_>,
     p: &mut Problems,
 ) -> Vec<RouteSpec> {
+    let RouteRefs {
+        upstreams,
+        limits,
+        all_parsed,
+        verifies_tokens,
+        http,
+        issuers,
+    } = *refs;
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut matches: BTreeMap<(Option<String>, String), String> = BTreeMap::new();
     let mut out = Vec::new();
@@ -130,6 +145,21 @@ pub(in crate::config) fn route_specs(
             RESPONSE_RESERVED,
             p,
         );
+        let accepted = super::accepted_issuers(
+            &file,
+            &format!("{key}.issuers"),
+            r.issuers.as_deref(),
+            issuers,
+            all_parsed,
+            p,
+        );
+        if r.issuers.is_some() && auth == AuthMode::Public {
+            p.add(
+                &file,
+                format!("{key}.issuers"),
+                "a public route reads no token: set auth",
+            );
+        }
         out.push(RouteSpec {
             name: r.name,
             host,
@@ -141,6 +171,7 @@ pub(in crate::config) fn route_specs(
             roles: r.roles,
             matrix_params: r.matrix_params.unwrap_or(false),
             max_body,
+            issuers: accepted,
             request_headers,
             response_headers,
         });

@@ -1,15 +1,22 @@
 //! Token verification as a request filter: the route's policy applied, the verified caller
 //! recorded for the user-keyed limits, the upstream headers and the access log.
 
-use super::Identity;
+use super::{Accepts, Identity};
 use crate::filters::{Flow, RequestFilter};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::respond;
 use crate::routing::Route;
 use pingora::proxy::Session;
 use pingora::Result;
+use std::sync::Arc;
 
-impl RequestFilter for Identity {
+/// A route's identity stage: the generation's verifier and the issuers the route accepts.
+pub struct IdentityStage {
+    pub identity: Arc<Identity>,
+    pub accepts: Accepts,
+}
+
+impl RequestFilter for IdentityStage {
     fn name(&self) -> &'static str {
         "identity"
     }
@@ -21,7 +28,18 @@ impl RequestFilter for Identity {
         route: &Route,
     ) -> Result<Flow> {
         let now = auth_core::plumbing::clock::unix_secs();
-        match self.check(session.req_header(), route, now).await {
+        let checked = self
+            .identity
+            .check_access(
+                session.req_header(),
+                route.auth,
+                &route.roles,
+                &self.accepts,
+                &route.name,
+                now,
+            )
+            .await;
+        match checked {
             Ok(verified) => {
                 ctx.identity = verified;
                 Ok(Flow::Continue)

@@ -35,12 +35,10 @@ pub struct KeyStatus {
 
 impl KeySource {
     pub fn new(spec: IdentitySpec) -> Result<KeySource, String> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("JWKS client: {e}"))?;
-        Ok(KeySource { spec, http })
+        Ok(KeySource {
+            spec,
+            http: key_client()?,
+        })
     }
 
     pub fn spec(&self) -> &IdentitySpec {
@@ -82,19 +80,36 @@ impl KeySource {
     }
 
     async fn fetch(&self, url: &str) -> Result<bytes::Bytes, String> {
-        let mut resp = self.http.get(url).send().await.map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("answered {}", resp.status()));
-        }
-        let mut body = bytes::BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-            if body.len() + chunk.len() > MAX_JWKS_BYTES {
-                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body.freeze())
+        fetch_limited(&self.http, url).await
     }
+}
+
+/// A client for key sets: short timeout, no redirects (a JWKS URL is configured, not found).
+pub(super) fn key_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("JWKS client: {e}"))
+}
+
+/// GETs `url`, refusing an error status or a body over `MAX_JWKS_BYTES`.
+pub(super) async fn fetch_limited(
+    http: &reqwest::Client,
+    url: &str,
+) -> Result<bytes::Bytes, String> {
+    let mut resp = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("answered {}", resp.status()));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > MAX_JWKS_BYTES {
+            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// Reads the current generation's keys every `keys_reload_interval` (a JWKS at once on
@@ -108,23 +123,45 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 #[async_trait]
 impl BackgroundService for KeyWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        // the core's keys on their own interval (a JWKS at once on start); external issuers
+        // are looked at every second and read when due (each has its own `refresh`)
+        let mut next_own = tokio::time::Instant::now();
         let mut first = true;
         loop {
+            let initial = first;
             let identity: Option<Arc<Identity>> = self.0.load().identity.clone();
-            let wait = match &identity {
-                Some(i) if first && i.keys_are_remote() => Duration::ZERO,
-                Some(i) => i.keys.spec().refresh_every,
-                None => IDLE_CHECK,
-            };
+            if first && identity.as_ref().is_some_and(|i| !i.keys_are_remote()) {
+                // the key directory was read when the identity was built
+                next_own += identity
+                    .as_ref()
+                    .map_or(IDLE_CHECK, |i| i.keys.spec().refresh_every);
+            }
             first = false;
+            // the first round reads what is due at once (the external issuers)
+            let wait = next_own
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(if initial { Duration::ZERO } else { IDLE_CHECK });
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(wait) => {}
             }
             // the generation may have changed while waiting: read the keys it uses now
-            if let Some(identity) = self.0.load().identity.clone() {
-                // failures are logged by reload, once per outage
-                let _ = identity.reload().await;
+            let generation = self.0.load_full();
+            if tokio::time::Instant::now() >= next_own {
+                let every = match &generation.identity {
+                    Some(identity) => {
+                        // failures are logged by reload, once per outage
+                        let _ = identity.reload().await;
+                        identity.keys.spec().refresh_every
+                    }
+                    None => IDLE_CHECK,
+                };
+                next_own = tokio::time::Instant::now() + every;
+            }
+            let now_ms = auth_core::plumbing::clock::unix_millis();
+            for issuer in generation.issuers.values().filter(|i| i.due(now_ms)) {
+                // failures are logged by refresh, once per outage
+                let _ = issuer.refresh().await;
             }
         }
     }

@@ -3,16 +3,17 @@
 //! the upstream in headers. Verification never waits on the core: the keys are in memory and
 //! refreshed in the background, and a failed refresh keeps the last good set.
 
+pub mod external;
 mod filter;
 mod keys;
 mod revocation;
 mod token_source;
 
+pub use filter::IdentityStage;
 pub use keys::{KeyStatus, KeyWatcher};
 
 use crate::config::{AuthMode, IdentitySpec};
 use crate::proxy::error::EdgeError;
-use crate::routing::Route;
 use crate::server::redis_client::SharedRedis;
 use arc_swap::ArcSwap;
 use auth_core::token::{Claims, TokenError, Verifier};
@@ -30,7 +31,9 @@ use std::time::Duration;
 pub const USER_ID: &str = "x-user-id";
 pub const USER_ROLES: &str = "x-user-roles";
 pub const AUTH_STATUS: &str = "x-auth-status";
-pub const SPOOFABLE: [&str; 3] = [USER_ID, USER_ROLES, AUTH_STATUS];
+/// The `[[issuer]]` name of an external token (absent for the auth core's own).
+pub const AUTH_ISSUER: &str = "x-auth-issuer";
+pub const SPOOFABLE: [&str; 4] = [USER_ID, USER_ROLES, AUTH_STATUS, AUTH_ISSUER];
 /// Headers the edge writes for upstreams beside the identity ones: their `_` lookalikes are
 /// stripped too (the dashed names are rewritten by `proxy/forwarding.rs`).
 const FORWARDING: [&str; 6] = [
@@ -47,15 +50,49 @@ pub struct Verified {
     pub claims: Claims,
     user_id: HeaderValue,
     roles: HeaderValue,
+    /// The external issuer that signed it; None for the auth core.
+    source: Option<HeaderValue>,
 }
 
 impl Verified {
-    fn new(claims: Claims) -> Option<Verified> {
+    fn new(claims: Claims, source: Option<&str>) -> Option<Verified> {
         Some(Verified {
             user_id: HeaderValue::from_str(&claims.sub).ok()?,
             roles: HeaderValue::from_str(&claims.roles.join(",")).ok()?,
+            source: match source {
+                Some(name) => Some(HeaderValue::from_str(name).ok()?),
+                None => None,
+            },
             claims,
         })
+    }
+
+    fn from(&self, source: Option<&str>) -> bool {
+        self.source.as_ref().map(|s| s.as_bytes()) == source.map(str::as_bytes)
+    }
+}
+
+/// Whose tokens a route or forward-auth policy accepts.
+#[derive(Clone, Default)]
+pub struct Accepts {
+    /// The auth core's.
+    pub own: bool,
+    pub external: Box<[Arc<external::External>]>,
+}
+
+impl Accepts {
+    /// `names` (`SELF_ISSUER` and `[[issuer]]` names) resolved against a generation's issuers.
+    pub fn resolve(
+        names: &[String],
+        issuers: &std::collections::HashMap<String, Arc<external::External>>,
+    ) -> Accepts {
+        Accepts {
+            own: names.iter().any(|n| n == crate::config::SELF_ISSUER),
+            external: names
+                .iter()
+                .filter_map(|n| issuers.get(n).cloned())
+                .collect(),
+        }
     }
 }
 
@@ -164,24 +201,15 @@ impl Identity {
         self.keys.is_remote()
     }
 
-    /// Applies the route's policy to the request. `Ok(None)`: anonymous; `Ok(Some)`: verified.
-    pub async fn check(
-        &self,
-        req: &RequestHeader,
-        route: &Route,
-        now: i64,
-    ) -> Result<Option<Arc<Verified>>, EdgeError> {
-        self.check_access(req, route.auth, &route.roles, &route.name, now)
-            .await
-    }
-
-    /// Applies `auth` and `roles` to the request's token; `label` names the route or
-    /// forward-auth policy in debug logs.
+    /// Applies `auth` and `roles` to the request's token, if it comes from an issuer in
+    /// `accepts`; `label` names the route or forward-auth policy in debug logs. `Ok(None)`:
+    /// anonymous; `Ok(Some)`: verified.
     pub async fn check_access(
         &self,
         req: &RequestHeader,
         auth: AuthMode,
         required_roles: &[String],
+        accepts: &Accepts,
         label: &str,
         now: i64,
     ) -> Result<Option<Arc<Verified>>, EdgeError> {
@@ -195,11 +223,21 @@ impl Identity {
                 _ => Ok(None),
             };
         };
-        let mut verdict = self.verify(token, now);
-        if matches!(verdict, Err(TokenError::UnknownKey)) && self.reload_for_unknown_key().await {
-            // the core may have rotated: its new key is in the directory or the JWKS by now
-            verdict = self.verify(token, now);
-        }
+        // the common case (the core's tokens only) reads no claim before the signature check
+        let issuer = if accepts.external.is_empty() {
+            None
+        } else {
+            let iss = external::peek_issuer(token);
+            accepts
+                .external
+                .iter()
+                .find(|e| iss.as_deref() == Some(e.spec.issuer.as_str()))
+        };
+        let verdict = match issuer {
+            Some(ext) => self.verify_external(ext, token, now).await,
+            None if accepts.own => self.verify_own(token, now).await,
+            None => Err(TokenError::Claims),
+        };
         let verified = match verdict {
             Ok(v) => v,
             // an expired session browses an optional route as a guest
@@ -209,7 +247,8 @@ impl Identity {
                 return Err(EdgeError::TokenInvalid);
             }
         };
-        if self.revoked.is_revoked(&verified.claims.sid).await {
+        // external issuers have no session at the core: its deny list does not apply
+        if issuer.is_none() && self.revoked.is_revoked(&verified.claims.sid).await {
             tracing::debug!(route = label, "access token of a revoked session");
             return Err(EdgeError::TokenInvalid);
         }
@@ -220,18 +259,61 @@ impl Identity {
         Ok(Some(verified))
     }
 
+    async fn verify_own(&self, token: &str, now: i64) -> Result<Arc<Verified>, TokenError> {
+        let mut verdict = self.verify(token, now);
+        if matches!(verdict, Err(TokenError::UnknownKey)) && self.reload_for_unknown_key().await {
+            // the core may have rotated: its new key is in the directory or the JWKS by now
+            verdict = self.verify(token, now);
+        }
+        verdict
+    }
+
+    /// An external issuer's token, through the same cache (an entry is only ever a hit for
+    /// the issuer that verified it).
+    async fn verify_external(
+        &self,
+        ext: &external::External,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<Verified>, TokenError> {
+        let name = Some(ext.spec.name.as_str());
+        let key = self.hasher.hash_one(token);
+        if let Some(hit) = self
+            .verified
+            .get(&key)
+            .filter(|c| &*c.token == token && c.verified.from(name))
+        {
+            auth_core::token::check_time(&hit.verified.claims, now)?;
+            return Ok(hit.verified.clone());
+        }
+        let claims = ext.verify(token, now).await?;
+        let verified = Arc::new(Verified::new(claims, name).ok_or(TokenError::Malformed)?);
+        self.verified.insert(
+            key,
+            Arc::new(CachedToken {
+                token: token.into(),
+                verified: verified.clone(),
+            }),
+        );
+        Ok(verified)
+    }
+
     /// The signature check, through the cache of tokens verified before.
     fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>, TokenError> {
         if token.len() > auth_core::token::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLong);
         }
         let key = self.hasher.hash_one(token);
-        if let Some(hit) = self.verified.get(&key).filter(|c| &*c.token == token) {
+        if let Some(hit) = self
+            .verified
+            .get(&key)
+            .filter(|c| &*c.token == token && c.verified.from(None))
+        {
             auth_core::token::check_time(&hit.verified.claims, now)?;
             return Ok(hit.verified.clone());
         }
         let claims = self.verifier.load().verify(token, now)?;
-        let verified = Arc::new(Verified::new(claims).ok_or(TokenError::Malformed)?);
+        let verified = Arc::new(Verified::new(claims, None).ok_or(TokenError::Malformed)?);
         self.verified.insert(
             key,
             Arc::new(CachedToken {
@@ -338,11 +420,16 @@ pub fn write_answer(
         Some(v) => {
             answer.insert_header(USER_ID, v.user_id.clone())?;
             answer.insert_header(USER_ROLES, v.roles.clone())?;
+            answer.insert_header(
+                AUTH_ISSUER,
+                v.source.clone().unwrap_or(HeaderValue::from_static("")),
+            )?;
             answer.insert_header(AUTH_STATUS, "verified")
         }
         None => {
             answer.insert_header(USER_ID, "")?;
             answer.insert_header(USER_ROLES, "")?;
+            answer.insert_header(AUTH_ISSUER, "")?;
             answer.insert_header(AUTH_STATUS, "anonymous")
         }
     }
@@ -357,6 +444,9 @@ pub fn write_upstream(
         Some(v) => {
             upstream.insert_header(USER_ID, v.user_id.clone())?;
             upstream.insert_header(USER_ROLES, v.roles.clone())?;
+            if let Some(source) = &v.source {
+                upstream.insert_header(AUTH_ISSUER, source.clone())?;
+            }
             upstream.insert_header(AUTH_STATUS, "verified")
         }
         None => upstream.insert_header(AUTH_STATUS, "anonymous"),
