@@ -120,10 +120,14 @@ impl Verifier {
 /// `exp` and `nbf` against `now`, with the leeway. Also for claims verified earlier and
 /// cached: a cached token still expires on time.
 pub fn check_time(claims: &Claims, now: i64) -> Result<(), TokenError> {
-    if claims.exp + LEEWAY_SECS < now {
+    // saturating: an issuer's exp of i64::MAX must not overflow
+    if claims.exp.saturating_add(LEEWAY_SECS) < now {
         return Err(TokenError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf - LEEWAY_SECS > now) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf.saturating_sub(LEEWAY_SECS) > now)
+    {
         return Err(TokenError::NotYetValid);
     }
     Ok(())

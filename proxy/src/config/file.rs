@@ -425,6 +425,9 @@ pub struct ServerFile {
     /// Bytes of read buffer per client connection (default 4096; Pingora's own is 64 KiB,
     /// which an idle keep-alive connection holds the whole time).
     pub client_read_buffer: Option<usize>,
+    /// Accept HTTP/2 with prior knowledge (h2c) on plain listeners beside HTTP/1.1 (default
+    /// false): gRPC clients inside the network speak it.
+    pub h2c: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -518,6 +521,9 @@ pub struct UpstreamFile {
     pub tls: Option<bool>,
     /// SNI and certificate name when `tls` (default: the host part of the first server).
     pub sni: Option<String>,
+    /// "h1" (default), "h2" (over TLS, by ALPN) or "h2c" (plain HTTP/2, prior knowledge):
+    /// gRPC services need h2 or h2c.
+    pub protocol: Option<String>,
     pub health_check: Option<HealthCheckFile>,
 }
 

@@ -24,6 +24,7 @@ pub use changes::reconcile;
 pub use error::ConfigErrors;
 pub use runtime::*;
 pub use sections::BOT_SECRET_ENV;
+pub use values::is_loopback_url;
 
 use std::path::Path;
 

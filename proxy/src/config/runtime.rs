@@ -73,6 +73,17 @@ pub struct AccessPolicy {
     pub issuers: Vec<String>,
 }
 
+/// The HTTP version spoken to a pool's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    #[default]
+    H1,
+    /// HTTP/2 over TLS, negotiated by ALPN (h2 only: a server answering h1 fails the request).
+    H2,
+    /// HTTP/2 over plain TCP with prior knowledge.
+    H2c,
+}
+
 /// `[http]`: limits on every request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
@@ -279,6 +290,8 @@ pub struct ServerSettings {
     pub keepalive_timeout: Duration,
     pub max_connections_per_client: u32,
     pub client_read_buffer: usize,
+    /// HTTP/2 with prior knowledge on plain listeners.
+    pub h2c: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +376,7 @@ pub struct UpstreamSpec {
     pub retries: usize,
     /// SNI when the pool speaks TLS.
     pub tls_sni: Option<String>,
+    pub protocol: UpstreamProtocol,
     pub health_check: Option<HealthCheckSpec>,
 }
 

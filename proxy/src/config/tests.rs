@@ -139,6 +139,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             keepalive_timeout: Duration::from_secs(30),
             max_connections_per_client: 64,
             client_read_buffer: 8192,
+            h2c: false,
         },
         log: LogSettings {
             format: LogFormat::Human,
@@ -180,6 +181,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             idle_timeout: Duration::from_secs(7),
             retries: 2,
             tls_sni: None,
+            protocol: Default::default(),
             health_check: Some(HealthCheckSpec {
                 http_path: Some("/health".into()),
                 interval: Duration::from_secs(2),
@@ -1180,5 +1182,50 @@ fn forward_auth_rules() {
         ),
         "forward_auth.allow[0]",
         "not an IP address",
+    );
+}
+
+#[test]
+fn issuer_rules() {
+    let issuer = |extra: &str| {
+        format!(
+            "{AUTH}\n[[issuer]]\nname = \"kc\"\nissuer = \"https://sso.example/realms/x\"\n\
+             audience = [\"api\"]\nalgorithms = [\"RS256\"]\n{extra}"
+        )
+    };
+    assert_problem(
+        &issuer("jwks_url = \"http://sso.example/certs\"\n"),
+        "issuer[0].jwks_url",
+        "must be https",
+    );
+    assert!(
+        !problems(&issuer("jwks_url = \"http://127.0.0.1:9/certs\"\n"))
+            .iter()
+            .any(|p| p.starts_with("issuer")),
+        "loopback http is allowed"
+    );
+    assert_problem(
+        &issuer(""),
+        "issuer[0].jwks_url",
+        "either jwks_url or discovery",
+    );
+    assert_problem(
+        &issuer("discovery = true\nalgorithms = [\"HS256\"]\n")
+            .replace("algorithms = [\"RS256\"]\n", ""),
+        "issuer[0].algorithms[0]",
+        "\"HS256\" is not one of",
+    );
+    assert_problem(
+        &format!(
+            "{}[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"u\"\nauth = \"required\"\nissuers = [\"nope\"]\n[upstream.u]\nservers = [\"127.0.0.1:1\"]\n",
+            issuer("discovery = true\n")
+        ),
+        "route[0].issuers[0]",
+        "unknown issuer \"nope\"",
+    );
+    assert_problem(
+        &issuer("discovery = true\n").replace("name = \"kc\"", "name = \"self\""),
+        "issuer[0].name",
+        "not \"self\"",
     );
 }

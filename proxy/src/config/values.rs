@@ -206,6 +206,14 @@ pub(super) fn choice<T: Choice>(
     default
 }
 
+impl Choice for UpstreamProtocol {
+    const WORDS: &'static [(&'static str, Self)] = &[
+        ("h1", UpstreamProtocol::H1),
+        ("h2", UpstreamProtocol::H2),
+        ("h2c", UpstreamProtocol::H2c),
+    ];
+}
+
 impl Choice for AuthMode {
     const WORDS: &'static [(&'static str, Self)] = &[
         ("public", AuthMode::Public),
@@ -346,4 +354,20 @@ pub(super) fn header_rules(
         .filter_map(|n| name("remove", n, p))
         .collect();
     crate::proxy::header_rules::HeaderRules { remove, set, add }
+}
+
+/// `http://127.0.0.1…`, `http://[::1]…` or `http://localhost…`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<http::Uri>() else {
+        return false;
+    };
+    match uri.host() {
+        Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
 }

@@ -74,6 +74,38 @@ impl EdgeError {
         }
     }
 
+    /// The gRPC status a gRPC client gets instead of `status` (grpc/doc/statuscodes.md and
+    /// its HTTP mapping; limits are RESOURCE_EXHAUSTED so clients back off, not retry).
+    pub fn grpc_status(&self) -> u8 {
+        const INVALID_ARGUMENT: u8 = 3;
+        const PERMISSION_DENIED: u8 = 7;
+        const RESOURCE_EXHAUSTED: u8 = 8;
+        const UNIMPLEMENTED: u8 = 12;
+        const INTERNAL: u8 = 13;
+        const UNAVAILABLE: u8 = 14;
+        const UNAUTHENTICATED: u8 = 16;
+        const DEADLINE_EXCEEDED: u8 = 4;
+        match self {
+            EdgeError::NoRoute => UNIMPLEMENTED,
+            EdgeError::BadRequest(_) | EdgeError::InvalidPath(_) | EdgeError::MatrixParams => {
+                INVALID_ARGUMENT
+            }
+            EdgeError::TokenMissing | EdgeError::TokenInvalid => UNAUTHENTICATED,
+            EdgeError::Forbidden | EdgeError::BotDenied => PERMISSION_DENIED,
+            EdgeError::RateLimited { .. }
+            | EdgeError::TooManyConnections
+            | EdgeError::BodyTooLarge
+            | EdgeError::HeaderTooLarge => RESOURCE_EXHAUSTED,
+            EdgeError::UpstreamTimeout => DEADLINE_EXCEEDED,
+            EdgeError::NoHealthyUpstream
+            | EdgeError::UpstreamUnreachable
+            | EdgeError::UpstreamProtocol
+            | EdgeError::LimiterUnavailable
+            | EdgeError::ChallengeUnavailable => UNAVAILABLE,
+            EdgeError::Internal => INTERNAL,
+        }
+    }
+
     /// The stable machine-readable code of the JSON body (`code`), which clients branch on.
     pub fn code(&self) -> &'static str {
         match self {

@@ -26,6 +26,9 @@ pub async fn error_with(
     request_id: &HeaderValue,
     extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
 ) -> Result<()> {
+    if is_grpc(session.req_header()) {
+        return grpc_error(session, err, request_id, extra).await;
+    }
     let body = error_body(&err.to_string(), err.code(), request_id);
     let mut header = ResponseHeader::build(err.status(), Some(10))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
@@ -44,6 +47,35 @@ pub async fn error_with(
         .write_response_header(Box::new(header), false)
         .await?;
     session.write_response_body(Some(body), true).await
+}
+
+/// A gRPC call (`content-type: application/grpc`, `+proto`, `+json`…): its client reads
+/// `grpc-status`, not the HTTP status or a JSON body.
+fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
+    req.headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A gRPC "trailers-only" answer: HTTP 200 with `grpc-status`, `grpc-message` (ASCII, no
+/// '%': nothing to percent-encode) and the request id, and no message.
+async fn grpc_error(
+    session: &mut Session,
+    err: &EdgeError,
+    request_id: &HeaderValue,
+    extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
+) -> Result<()> {
+    let mut header = ResponseHeader::build(200, Some(8))?;
+    header.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
+    header.insert_header("grpc-status", u16::from(err.grpc_status()))?;
+    header.insert_header("grpc-message", err.to_string())?;
+    header.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
+    if let Some(secs) = err.retry_after() {
+        header.insert_header(http::header::RETRY_AFTER, secs)?;
+    }
+    extra(&mut header)?;
+    session.write_response_header(Box::new(header), true).await
 }
 
 /// A body the edge produced itself (metrics, health, challenges).

@@ -243,6 +243,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             retries: 0,
             tls_sni: None,
+            protocol: Default::default(),
             health_check: None,
         };
         Arc::new(Pool::build(spec).unwrap())

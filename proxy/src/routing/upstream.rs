@@ -1,7 +1,7 @@
 //! Upstream pools: Pingora load balancers built from validated specs, server selection with
 //! retry exclusion, peers with the pool's timeouts, and active health checks.
 
-use crate::config::{Balance, HealthCheckSpec, UpstreamSpec};
+use crate::config::{Balance, HealthCheckSpec, UpstreamProtocol, UpstreamSpec};
 use async_trait::async_trait;
 use pingora::lb::health_check::{HealthCheck, HealthObserve, HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::{Consistent, RoundRobin};
@@ -82,6 +82,7 @@ impl Pool {
         o.read_timeout = Some(self.spec.read_timeout);
         o.write_timeout = Some(self.spec.write_timeout);
         o.idle_timeout = Some(self.spec.idle_timeout);
+        set_protocol(o, self.spec.protocol);
         Box::new(peer)
     }
 
@@ -127,6 +128,8 @@ fn health_check(spec: &UpstreamSpec, h: &HealthCheckSpec) -> Box<dyn HealthCheck
             hc.consecutive_failure = h.unhealthy_threshold;
             hc.peer_template.options.connection_timeout = Some(h.timeout);
             hc.peer_template.options.read_timeout = Some(h.timeout);
+            // an h2-only server (a gRPC one) would fail an HTTP/1.1 probe
+            set_protocol(&mut hc.peer_template.options, spec.protocol);
             hc.health_changed_callback = Some(observer);
             Box::new(hc)
         }
@@ -137,6 +140,20 @@ fn health_check(spec: &UpstreamSpec, h: &HealthCheckSpec) -> Box<dyn HealthCheck
             hc.peer_template.options.connection_timeout = Some(h.timeout);
             hc.health_changed_callback = Some(observer);
             hc
+        }
+    }
+}
+
+/// Streams one HTTP/2 connection carries before another is opened.
+const H2_STREAMS_PER_CONNECTION: usize = 100;
+
+fn set_protocol(o: &mut pingora::upstreams::peer::PeerOptions, protocol: UpstreamProtocol) {
+    match protocol {
+        UpstreamProtocol::H1 => {}
+        // min 2: HTTP/2 only (ALPN "h2" over TLS; prior knowledge over plain TCP)
+        UpstreamProtocol::H2 | UpstreamProtocol::H2c => {
+            o.set_http_version(2, 2);
+            o.max_h2_streams = H2_STREAMS_PER_CONNECTION;
         }
     }
 }

@@ -86,6 +86,7 @@ pub fn run(
     );
     let keepalive = crate::server::connections::keepalive_secs(config.server.keepalive_timeout);
     let read_buffer = config.server.client_read_buffer;
+    let h2c = config.server.h2c;
     let certificates = crate::server::tls::Certificates::load(&config.listeners)?;
     let shared = Arc::new(Shared::new(
         redis.clone(),
@@ -130,6 +131,7 @@ pub fn run(
         // HTTP/2 connections idle (no stream) that long are closed too
         let mut options = pingora::apps::HttpServerOptions::default();
         options.h2_idle_timeout = keepalive.map(std::time::Duration::from_secs);
+        options.h2c = h2c;
         app.server_options = Some(options);
     }
     // Pingora reads each client connection through a 64 KiB buffer, held as long as the

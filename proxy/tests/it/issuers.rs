@@ -90,7 +90,7 @@ fn routes(jwks_port: u16, op_port: u16) -> String {
          [[issuer]]\nname = \"op\"\nissuer = \"http://127.0.0.1:{op_port}\"\naudience = [\"{CLIENT_ID}\"]\n\
          discovery = true\nalgorithms = [\"RS256\"]\n\
          [[route]]\nname = \"partner-only\"\npath = \"/partner\"\nupstream = \"movies\"\nauth = \"required\"\n\
-         issuers = [\"partner\"]\nroles = [\"subscriber\"]\n\
+         issuers = [\"partner\"]\nroles = [\"partner:subscriber\"]\n\
          [[route]]\nname = \"both\"\npath = \"/both\"\nupstream = \"movies\"\nauth = \"required\"\n\
          issuers = [\"self\", \"partner\", \"op\"]\n"
     )
@@ -171,7 +171,10 @@ async fn routes_accept_the_issuers_they_list_and_nothing_else() {
         let h = seen(get(&site, "/partner/x", &token).await).await;
         assert_eq!(h["x-user-id"], "partner:42", "{h}");
         assert_eq!(h["x-auth-issuer"], "partner");
-        assert_eq!(h["x-user-roles"], "subscriber");
+        assert_eq!(
+            h["x-user-roles"], "partner:subscriber",
+            "roles namespaced like the subject"
+        );
         let h = seen(get(&site, "/both/x", &token).await).await;
         assert_eq!(h["x-user-id"], "partner:42");
     }

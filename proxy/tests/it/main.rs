@@ -17,6 +17,7 @@ mod degradation;
 mod errors;
 mod forward_auth;
 mod forwarding;
+mod grpc;
 mod harness;
 mod identity;
 mod issuers;

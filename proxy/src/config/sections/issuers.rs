@@ -67,11 +67,11 @@ pub(in crate::config) fn issuer_specs(
         }
         let keys = match (&f.jwks_url, f.discovery.unwrap_or(false)) {
             (Some(url), false) => {
-                http_url(&file, &format!("{key}.jwks_url"), url, p);
+                secure_url(&file, &format!("{key}.jwks_url"), url, p);
                 IssuerKeys::Jwks(url.clone())
             }
             (None, true) => {
-                http_url(&file, &format!("{key}.issuer"), &f.issuer, p);
+                secure_url(&file, &format!("{key}.issuer"), &f.issuer, p);
                 IssuerKeys::Discovery
             }
             _ => {
@@ -137,6 +137,18 @@ pub(in crate::config) fn issuer_specs(
         });
     }
     out
+}
+
+/// Keys fetched over plain HTTP could be swapped on the way: https, or http to loopback
+/// (a sidecar, tests).
+fn secure_url(file: &str, key: &str, url: &str, p: &mut Problems) {
+    if http_url(file, key, url, p) && !url.starts_with("https://") && !is_loopback_url(url) {
+        p.add(
+            file,
+            key,
+            format!("\"{url}\" must be https (plain http only to a loopback address)"),
+        );
+    }
 }
 
 /// A route's or policy's `issuers`: default the auth core; every name must exist.

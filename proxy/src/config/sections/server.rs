@@ -57,6 +57,7 @@ pub(in crate::config) fn server_settings(
             }
             bytes
         },
+        h2c: s.h2c.unwrap_or(false),
     }
 }
 

@@ -98,6 +98,21 @@ pub(in crate::config) fn upstream_spec(
         }
         (false, None) => None,
     };
+    let protocol: UpstreamProtocol =
+        choice(file, format!("{key}.protocol"), u.protocol.as_deref(), p);
+    match (protocol, tls_sni.is_some()) {
+        (UpstreamProtocol::H2, false) => p.add(
+            file,
+            format!("{key}.protocol"),
+            "\"h2\" is negotiated over TLS: set tls = true, or use \"h2c\" for plain HTTP/2",
+        ),
+        (UpstreamProtocol::H2c, true) => p.add(
+            file,
+            format!("{key}.protocol"),
+            "\"h2c\" is plain HTTP/2: with tls = true use \"h2\"",
+        ),
+        _ => {}
+    }
     let health_check = u.health_check.as_ref().map(|h| {
         let hk = format!("{key}.health_check");
         if let Some(path) = &h.path {
@@ -147,6 +162,7 @@ pub(in crate::config) fn upstream_spec(
         idle_timeout,
         retries: u.retries.unwrap_or(1),
         tls_sni,
+        protocol,
         health_check,
     })
 }

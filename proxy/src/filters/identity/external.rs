@@ -27,8 +27,13 @@ struct Key {
     decoding: DecodingKey,
 }
 
+/// Distinguishes every `External` ever built: a cached verdict is a hit only for the very
+/// instance (same settings) that reached it, never for one a reload rebuilt.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 pub struct External {
     pub spec: IssuerSpec,
+    pub id: u64,
     keys: ArcSwap<Vec<Key>>,
     status: ArcSwap<KeyStatus>,
     http: reqwest::Client,
@@ -43,6 +48,7 @@ impl External {
     pub fn new(spec: IssuerSpec) -> Result<Arc<External>, String> {
         Ok(Arc::new(External {
             spec,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             keys: ArcSwap::from_pointee(Vec::new()),
             status: ArcSwap::from_pointee(KeyStatus {
                 error: Some("not fetched yet".into()),
@@ -71,6 +77,10 @@ impl External {
             })
             .filter(|k| !k.algorithms.is_empty())
             .collect();
+        if usable.len() != keys.len() {
+            // some keys are no use with the new algorithms: read the set again first
+            return false;
+        }
         self.keys.store(Arc::new(usable));
         self.status.store(previous.status.load_full());
         self.last_attempt.store(
@@ -165,6 +175,11 @@ impl External {
                 doc.issuer, self.spec.issuer
             ));
         }
+        // keys over plain HTTP could be swapped on the way: only from a loopback issuer
+        let loopback = crate::config::is_loopback_url(&self.spec.issuer);
+        if !doc.jwks_uri.starts_with("https://") && !loopback {
+            return Err(format!("{url}: jwks_uri {} is not https", doc.jwks_uri));
+        }
         Ok(doc.jwks_uri)
     }
 
@@ -189,8 +204,11 @@ impl External {
         if now_ms.saturating_sub(*last) < UNKNOWN_KEY_READ_EVERY.as_millis() as u64 {
             return false;
         }
-        *last = now_ms;
-        self.refresh().await.is_ok()
+        let read = self.refresh().await.is_ok();
+        // counted from the end of the read: requests queued behind a slow issuer do not each
+        // start another one
+        *last = auth_core::plumbing::clock::unix_millis();
+        read
     }
 
     fn verify_now(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
@@ -200,7 +218,12 @@ impl External {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         let keys = self.keys.load();
         let key = match &header.kid {
-            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str())),
+            // an RSA and an EC key may share a kid: the one for this algorithm
+            Some(kid) => keys
+                .iter()
+                .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                .find(|k| k.algorithms.contains(&header.alg))
+                .or_else(|| keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str()))),
             // issuers with one key may leave kid out
             None if keys.len() == 1 => keys.first(),
             None => None,
@@ -230,6 +253,13 @@ impl External {
             c.get(name)
                 .and_then(|v| v.as_i64().or(v.as_f64().map(|f| f as i64)))
         };
+        // a time claim that is there but not a number is not "absent"
+        if ["nbf", "iat"]
+            .iter()
+            .any(|n| c.get(*n).is_some_and(|v| !v.is_number()))
+        {
+            return Err(TokenError::Claims);
+        }
         let sub = c
             .get("sub")
             .and_then(|v| v.as_str())
@@ -240,17 +270,22 @@ impl External {
         for part in &self.spec.roles_claim {
             roles_value = roles_value.and_then(|v| v.get(part));
         }
-        let roles = match roles_value {
-            Some(serde_json::Value::Array(list)) => list
-                .iter()
-                .filter_map(|r| r.as_str().map(str::to_string))
-                .collect(),
-            // "scope"-style claims: space-separated
-            Some(serde_json::Value::String(s)) => {
-                s.split_whitespace().map(str::to_string).collect()
+        let listed: Vec<&str> = match roles_value {
+            Some(serde_json::Value::Array(list)) => {
+                list.iter().filter_map(|r| r.as_str()).collect()
             }
+            // "scope"-style claims: space-separated
+            Some(serde_json::Value::String(s)) => s.split_whitespace().collect(),
             _ => Vec::new(),
         };
+        // namespaced like the subject: a partner's "admin" is "partner:admin", never the
+        // core's admin; a role that is not one plain token (a ',' would split it for the
+        // upstream) is dropped
+        let roles = listed
+            .into_iter()
+            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_graphic() && b != b','))
+            .map(|r| format!("{}:{r}", self.spec.name))
+            .collect();
         Ok(Claims {
             iss: self.spec.issuer.clone(),
             aud: self.spec.audience.first().cloned().unwrap_or_default(),
@@ -454,7 +489,7 @@ mod tests {
         ] {
             let c = ext.verify_now(&token, NOW).unwrap();
             assert_eq!(c.sub, "partner:42", "namespaced: not the core's user 42");
-            assert_eq!(c.roles, ["subscriber", "offline_access"]);
+            assert_eq!(c.roles, ["partner:subscriber", "partner:offline_access"]);
             assert!(c.sid.is_empty());
         }
         assert_eq!(
@@ -524,6 +559,25 @@ mod tests {
         assert_eq!(
             ext.verify_now(&sign(Algorithm::RS256, "r1", &key, &c), NOW),
             Err(TokenError::Expired)
+        );
+        // a role that would split for the upstream is dropped; huge or odd times
+        let mut c = claims();
+        c["realm_access"]["roles"] = serde_json::json!(["subscriber,admin", " admin", "ok"]);
+        let got = ext
+            .verify_now(&sign(Algorithm::RS256, "r1", &key, &c), NOW)
+            .unwrap();
+        assert_eq!(got.roles, ["partner:ok"]);
+        let mut c = claims();
+        c["exp"] = serde_json::json!(u64::MAX);
+        c["nbf"] = serde_json::json!(-1e300);
+        assert!(ext
+            .verify_now(&sign(Algorithm::RS256, "r1", &key, &c), NOW)
+            .is_ok());
+        let mut c = claims();
+        c["nbf"] = "9999999999".into();
+        assert_eq!(
+            ext.verify_now(&sign(Algorithm::RS256, "r1", &key, &c), NOW),
+            Err(TokenError::Claims)
         );
         let mut c = claims();
         c.as_object_mut().unwrap().remove("sub");

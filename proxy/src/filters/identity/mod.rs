@@ -52,11 +52,18 @@ pub struct Verified {
     roles: HeaderValue,
     /// The external issuer that signed it; None for the auth core.
     source: Option<HeaderValue>,
+    /// `External::id` of that issuer (0: the auth core).
+    issuer_id: u64,
 }
 
 impl Verified {
-    fn new(claims: Claims, source: Option<&str>) -> Option<Verified> {
+    fn new(claims: Claims, source: Option<(&str, u64)>) -> Option<Verified> {
+        let (source, issuer_id) = match source {
+            Some((name, id)) => (Some(name), id),
+            None => (None, 0),
+        };
         Some(Verified {
+            issuer_id,
             user_id: HeaderValue::from_str(&claims.sub).ok()?,
             roles: HeaderValue::from_str(&claims.roles.join(",")).ok()?,
             source: match source {
@@ -67,8 +74,9 @@ impl Verified {
         })
     }
 
-    fn from(&self, source: Option<&str>) -> bool {
-        self.source.as_ref().map(|s| s.as_bytes()) == source.map(str::as_bytes)
+    /// Whether the issuer instance `id` verified it (0: the auth core).
+    fn from(&self, id: u64) -> bool {
+        self.issuer_id == id
     }
 }
 
@@ -276,18 +284,18 @@ impl Identity {
         token: &str,
         now: i64,
     ) -> Result<Arc<Verified>, TokenError> {
-        let name = Some(ext.spec.name.as_str());
         let key = self.hasher.hash_one(token);
         if let Some(hit) = self
             .verified
             .get(&key)
-            .filter(|c| &*c.token == token && c.verified.from(name))
+            .filter(|c| &*c.token == token && c.verified.from(ext.id))
         {
             auth_core::token::check_time(&hit.verified.claims, now)?;
             return Ok(hit.verified.clone());
         }
         let claims = ext.verify(token, now).await?;
-        let verified = Arc::new(Verified::new(claims, name).ok_or(TokenError::Malformed)?);
+        let source = Some((ext.spec.name.as_str(), ext.id));
+        let verified = Arc::new(Verified::new(claims, source).ok_or(TokenError::Malformed)?);
         self.verified.insert(
             key,
             Arc::new(CachedToken {
@@ -307,7 +315,7 @@ impl Identity {
         if let Some(hit) = self
             .verified
             .get(&key)
-            .filter(|c| &*c.token == token && c.verified.from(None))
+            .filter(|c| &*c.token == token && c.verified.from(0))
         {
             auth_core::token::check_time(&hit.verified.claims, now)?;
             return Ok(hit.verified.clone());
