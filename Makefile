@@ -17,7 +17,7 @@ SERVICE_PKGS := redis-server redis-tools postgresql
 # for oidc-provider, the OpenID Provider the social-login tests sign in at
 TEST_PKGS := chromium python3-pip openssl nginx
 TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate
-BENCH_PKGS := nginx wrk
+BENCH_PKGS := nginx wrk nghttp2-client
 
 .PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt release-pgo
 

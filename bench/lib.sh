@@ -48,7 +48,7 @@ start_upstream() {
 worker_processes 1; daemon off; pid $PWD/$out/upstream.pid; error_log $PWD/$out/logs/upstream.err warn;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 100000;
-  server { listen 127.0.0.1:$1; location / { return 200 "ok\n"; } } }
+  server { listen 127.0.0.1:$1; location / { return 200 "ok\n"; } location = /empty { return 204; } } }
 NGINX
   nginx -p "$PWD/$out" -c "$PWD/$out/upstream.conf" & pids+=($!); up_master=$!
 }

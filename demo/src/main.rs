@@ -2,9 +2,11 @@
 //! services, showing what an upstream receives from the edge, and how a service learns from
 //! the edge's `/_edge/ready` whether sign-in is available right now.
 
+mod grpc;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, RwLock};
@@ -142,6 +144,7 @@ async fn main() {
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/status", get(status))
         .route("/health", get(|| async { "ok" }))
+        .route("/grpc.health.v1.Health/Check", post(grpc::health_check))
         .with_state(report);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
