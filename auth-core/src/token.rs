@@ -133,7 +133,8 @@ pub fn check_time(claims: &Claims, now: i64) -> Result<(), TokenError> {
     Ok(())
 }
 
-fn classify(e: &jsonwebtoken::errors::Error) -> TokenError {
+/// A jsonwebtoken failure as the reason the edge logs (also for external issuers' tokens).
+pub fn classify(e: &jsonwebtoken::errors::Error) -> TokenError {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {
         K::InvalidSignature => TokenError::Signature,

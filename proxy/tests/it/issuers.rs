@@ -129,16 +129,7 @@ async fn routes_accept_the_issuers_they_list_and_nothing_else() {
     let own = site.token_of("viewer@example.com").await;
     // the key watcher reads every issuer's keys as the edge starts
     let ready = || async {
-        let r: Value = site
-            .s
-            .http
-            .get(site.s.url("/_edge/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = ready_report(&site).await;
         r["checks"]["issuers"]["partner"]["status"] == "up"
             && r["checks"]["issuers"]["op"]["status"] == "up"
     };
@@ -286,21 +277,17 @@ async fn routes_accept_the_issuers_they_list_and_nothing_else() {
     );
 
     // /_edge/ready reports each issuer's keys
-    let ready: Value = site
-        .s
-        .http
-        .get(site.s.url("/_edge/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = ready_report(&site).await;
     assert_eq!(
         ready["checks"]["issuers"]["partner"]["status"], "up",
         "{ready}"
     );
     assert_eq!(ready["checks"]["issuers"]["op"]["status"], "up", "{ready}");
+}
+
+async fn ready_report(site: &Site) -> Value {
+    let r = site.s.http.get(site.s.url("/_edge/ready")).send().await;
+    r.unwrap().json().await.unwrap()
 }
 
 /// Signs in at the provider (code flow with PKCE, as a client would) and returns the id_token.

@@ -223,6 +223,22 @@ fn trusting(t: &TlsEdge, pems: &[&str]) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// Whether `client` (trusting only some certificates) gets a 200 from `url` within 10 s.
+async fn served_within_10s(client: &reqwest::Client, url: &str) -> bool {
+    for _ in 0..100 {
+        if client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// A renewal under load (cert-manager, certbot): the files change in place, new handshakes
 /// get the new certificate, established connections go on, no request fails; a broken pair
 /// is refused and the last good one keeps serving; a certificate added in the conf is served
@@ -275,19 +291,7 @@ async fn a_renewed_certificate_is_served_without_dropping_anything() {
     // the renewal: key and certificate replaced one after the other, as two files
     replace(&dir.join("a.example.key"), &new_key);
     replace(&dir.join("a.example.pem"), &new_pem);
-    let mut renewed = false;
-    for _ in 0..100 {
-        if new_only
-            .get(url("a.example"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            renewed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let renewed = served_within_10s(&new_only, &url("a.example")).await;
     assert!(
         renewed,
         "the renewed certificate was never served\n{}",
@@ -355,19 +359,7 @@ async fn a_renewed_certificate_is_served_without_dropping_anything() {
     assert_ne!(added, edge_toml);
     replace(&dir.join("edge.toml"), &added);
     let c_client = trusting(&t, &[&c_pem]);
-    let mut served = false;
-    for _ in 0..100 {
-        if c_client
-            .get(url("c.example"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            served = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let served = served_within_10s(&c_client, &url("c.example")).await;
     assert!(
         served,
         "the added certificate was never served\n{}",

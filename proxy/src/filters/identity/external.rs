@@ -240,7 +240,7 @@ impl External {
         validation.validate_nbf = false;
         validation.set_required_spec_claims(&["iss", "aud", "sub", "exp"]);
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
-            .map_err(|e| classify(&e))?;
+            .map_err(|e| auth_core::token::classify(&e))?;
         let claims = self.claims(&data.claims, now)?;
         auth_core::token::check_time(&claims, now)?;
         Ok(claims)
@@ -376,20 +376,6 @@ fn narrow(family: &[Algorithm], allowed: &[Algorithm]) -> Vec<Algorithm> {
         .copied()
         .filter(|a| allowed.contains(a))
         .collect()
-}
-
-fn classify(e: &jsonwebtoken::errors::Error) -> TokenError {
-    use jsonwebtoken::errors::ErrorKind as K;
-    match e.kind() {
-        K::InvalidSignature => TokenError::Signature,
-        K::InvalidAlgorithm | K::InvalidAlgorithmName | K::MissingAlgorithm => {
-            TokenError::Algorithm
-        }
-        K::InvalidIssuer | K::InvalidAudience | K::MissingRequiredClaim(_) | K::InvalidSubject => {
-            TokenError::Claims
-        }
-        _ => TokenError::Malformed,
-    }
 }
 
 #[cfg(test)]
