@@ -140,3 +140,50 @@ fn tonic_prost_codec(
 ) -> tonic_prost::ProstCodec<HealthCheckRequest, tonic_health::pb::HealthCheckResponse> {
     tonic_prost::ProstCodec::default()
 }
+
+/// `protocol = "h2"`: HTTP/2 negotiated by ALPN over TLS to an upstream (Debian's nginx with
+/// `ssl http2` and a certificate the test makes; the edge trusts it through `SSL_CERT_FILE`,
+/// which OpenSSL's default verify paths read).
+#[tokio::test]
+async fn an_h2_upstream_over_tls_is_spoken_to_in_http2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["upstream.test".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "upstream.test");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap().pem();
+    let (cert_path, key_path) = (dir.path().join("up.pem"), dir.path().join("up.key"));
+    std::fs::write(&cert_path, &cert).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let nginx = crate::support::nginx::Nginx::start_listening(
+        "ssl http2",
+        "",
+        &format!(
+            "    ssl_certificate {};\n    ssl_certificate_key {};\n\
+             location / {{ add_header x-upstream-protocol $server_protocol always; return 200 \"$server_protocol\"; }}\n",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let routes = |protocol: &str| {
+        format!(
+            "[[route]]\nname = \"r\"\npath = \"/\"\nupstream = \"tls\"\n\
+             [upstream.tls]\nservers = [\"127.0.0.1:{}\"]\ntls = true\nsni = \"upstream.test\"\nprotocol = \"{protocol}\"\n",
+            nginx.port
+        )
+    };
+    let ca = cert_path.to_string_lossy().into_owned();
+    for (protocol, expected) in [("h2", "HTTP/2.0"), ("h1", "HTTP/1.1")] {
+        let edge = Edge::start_env(
+            "info",
+            "",
+            &routes(protocol),
+            |_, _| String::new(),
+            &[("SSL_CERT_FILE", ca.as_str())],
+        );
+        let r = reqwest::get(edge.url("/x")).await.unwrap();
+        assert_eq!(r.status(), 200, "{protocol}: {}", edge.logs());
+        assert_eq!(r.text().await.unwrap(), expected, "protocol = \"{protocol}\"");
+    }
+}

@@ -63,6 +63,17 @@ impl Edge {
         extra: &str,
         more_listeners: impl FnOnce(&Path, u16) -> String,
     ) -> Edge {
+        Self::start_env(level, server_extra, extra, more_listeners, &[])
+    }
+
+    /// `start_logged` with environment variables for the process (e.g. `SSL_CERT_FILE`).
+    pub fn start_env(
+        level: &str,
+        server_extra: &str,
+        extra: &str,
+        more_listeners: impl FnOnce(&Path, u16) -> String,
+        env: &[(&str, &str)],
+    ) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let listeners = more_listeners(dir.path(), port);
@@ -76,6 +87,7 @@ impl Edge {
             .args(["run", "--conf"])
             .arg(dir.path())
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(log_file(dir.path(), "stdout.log"))
             .stderr(log_file(dir.path(), "stderr.log"))
             .stdin(Stdio::null())

@@ -15,6 +15,11 @@ impl Nginx {
     /// Runs nginx with `server` as the body of its one `server {}` block (the `listen` line is
     /// added) and `http_extra` beside it in `http {}`.
     pub fn start(http_extra: &str, server: &str) -> Nginx {
+        Self::start_listening("", http_extra, server)
+    }
+
+    /// Like `start`, with `listen_flags` after the address (e.g. "ssl http2").
+    pub fn start_listening(listen_flags: &str, http_extra: &str, server: &str) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let d = dir.path().display();
@@ -23,7 +28,7 @@ impl Nginx {
              error_log {d}/error.log info;\nevents {{ worker_connections 256; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-             {http_extra}\n  server {{\n    listen 127.0.0.1:{port};\n{server}\n  }}\n}}\n"
+             {http_extra}\n  server {{\n    listen 127.0.0.1:{port} {listen_flags};\n{server}\n  }}\n}}\n"
         );
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).expect("write nginx.conf");
