@@ -49,6 +49,11 @@ pub fn render(
             "Redis errors and timeouts of the limiter.",
             &s.redis_errors,
         ),
+        (
+            "edge_ratelimit_fallback_tokens_charged_total",
+            "Tokens admitted locally during a Redis outage, charged to the shared buckets after it.",
+            &s.fallback_tokens_charged,
+        ),
     ];
     write_counters(&mut out, &counters);
     if generation.bot.is_some() {

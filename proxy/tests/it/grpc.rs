@@ -184,6 +184,10 @@ async fn an_h2_upstream_over_tls_is_spoken_to_in_http2() {
         );
         let r = reqwest::get(edge.url("/x")).await.unwrap();
         assert_eq!(r.status(), 200, "{protocol}: {}", edge.logs());
-        assert_eq!(r.text().await.unwrap(), expected, "protocol = \"{protocol}\"");
+        assert_eq!(
+            r.text().await.unwrap(),
+            expected,
+            "protocol = \"{protocol}\""
+        );
     }
 }

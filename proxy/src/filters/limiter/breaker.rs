@@ -1,6 +1,9 @@
 //! Circuit breaker in front of Redis: after `threshold` consecutive failures (errors or
 //! timeouts) Redis is not asked for `cooldown`; then one request probes it, and a success
-//! closes the circuit. Lock-free; `now_us` is a parameter.
+//! closes the circuit. Hysteresis: a circuit that opens again soon after closing (a flapping
+//! Redis, a slow one near the timeout) stays open twice as long each time, up to 16 times the
+//! cooldown, and is back to one cooldown after a stable spell. Lock-free; `now_us` is a
+//! parameter.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -12,7 +15,16 @@ pub struct Breaker {
     /// 0 while closed.
     open_until_us: AtomicU64,
     probing: AtomicBool,
+    /// When the circuit last closed (0: never opened).
+    closed_at_us: AtomicU64,
+    /// Doublings of the cooldown for a flapping Redis, at most `MAX_FLAPS`.
+    flaps: AtomicU32,
 }
+
+/// The cooldown grows to at most 2^4 = 16 times its setting.
+const MAX_FLAPS: u32 = 4;
+/// Closed for this many cooldowns: stable again, the next opening uses the plain cooldown.
+const STABLE_COOLDOWNS: u64 = 20;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Gate {
@@ -40,7 +52,16 @@ impl Breaker {
             failures: AtomicU32::new(0),
             open_until_us: AtomicU64::new(0),
             probing: AtomicBool::new(false),
+            closed_at_us: AtomicU64::new(0),
+            flaps: AtomicU32::new(0),
         }
+    }
+
+    /// The cooldown of the next opening, grown by the flaps so far.
+    fn cooldown(&self) -> u64 {
+        self.cooldown_us
+            .load(Relaxed)
+            .saturating_mul(1 << self.flaps.load(Relaxed).min(MAX_FLAPS))
     }
 
     /// New settings from a reload; an open circuit keeps the cooldown it was opened with.
@@ -67,10 +88,11 @@ impl Breaker {
         self.open_until_us.load(Relaxed) != 0
     }
 
-    pub fn success(&self) -> Transition {
+    pub fn success(&self, now_us: u64) -> Transition {
         self.failures.store(0, Relaxed);
         self.probing.store(false, Relaxed);
         if self.open_until_us.swap(0, Relaxed) != 0 {
+            self.closed_at_us.store(now_us.max(1), Relaxed);
             Transition::Closed
         } else {
             Transition::None
@@ -81,12 +103,25 @@ impl Breaker {
         self.probing.store(false, Relaxed);
         let failures = self.failures.fetch_add(1, Relaxed).saturating_add(1);
         let was_open = self.is_open();
+        if !was_open && failures >= self.threshold.load(Relaxed) {
+            // opening again soon after closing: a flapping Redis, wait longer this time
+            let closed_at = self.closed_at_us.load(Relaxed);
+            let stable = self
+                .cooldown_us
+                .load(Relaxed)
+                .saturating_mul(STABLE_COOLDOWNS);
+            if closed_at != 0 && now_us.saturating_sub(closed_at) < stable {
+                let _ = self
+                    .flaps
+                    .fetch_update(Relaxed, Relaxed, |f| Some((f + 1).min(MAX_FLAPS)));
+            } else {
+                self.flaps.store(0, Relaxed);
+            }
+        }
         if was_open || failures >= self.threshold.load(Relaxed) {
             // a failed probe re-opens for another cooldown; never store 0 (= closed)
-            self.open_until_us.store(
-                now_us.saturating_add(self.cooldown_us.load(Relaxed)).max(1),
-                Relaxed,
-            );
+            self.open_until_us
+                .store(now_us.saturating_add(self.cooldown()).max(1), Relaxed);
         }
         if !was_open && self.is_open() {
             Transition::Opened
@@ -106,7 +141,11 @@ mod tests {
         assert_eq!(b.gate(0), Gate::Closed);
         assert_eq!(b.failure(10), Transition::None);
         assert_eq!(b.failure(11), Transition::None);
-        assert_eq!(b.success(), Transition::None, "a success resets the count");
+        assert_eq!(
+            b.success(11),
+            Transition::None,
+            "a success resets the count"
+        );
         assert_eq!(b.failure(12), Transition::None);
         assert_eq!(b.failure(13), Transition::None);
         assert_eq!(b.failure(14), Transition::Opened);
@@ -120,8 +159,31 @@ mod tests {
         );
         assert_eq!(b.gate(1_500), Gate::Open);
         assert_eq!(b.gate(2_020), Gate::Probe);
-        assert_eq!(b.success(), Transition::Closed);
+        assert_eq!(b.success(2_020), Transition::Closed);
         assert_eq!(b.gate(2_021), Gate::Closed);
+    }
+
+    #[test]
+    fn a_flapping_redis_keeps_the_circuit_open_longer_each_time() {
+        let b = Breaker::new(1, 1_000);
+        // each round: open, probe after the (growing) cooldown, close, fail again at once
+        let mut now = 0;
+        for expected in [1_000, 2_000, 4_000, 8_000, 16_000, 16_000] {
+            assert_eq!(b.failure(now), Transition::Opened);
+            assert_eq!(
+                b.gate(now + expected - 1),
+                Gate::Open,
+                "open for {expected}"
+            );
+            assert_eq!(b.gate(now + expected), Gate::Probe);
+            now += expected;
+            assert_eq!(b.success(now), Transition::Closed);
+            now += 10;
+        }
+        // a stable spell (20 cooldowns closed) brings the plain cooldown back
+        now += 20_000;
+        assert_eq!(b.failure(now), Transition::Opened);
+        assert_eq!(b.gate(now + 1_000), Gate::Probe);
     }
 
     #[test]
@@ -136,7 +198,7 @@ mod tests {
         assert_eq!(b.gate(5_000), Gate::Open, "opened with the new cooldown");
         assert_eq!(b.gate(10_005), Gate::Probe);
         b.tune(0, 1);
-        assert_eq!(b.success(), Transition::Closed);
+        assert_eq!(b.success(10_005), Transition::Closed);
         assert_eq!(
             b.failure(20_000),
             Transition::Opened,

@@ -47,4 +47,47 @@ impl LocalBuckets {
             }
         }
     }
+
+    /// Sets the key's bucket to hold `tokens` (what the shared bucket last said this replica's
+    /// share is): when Redis becomes unreachable, the fallback starts from the shared state,
+    /// not from a full local burst (a flooded key gets none). Only moves the TAT forward or
+    /// to a fuller state that Redis just reported.
+    pub fn seed(&self, key: &str, now_us: u64, bucket: Bucket, tokens: u64) {
+        let tat = match self.tats.get(key) {
+            Some(t) => t,
+            None => self
+                .tats
+                .get_with(key.to_string(), || Arc::new(AtomicU64::new(0))),
+        };
+        let held = tokens.min(bucket.capacity_us / bucket.interval_us.max(1));
+        let used = bucket
+            .capacity_us
+            .saturating_sub(held.saturating_mul(bucket.interval_us));
+        tat.store(now_us.saturating_add(used), Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seeded_bucket_holds_what_redis_reported() {
+        let local = LocalBuckets::new(10);
+        let b = Bucket::new(10.0, 5);
+        let now = 1_000_000_000;
+        // Redis said two tokens are this replica's: two pass, the third waits for the refill
+        local.seed("k", now, b, 2);
+        assert!(local.decide("k", now, b, 1).allowed);
+        assert!(local.decide("k", now, b, 1).allowed);
+        assert!(!local.decide("k", now, b, 1).allowed);
+        // a flooded key (nothing left) starts empty; more than the burst is the burst
+        local.seed("flooded", now, b, 0);
+        assert!(!local.decide("flooded", now, b, 1).allowed);
+        local.seed("quiet", now, b, 99);
+        let passed = (0..10)
+            .filter(|_| local.decide("quiet", now, b, 1).allowed)
+            .count();
+        assert_eq!(passed, 5);
+    }
 }

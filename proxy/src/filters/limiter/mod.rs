@@ -10,7 +10,12 @@
 //! earlier policy is not returned when a later one refuses; while Redis is down each replica
 //! admits `rate / replicas` on its own, so uneven load across replicas admits less than the
 //! configured rate; the deny cache is per replica, so a refused client can still reach Redis
-//! once through each replica.
+//! once through each replica; a Redis call that times out may still have taken its tokens in
+//! Redis (the request is then decided locally too, which admits less, never more).
+//!
+//! Outages are reconciled: local admissions are charged to the shared bucket when Redis
+//! answers again, and local buckets start from the share Redis last reported, so a flapping
+//! Redis does not hand out a fresh burst per flap.
 
 mod breaker;
 mod gcra;
@@ -43,6 +48,9 @@ pub struct Policy {
     bucket: Bucket,
     /// The share of one replica while Redis is down.
     local_bucket: Bucket,
+    /// `[rate_limit] replicas`: the local bucket is seeded with this share of what Redis
+    /// reports remaining.
+    replicas: u64,
     cost: u64,
     on_redis_down: OnRedisDown,
     lease: LeaseMode,
@@ -69,6 +77,7 @@ impl Policy {
             key: spec.key.clone(),
             bucket: Bucket::new(spec.rate, spec.burst),
             local_bucket: Bucket::new(spec.rate / replicas as f64, local_burst),
+            replicas,
             cost: spec.cost,
             on_redis_down: spec.on_redis_down,
             lease: lease_mode(spec, replicas),
@@ -149,6 +158,9 @@ pub struct Stats {
     pub denied_from_cache: AtomicU64,
     pub fallback_decisions: AtomicU64,
     pub redis_errors: AtomicU64,
+    /// Tokens admitted from local buckets during an outage and charged to the shared bucket
+    /// once Redis answered again.
+    pub fallback_tokens_charged: AtomicU64,
 }
 
 /// Process-wide limiter state (survives config reloads).
@@ -159,6 +171,12 @@ pub struct Limiter {
     local: LocalBuckets,
     denied_until: Cache<String, u64>,
     leases: Cache<String, Arc<Lease>>,
+    /// Per key, tokens admitted locally while Redis was unreachable and not yet charged to the
+    /// shared bucket: without the charge, the shared bucket comes back full after every
+    /// outage and a flapping Redis multiplies the burst.
+    debts: Cache<String, Arc<AtomicU64>>,
+    /// Sum of all debts: zero (the normal state) skips the lookup on the request path.
+    outstanding: Arc<AtomicU64>,
     epoch: Instant,
     pub stats: Stats,
 }
@@ -170,6 +188,7 @@ impl Limiter {
                 "no [redis] configured: rate limits use in-process buckets (one replica only)"
             );
         }
+        let outstanding = Arc::new(AtomicU64::new(0));
         Limiter {
             redis,
             script: redis::Script::new(include_str!("bucket.lua")),
@@ -188,6 +207,20 @@ impl Limiter {
                 .max_capacity(settings.local_capacity)
                 .time_to_idle(Duration::from_secs(1))
                 .build(),
+            // a debt older than this is paid by time anyway: the shared bucket refilled it
+            debts: Cache::builder()
+                .max_capacity(settings.local_capacity)
+                .time_to_idle(Duration::from_secs(600))
+                .eviction_listener({
+                    let outstanding = outstanding.clone();
+                    move |_key, debt: Arc<AtomicU64>, _cause| {
+                        let left = debt.swap(0, Relaxed);
+                        let _ = outstanding
+                            .fetch_update(Relaxed, Relaxed, |o| Some(o.saturating_sub(left)));
+                    }
+                })
+                .build(),
+            outstanding,
             epoch: Instant::now(),
             stats: Stats::default(),
         }
@@ -337,14 +370,26 @@ impl Limiter {
             return Decided::Outcome(self.local.decide(key, now, policy.bucket, policy.cost));
         };
         if self.breaker.gate(now) != Gate::Open {
-            match self.ask_redis(redis, policy, key, ask).await {
+            let charge = self.take_debt(key);
+            match self.ask_redis(redis, policy, key, ask, charge).await {
                 Ok(o) => {
-                    if self.breaker.success() == Transition::Closed {
+                    self.stats
+                        .fallback_tokens_charged
+                        .fetch_add(charge, Relaxed);
+                    if policy.on_redis_down == OnRedisDown::Local {
+                        // should Redis go next, this replica goes on from its share of what
+                        // is left, not from a full local burst
+                        let share = o.remaining.div_ceil(policy.replicas);
+                        self.local.seed(key, now, policy.local_bucket, share);
+                    }
+                    if self.breaker.success(self.now_us()) == Transition::Closed {
                         tracing::info!("redis reachable again: shared rate limiting resumed");
                     }
                     return Decided::Outcome(o);
                 }
                 Err(e) => {
+                    // not charged after all: kept for the next call that reaches Redis
+                    self.add_debt(key, charge);
                     self.stats.redis_errors.fetch_add(1, Relaxed);
                     if self.breaker.failure(self.now_us()) == Transition::Opened {
                         tracing::warn!(error = %e, "redis unreachable: rate limits fall back to on_redis_down");
@@ -355,14 +400,44 @@ impl Limiter {
         self.stats.fallback_decisions.fetch_add(1, Relaxed);
         match policy.on_redis_down {
             OnRedisDown::Local => {
-                Decided::Outcome(
-                    self.local
-                        .decide(key, now, policy.local_bucket, policy.cost),
-                )
+                let o = self
+                    .local
+                    .decide(key, now, policy.local_bucket, policy.cost);
+                if o.allowed {
+                    self.add_debt(key, policy.cost);
+                }
+                Decided::Outcome(o)
             }
             OnRedisDown::Allow => Decided::Unlimited,
             OnRedisDown::Deny => Decided::Unavailable,
         }
+    }
+
+    fn add_debt(&self, key: &str, tokens: u64) {
+        if tokens == 0 {
+            return;
+        }
+        self.outstanding.fetch_add(tokens, Relaxed);
+        self.debts
+            .entry_by_ref(key)
+            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
+            .into_value()
+            .fetch_add(tokens, Relaxed);
+    }
+
+    /// The key's debt, now owed by the caller (to charge, or to put back).
+    fn take_debt(&self, key: &str) -> u64 {
+        if self.outstanding.load(Relaxed) == 0 {
+            return 0;
+        }
+        let Some(debt) = self.debts.get(key) else {
+            return 0;
+        };
+        let tokens = debt.swap(0, Relaxed);
+        let _ = self
+            .outstanding
+            .fetch_update(Relaxed, Relaxed, |o| Some(o.saturating_sub(tokens)));
+        tokens
     }
 
     async fn ask_redis(
@@ -371,6 +446,7 @@ impl Limiter {
         policy: &Policy,
         key: &str,
         ask: Ask,
+        charge: u64,
     ) -> Result<Outcome, String> {
         let Some(mut conn) = redis.conn() else {
             return Err("not connected yet".into());
@@ -381,7 +457,8 @@ impl Limiter {
             .arg(policy.cost)
             .arg(ask.want)
             .arg(policy.share)
-            .arg(ask.refund);
+            .arg(ask.refund)
+            .arg(charge);
         let reply = tokio::time::timeout(
             redis.spec.timeout,
             call.invoke_async::<(i64, i64, i64, i64)>(&mut conn),

@@ -16,6 +16,7 @@ pub mod raw;
 pub mod redis;
 pub mod served;
 pub mod site;
+pub mod slow_proxy;
 pub mod social;
 pub mod upstream;
 
