@@ -78,7 +78,8 @@ pub struct AccessPolicy {
 pub enum UpstreamProtocol {
     #[default]
     H1,
-    /// HTTP/2 over TLS, negotiated by ALPN (h2 only: a server answering h1 fails the request).
+    /// HTTP/2 over TLS, offered alone by ALPN (a server that selects no protocol is spoken
+    /// to in HTTP/1.1, as Pingora does; one that only speaks h1 fails the handshake).
     H2,
     /// HTTP/2 over plain TCP with prior knowledge.
     H2c,

@@ -52,9 +52,16 @@ pub async fn error_with(
 /// A gRPC call (`content-type: application/grpc`, `+proto`, `+json`…): its client reads
 /// `grpc-status`, not the HTTP status or a JSON body.
 fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
-    req.headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    // gRPC is a POST over HTTP/2; grpc-web (HTTP/1.1, its own content types) gets JSON
+    req.version == http::Version::HTTP_2
+        && req.method == http::Method::POST
+        && req
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| {
+                let v = v.as_bytes();
+                v == b"application/grpc" || v.starts_with(b"application/grpc+")
+            })
 }
 
 /// A gRPC "trailers-only" answer: HTTP 200 with `grpc-status`, `grpc-message` (ASCII, no
@@ -65,11 +72,12 @@ async fn grpc_error(
     request_id: &HeaderValue,
     extra: impl FnOnce(&mut ResponseHeader) -> Result<()>,
 ) -> Result<()> {
-    let mut header = ResponseHeader::build(200, Some(8))?;
+    let mut header = ResponseHeader::build(200, Some(9))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/grpc")?;
     header.insert_header("grpc-status", u16::from(err.grpc_status()))?;
     header.insert_header("grpc-message", err.to_string())?;
     header.insert_header(http::header::CONTENT_LENGTH, 0)?;
+    header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
     header.insert_header(crate::proxy::request_id::HEADER, request_id)?;
     if let Some(secs) = err.retry_after() {
         header.insert_header(http::header::RETRY_AFTER, secs)?;

@@ -87,9 +87,22 @@ async fn unary_and_streaming_calls_pass_through_with_their_trailers() {
         .unwrap()
         .unwrap();
     assert_eq!(next.status, ServingStatus::NotServing as i32);
-    // HTTP/1.1 clients still work on the same listener
+    // HTTP/1.1 clients still work on the same listener, and requests shorter than the
+    // HTTP/2 preface (24 bytes) are answered, not held waiting for more bytes
     let r = reqwest::get(edge.url("/_edge/health")).await.unwrap();
     assert_eq!(r.status(), 200);
+    let addr = ([127, 0, 0, 1], edge.port).into();
+    for short in [
+        &b"GET / HTTP/1.0\r\n\r\n"[..],
+        b"OPTIONS / HTTP/1.0\r\n\r\n",
+    ] {
+        let started = std::time::Instant::now();
+        let r = tokio::task::spawn_blocking(move || crate::support::raw::send(addr, short))
+            .await
+            .unwrap();
+        assert!(r.is_some(), "{} bytes: no answer", short.len());
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
 }
 
 #[tokio::test]

@@ -103,30 +103,40 @@ impl Breaker {
         self.probing.store(false, Relaxed);
         let failures = self.failures.fetch_add(1, Relaxed).saturating_add(1);
         let was_open = self.is_open();
-        if !was_open && failures >= self.threshold.load(Relaxed) {
-            // opening again soon after closing: a flapping Redis, wait longer this time
-            let closed_at = self.closed_at_us.load(Relaxed);
-            let stable = self
-                .cooldown_us
-                .load(Relaxed)
-                .saturating_mul(STABLE_COOLDOWNS);
-            if closed_at != 0 && now_us.saturating_sub(closed_at) < stable {
-                let _ = self
-                    .flaps
-                    .fetch_update(Relaxed, Relaxed, |f| Some((f + 1).min(MAX_FLAPS)));
-            } else {
-                self.flaps.store(0, Relaxed);
-            }
-        }
-        if was_open || failures >= self.threshold.load(Relaxed) {
-            // a failed probe re-opens for another cooldown; never store 0 (= closed)
+        if was_open {
+            // a failed probe re-opens for another cooldown (of the current length)
             self.open_until_us
                 .store(now_us.saturating_add(self.cooldown()).max(1), Relaxed);
+            return Transition::None;
         }
-        if !was_open && self.is_open() {
-            Transition::Opened
+        if failures < self.threshold.load(Relaxed) {
+            return Transition::None;
+        }
+        // opening again soon after closing: a flapping Redis, wait longer this time
+        let closed_at = self.closed_at_us.load(Relaxed);
+        let stable = self
+            .cooldown_us
+            .load(Relaxed)
+            .saturating_mul(STABLE_COOLDOWNS);
+        let flapping = closed_at != 0 && now_us.saturating_sub(closed_at) < stable;
+        let flaps = if flapping {
+            (self.flaps.load(Relaxed) + 1).min(MAX_FLAPS)
         } else {
-            Transition::None
+            0
+        };
+        let cooldown = self.cooldown_us.load(Relaxed).saturating_mul(1 << flaps);
+        // concurrent failures at the threshold: one of them opens (and counts the flap)
+        match self.open_until_us.compare_exchange(
+            0,
+            now_us.saturating_add(cooldown).max(1),
+            Relaxed,
+            Relaxed,
+        ) {
+            Ok(_) => {
+                self.flaps.store(flaps, Relaxed);
+                Transition::Opened
+            }
+            Err(_) => Transition::None,
         }
     }
 }

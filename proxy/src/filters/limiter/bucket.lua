@@ -23,7 +23,8 @@ if refund > 0 then
   tat = math.max(now, tat - refund * interval)
 end
 if charge > 0 then
-  tat = math.min(tat + charge * interval, now + capacity)
+  -- never beyond an empty bucket, and never back: a TAT already past that stays
+  tat = math.max(tat, math.min(tat + charge * interval, now + capacity))
 end
 local used = tat - now
 local available = math.floor((capacity - used) / interval)

@@ -48,10 +48,21 @@ impl LocalBuckets {
         }
     }
 
+    /// Tokens the key's bucket used since its TAT was `baseline_us` and has not refilled by
+    /// `now_us`: what it admitted in an outage, net of the refill since.
+    pub fn spent_since(&self, key: &str, baseline_us: u64, now_us: u64, bucket: Bucket) -> u64 {
+        let Some(tat) = self.tats.get(key) else {
+            return 0;
+        };
+        let used_now = tat.load(Ordering::Acquire).saturating_sub(now_us);
+        let used_before = baseline_us.saturating_sub(now_us);
+        used_now.saturating_sub(used_before) / bucket.interval_us.max(1)
+    }
+
     /// Sets the key's bucket to hold `tokens` (what the shared bucket last said this replica's
     /// share is): when Redis becomes unreachable, the fallback starts from the shared state,
-    /// not from a full local burst (a flooded key gets none). Only moves the TAT forward or
-    /// to a fuller state that Redis just reported.
+    /// not from a full local burst (a flooded key gets none). A snapshot of Redis's answer:
+    /// it replaces whatever the local bucket held.
     pub fn seed(&self, key: &str, now_us: u64, bucket: Bucket, tokens: u64) {
         let tat = match self.tats.get(key) {
             Some(t) => t,

@@ -171,12 +171,16 @@ pub struct Limiter {
     local: LocalBuckets,
     denied_until: Cache<String, u64>,
     leases: Cache<String, Arc<Lease>>,
-    /// Per key, tokens admitted locally while Redis was unreachable and not yet charged to the
-    /// shared bucket: without the charge, the shared bucket comes back full after every
-    /// outage and a flapping Redis multiplies the burst.
-    debts: Cache<String, Arc<AtomicU64>>,
-    /// Sum of all debts: zero (the normal state) skips the lookup on the request path.
-    outstanding: Arc<AtomicU64>,
+    /// Keys admitted from their local bucket while Redis was unreachable, with the local TAT
+    /// before the first such admission: what the local bucket used beyond that, and has not
+    /// refilled since, is charged to the shared bucket with the key's next Redis call. Without
+    /// the charge the shared bucket comes back full after every outage and a flapping Redis
+    /// multiplies the burst; charging only the unrefilled part keeps a long outage from
+    /// emptying it.
+    fallback_keys: Cache<String, u64>,
+    /// When a local bucket last admitted for an unreachable Redis (0: never): past
+    /// `FALLBACK_MEMORY` the request path skips the lookup.
+    last_fallback_us: AtomicU64,
     epoch: Instant,
     pub stats: Stats,
 }
@@ -188,7 +192,6 @@ impl Limiter {
                 "no [redis] configured: rate limits use in-process buckets (one replica only)"
             );
         }
-        let outstanding = Arc::new(AtomicU64::new(0));
         Limiter {
             redis,
             script: redis::Script::new(include_str!("bucket.lua")),
@@ -207,20 +210,11 @@ impl Limiter {
                 .max_capacity(settings.local_capacity)
                 .time_to_idle(Duration::from_secs(1))
                 .build(),
-            // a debt older than this is paid by time anyway: the shared bucket refilled it
-            debts: Cache::builder()
+            fallback_keys: Cache::builder()
                 .max_capacity(settings.local_capacity)
-                .time_to_idle(Duration::from_secs(600))
-                .eviction_listener({
-                    let outstanding = outstanding.clone();
-                    move |_key, debt: Arc<AtomicU64>, _cause| {
-                        let left = debt.swap(0, Relaxed);
-                        let _ = outstanding
-                            .fetch_update(Relaxed, Relaxed, |o| Some(o.saturating_sub(left)));
-                    }
-                })
+                .time_to_live(FALLBACK_MEMORY)
                 .build(),
-            outstanding,
+            last_fallback_us: AtomicU64::new(0),
             epoch: Instant::now(),
             stats: Stats::default(),
         }
@@ -369,30 +363,34 @@ impl Limiter {
         let Some(redis) = &self.redis else {
             return Decided::Outcome(self.local.decide(key, now, policy.bucket, policy.cost));
         };
-        if self.breaker.gate(now) != Gate::Open {
-            let charge = self.take_debt(key);
+        let gate = self.breaker.gate(now);
+        if gate != Gate::Open {
+            let baseline = self.take_fallback(key, now);
+            let charge = baseline.map_or(0, |b| {
+                self.local.spent_since(key, b, now, policy.local_bucket)
+            });
             match self.ask_redis(redis, policy, key, ask, charge).await {
                 Ok(o) => {
                     self.stats
                         .fallback_tokens_charged
                         .fetch_add(charge, Relaxed);
-                    if policy.on_redis_down == OnRedisDown::Local {
-                        // should Redis go next, this replica goes on from its share of what
-                        // is left, not from a full local burst
-                        let share = o.remaining.div_ceil(policy.replicas);
-                        self.local.seed(key, now, policy.local_bucket, share);
-                    }
                     if self.breaker.success(self.now_us()) == Transition::Closed {
                         tracing::info!("redis reachable again: shared rate limiting resumed");
+                    }
+                    if policy.on_redis_down == OnRedisDown::Local && gate == Gate::Closed {
+                        self.seed_local(policy, key, &o);
                     }
                     return Decided::Outcome(o);
                 }
                 Err(e) => {
-                    // not charged after all: kept for the next call that reaches Redis
-                    self.add_debt(key, charge);
+                    // never sent: charge it with the next call; sent and timed out: the
+                    // script may have run, and a second charge would count it twice
+                    if let (Some(b), false) = (baseline, e.sent) {
+                        self.fallback_keys.insert(key.to_string(), b);
+                    }
                     self.stats.redis_errors.fetch_add(1, Relaxed);
                     if self.breaker.failure(self.now_us()) == Transition::Opened {
-                        tracing::warn!(error = %e, "redis unreachable: rate limits fall back to on_redis_down");
+                        tracing::warn!(error = %e.message, "redis unreachable: rate limits fall back to on_redis_down");
                     }
                 }
             }
@@ -404,7 +402,7 @@ impl Limiter {
                     .local
                     .decide(key, now, policy.local_bucket, policy.cost);
                 if o.allowed {
-                    self.add_debt(key, policy.cost);
+                    self.remember_fallback(policy, key, &o, now);
                 }
                 Decided::Outcome(o)
             }
@@ -413,31 +411,38 @@ impl Limiter {
         }
     }
 
-    fn add_debt(&self, key: &str, tokens: u64) {
-        if tokens == 0 {
+    /// Notes the key's local TAT before its first local admission of this outage.
+    fn remember_fallback(&self, policy: &Policy, key: &str, o: &Outcome, now: u64) {
+        self.last_fallback_us.store(now.max(1), Relaxed);
+        if self.fallback_keys.contains_key(key) {
             return;
         }
-        self.outstanding.fetch_add(tokens, Relaxed);
-        self.debts
-            .entry_by_ref(key)
-            .or_insert_with(|| Arc::new(AtomicU64::new(0)))
-            .into_value()
-            .fetch_add(tokens, Relaxed);
+        let before = o
+            .tat_us
+            .saturating_sub(policy.cost.saturating_mul(policy.local_bucket.interval_us));
+        self.fallback_keys.entry_by_ref(key).or_insert(before);
     }
 
-    /// The key's debt, now owed by the caller (to charge, or to put back).
-    fn take_debt(&self, key: &str) -> u64 {
-        if self.outstanding.load(Relaxed) == 0 {
-            return 0;
+    /// The key's baseline, taken by this caller (one request charges it), if it was admitted
+    /// locally during a recent outage.
+    fn take_fallback(&self, key: &str, now: u64) -> Option<u64> {
+        let last = self.last_fallback_us.load(Relaxed);
+        if last == 0 || now.saturating_sub(last) > FALLBACK_MEMORY.as_micros() as u64 {
+            return None;
         }
-        let Some(debt) = self.debts.get(key) else {
-            return 0;
-        };
-        let tokens = debt.swap(0, Relaxed);
-        let _ = self
-            .outstanding
-            .fetch_update(Relaxed, Relaxed, |o| Some(o.saturating_sub(tokens)));
-        tokens
+        self.fallback_keys.remove(key)
+    }
+
+    /// After a decision in Redis: this replica's local bucket holds its share of what is left,
+    /// so an outage starting now goes on from there, not from a full local burst. Only a
+    /// bucket below its local burst is written: a quiet key costs nothing here.
+    fn seed_local(&self, policy: &Policy, key: &str, o: &Outcome) {
+        let share = o.remaining.div_ceil(policy.replicas);
+        let local_burst = policy.local_bucket.capacity_us / policy.local_bucket.interval_us.max(1);
+        if share < local_burst {
+            self.local
+                .seed(key, self.now_us(), policy.local_bucket, share);
+        }
     }
 
     async fn ask_redis(
@@ -447,9 +452,12 @@ impl Limiter {
         key: &str,
         ask: Ask,
         charge: u64,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, RedisFailure> {
         let Some(mut conn) = redis.conn() else {
-            return Err("not connected yet".into());
+            return Err(RedisFailure {
+                message: "not connected yet".into(),
+                sent: false,
+            });
         };
         let mut call = self.script.key(key);
         call.arg(policy.bucket.interval_us)
@@ -466,8 +474,19 @@ impl Limiter {
         .await;
         let (granted, remaining, retry_after_us, reset_us) = match reply {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err(format!("no answer within {:?}", redis.spec.timeout)),
+            Ok(Err(e)) => {
+                return Err(RedisFailure {
+                    message: e.to_string(),
+                    // a refused connection never ran the script; anything else may have
+                    sent: !e.is_connection_refusal(),
+                });
+            }
+            Err(_) => {
+                return Err(RedisFailure {
+                    message: format!("no answer within {:?}", redis.spec.timeout),
+                    sent: true,
+                })
+            }
         };
         let non_negative = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Outcome {
@@ -480,6 +499,15 @@ impl Limiter {
         })
     }
 }
+
+/// A Redis call that failed, and whether the script may have run anyway.
+struct RedisFailure {
+    message: String,
+    sent: bool,
+}
+
+/// How long after an outage local admissions are remembered for the charge.
+const FALLBACK_MEMORY: Duration = Duration::from_secs(600);
 
 enum Decided {
     Outcome(Outcome),

@@ -32,6 +32,8 @@ use crate::protocols::ALPN;
 
 // https://datatracker.ietf.org/doc/html/rfc9113#section-3.4
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// How long a plain connection with h2c on may stay silent before its first bytes.
+const H2C_PREFACE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[async_trait]
 /// This trait defines the interface of a transport layer (TCP or TLS) application.
@@ -280,20 +282,25 @@ where
         }
         // try to read h2 preface
         else if h2c && !custom {
-            let mut buf = [0u8; H2_PREFACE.len()];
-            let peeked = stream
-                .try_peek(&mut buf)
+            // edge patch: decide on the first bytes that differ from the preface (an 18-byte
+            // HTTP/1.0 request no longer waits for 24 bytes that never come), within a bound
+            // (a silent connection is closed, not held)
+            match pingora_timeout::timeout(H2C_PREFACE_WAIT, stream.peek_prefix(H2_PREFACE))
                 .await
-                .map_err(|e| {
+            {
+                // turn off h2c (use h1) if h2 preface doesn't exist
+                Ok(Ok(Some(is_h2))) => h2c = is_h2,
+                // not all streams support peeking
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
                     // this error is normal when h1 reuse and close the connection
                     debug!("Read error while peeking h2c preface {e}");
-                    e
-                })
-                .ok()?;
-            // not all streams support peeking
-            if peeked {
-                // turn off h2c (use h1) if h2 preface doesn't exist
-                h2c = buf == H2_PREFACE;
+                    return None;
+                }
+                Err(_) => {
+                    debug!("no request within {H2C_PREFACE_WAIT:?}");
+                    return None;
+                }
             }
         }
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {

@@ -79,6 +79,13 @@ pub trait Peek {
     async fn try_peek(&mut self, _buf: &mut [u8]) -> std::io::Result<bool> {
         Ok(false)
     }
+
+    /// Whether the stream starts with `expected`, reading only as far as it takes to know
+    /// (a shorter request that differs early does not wait for more bytes), then putting back
+    /// what was read. `None` if peeking is not supported.
+    async fn peek_prefix(&mut self, _expected: &[u8]) -> std::io::Result<Option<bool>> {
+        Ok(None)
+    }
 }
 
 use std::any::Any;

@@ -750,6 +750,24 @@ impl Peek for Stream {
         self.rewind(buf);
         Ok(true)
     }
+
+    async fn peek_prefix(&mut self, expected: &[u8]) -> std::io::Result<Option<bool>> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; expected.len()];
+        let mut n = 0;
+        while n < expected.len() {
+            let read = self.read(&mut buf[n..]).await?;
+            if read == 0 {
+                break;
+            }
+            n += read;
+            if buf[..n] != expected[..n] {
+                break;
+            }
+        }
+        self.rewind(&buf[..n]);
+        Ok(Some(n == expected.len() && buf == expected))
+    }
 }
 
 #[async_trait]
