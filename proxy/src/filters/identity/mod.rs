@@ -284,25 +284,13 @@ impl Identity {
         token: &str,
         now: i64,
     ) -> Result<Arc<Verified>, TokenError> {
-        let key = self.hasher.hash_one(token);
-        if let Some(hit) = self
-            .verified
-            .get(&key)
-            .filter(|c| &*c.token == token && c.verified.from(ext.id))
-        {
-            auth_core::token::check_time(&hit.verified.claims, now)?;
-            return Ok(hit.verified.clone());
+        if let Some(hit) = self.cached(token, ext.id, now) {
+            return hit;
         }
         let claims = ext.verify(token, now).await?;
         let source = Some((ext.spec.name.as_str(), ext.id));
         let verified = Arc::new(Verified::new(claims, source).ok_or(TokenError::Malformed)?);
-        self.verified.insert(
-            key,
-            Arc::new(CachedToken {
-                token: token.into(),
-                verified: verified.clone(),
-            }),
-        );
+        self.remember(token, &verified);
         Ok(verified)
     }
 
@@ -311,25 +299,39 @@ impl Identity {
         if token.len() > auth_core::token::MAX_TOKEN_BYTES {
             return Err(TokenError::TooLong);
         }
-        let key = self.hasher.hash_one(token);
-        if let Some(hit) = self
-            .verified
-            .get(&key)
-            .filter(|c| &*c.token == token && c.verified.from(0))
-        {
-            auth_core::token::check_time(&hit.verified.claims, now)?;
-            return Ok(hit.verified.clone());
+        if let Some(hit) = self.cached(token, 0, now) {
+            return hit;
         }
         let claims = self.verifier.load().verify(token, now)?;
         let verified = Arc::new(Verified::new(claims, None).ok_or(TokenError::Malformed)?);
+        self.remember(token, &verified);
+        Ok(verified)
+    }
+
+    /// A verdict reached before for this very token by the issuer instance `issuer_id` (0: the
+    /// auth core), its expiry checked again.
+    fn cached(
+        &self,
+        token: &str,
+        issuer_id: u64,
+        now: i64,
+    ) -> Option<Result<Arc<Verified>, TokenError>> {
+        let key = self.hasher.hash_one(token);
+        let hit = self
+            .verified
+            .get(&key)
+            .filter(|c| &*c.token == token && c.verified.from(issuer_id))?;
+        Some(auth_core::token::check_time(&hit.verified.claims, now).map(|()| hit.verified.clone()))
+    }
+
+    fn remember(&self, token: &str, verified: &Arc<Verified>) {
         self.verified.insert(
-            key,
+            self.hasher.hash_one(token),
             Arc::new(CachedToken {
                 token: token.into(),
                 verified: verified.clone(),
             }),
         );
-        Ok(verified)
     }
 
     /// Reads the keys again for a token signed with an unknown key, at most once per
