@@ -148,10 +148,7 @@ pub fn run(
     server.add_service(proxy);
     server.add_service(background_service(
         "config reloader",
-        Reloader {
-            live: live.clone(),
-            dir,
-        },
+        Reloader::new(live.clone(), dir),
     ));
     server.add_service(background_service("drain watch", drain_watch));
     if let Some(t) = &tracing {

@@ -99,8 +99,25 @@ impl Live {
 /// conf dir changes. Polling (not inotify) because it also sees Kubernetes ConfigMap symlink
 /// swaps and costs a few `stat` calls a second.
 pub struct Reloader {
-    pub live: Arc<Live>,
-    pub dir: PathBuf,
+    live: Arc<Live>,
+    dir: PathBuf,
+    /// The files as the process started with them: taken before it listens, so a change
+    /// made right after start is not mistaken for the starting state.
+    initial: Fingerprint,
+}
+
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+impl Reloader {
+    pub fn new(live: Arc<Live>, dir: PathBuf) -> Reloader {
+        let mut r = Reloader {
+            live,
+            dir,
+            initial: Vec::new(),
+        };
+        r.initial = r.fingerprint();
+        r
+    }
 }
 
 #[async_trait]
@@ -119,7 +136,7 @@ impl BackgroundService for Reloader {
                 None
             }
         };
-        let mut seen = self.fingerprint();
+        let mut seen = self.initial.clone();
         // a refused reload is tried again with backoff while the files stay as they are: the
         // refusal may be passing (a DNS name not resolving yet, a renewal half-written)
         let mut retry: Option<(tokio::time::Instant, u32)> = None;
@@ -166,7 +183,7 @@ const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 impl Reloader {
     /// The conf files and the running listeners' certificate files (cert-manager and certbot
     /// renew those in place, often outside the conf dir).
-    fn fingerprint(&self) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    fn fingerprint(&self) -> Fingerprint {
         let generation = self.live.load();
         let certs = crate::server::tls::Certificates::files(&generation.config.listeners);
         fingerprint(&self.dir, certs)
@@ -175,10 +192,7 @@ impl Reloader {
 
 /// Names, sizes and modification times of the conf files and of `more` files (followed
 /// through symlinks, so a Kubernetes Secret's `..data` swap shows).
-fn fingerprint<'a>(
-    dir: &Path,
-    more: impl Iterator<Item = &'a Path>,
-) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+fn fingerprint<'a>(dir: &Path, more: impl Iterator<Item = &'a Path>) -> Fingerprint {
     let stat = |path: PathBuf| {
         let meta = std::fs::metadata(&path).ok()?;
         Some((path, meta.len(), meta.modified().ok()))
