@@ -270,7 +270,7 @@ async fn fast_answers_and_guessing_end_in_a_lockout_that_escalates() {
     }
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(
-        !redis.cli(&["KEYS", "bf:lock:*"]).is_empty(),
+        !redis.cli(&["KEYS", "bf:*:lock"]).is_empty(),
         "the lockout lives in Redis"
     );
     assert!(edge.logged("bot filter: client locked out").await);

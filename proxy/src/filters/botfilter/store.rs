@@ -95,11 +95,14 @@ redis.call('DEL', KEYS[1])
 return {n, ms}
 ";
 
+/// A client's failure count, lockout level and lockout. One script reads and writes them
+/// together, so they share a Redis Cluster hash slot: the `{client}` hash tag (the client id
+/// is hex, so it holds no brace of its own).
 fn keys(client: &str) -> [String; 3] {
     [
-        format!("bf:fail:{client}"),
-        format!("bf:lockouts:{client}"),
-        format!("bf:lock:{client}"),
+        format!("bf:{{{client}}}:fail"),
+        format!("bf:{{{client}}}:lockouts"),
+        format!("bf:{{{client}}}:lock"),
     ]
 }
 
@@ -360,5 +363,17 @@ mod tests {
         // failures outside the window do not add up
         assert_eq!(m.fail("d", &policy, 0).failures, 1);
         assert_eq!(m.fail("d", &policy, 700_000).failures, 1);
+    }
+
+    #[test]
+    fn a_clients_keys_share_one_cluster_slot() {
+        // Redis Cluster hashes only what is between the first '{' and the next '}'
+        let tag = |k: &str| {
+            let open = k.find('{').unwrap();
+            let close = open + k[open..].find('}').unwrap();
+            k[open + 1..close].to_string()
+        };
+        let ks = keys("0123456789abcdef01234567");
+        assert!(ks.iter().all(|k| tag(k) == "0123456789abcdef01234567"), "{ks:?}");
     }
 }
