@@ -374,6 +374,9 @@ mod tests {
             k[open + 1..close].to_string()
         };
         let ks = keys("0123456789abcdef01234567");
-        assert!(ks.iter().all(|k| tag(k) == "0123456789abcdef01234567"), "{ks:?}");
+        assert!(
+            ks.iter().all(|k| tag(k) == "0123456789abcdef01234567"),
+            "{ks:?}"
+        );
     }
 }
