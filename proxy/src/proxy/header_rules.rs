@@ -68,6 +68,7 @@ pub const REQUEST_RESERVED: &[&str] = &[
     crate::filters::identity::USER_ID,
     crate::filters::identity::USER_ROLES,
     crate::filters::identity::AUTH_STATUS,
+    crate::filters::identity::AUTH_ISSUER,
 ];
 
 /// Response headers a rule may not touch: framing, and what the edge itself reports.

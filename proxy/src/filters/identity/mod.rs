@@ -232,19 +232,25 @@ impl Identity {
             };
         };
         // the common case (the core's tokens only) reads no claim before the signature check
-        let issuer = if accepts.external.is_empty() {
-            None
-        } else {
-            let iss = external::peek_issuer(token);
-            accepts
-                .external
-                .iter()
-                .find(|e| iss.as_deref() == Some(e.spec.issuer.as_str()))
-        };
-        let verdict = match issuer {
-            Some(ext) => self.verify_external(ext, token, now).await,
-            None if accepts.own => self.verify_own(token, now).await,
-            None => Err(TokenError::Claims),
+        let verdict = match self.accepted_hit(token, accepts, now) {
+            // a token verified before by an issuer this route lists: no claim read, no check
+            Some(hit) => hit,
+            None => {
+                let issuer = if accepts.external.is_empty() {
+                    None
+                } else {
+                    let iss = external::peek_issuer(token);
+                    accepts
+                        .external
+                        .iter()
+                        .find(|e| iss.as_deref() == Some(e.spec.issuer.as_str()))
+                };
+                match issuer {
+                    Some(ext) => self.verify_external(ext, token, now).await,
+                    None if accepts.own => self.verify_own(token, now).await,
+                    None => Err(TokenError::Claims),
+                }
+            }
         };
         let verified = match verdict {
             Ok(v) => v,
@@ -256,7 +262,7 @@ impl Identity {
             }
         };
         // external issuers have no session at the core: its deny list does not apply
-        if issuer.is_none() && self.revoked.is_revoked(&verified.claims.sid).await {
+        if verified.from(0) && self.revoked.is_revoked(&verified.claims.sid).await {
             tracing::debug!(route = label, "access token of a revoked session");
             return Err(EdgeError::TokenInvalid);
         }
@@ -322,6 +328,28 @@ impl Identity {
             .get(&key)
             .filter(|c| &*c.token == token && c.verified.from(issuer_id))?;
         Some(auth_core::token::check_time(&hit.verified.claims, now).map(|()| hit.verified.clone()))
+    }
+
+    /// A cached verdict for routes that list external issuers, when the issuer that reached
+    /// it is one of them: spares reading `iss` from the token on every request. A verdict of
+    /// an issuer the route does not list (or one a reload rebuilt) is no hit: the token is
+    /// then checked from scratch.
+    fn accepted_hit(
+        &self,
+        token: &str,
+        accepts: &Accepts,
+        now: i64,
+    ) -> Option<Result<Arc<Verified>, TokenError>> {
+        if accepts.external.is_empty() {
+            return None;
+        }
+        let key = self.hasher.hash_one(token);
+        let hit = self.verified.get(&key).filter(|c| &*c.token == token)?;
+        let id = hit.verified.issuer_id;
+        let listed = (id == 0 && accepts.own) || accepts.external.iter().any(|e| e.id == id);
+        listed.then(|| {
+            auth_core::token::check_time(&hit.verified.claims, now).map(|()| hit.verified.clone())
+        })
     }
 
     fn remember(&self, token: &str, verified: &Arc<Verified>) {
