@@ -15,7 +15,9 @@ pub struct Config {
     /// Pool size and the longest wait for a connection: past it the core answers 503.
     pub db_max_connections: u32,
     pub db_timeout: Duration,
-    pub redis_url: Option<String>,
+    /// Where Redis is, when the core runs on its own (admin commands); the edge hands the
+    /// core its own client instead (`Auth::with_redis`).
+    pub redis: Option<crate::redis_client::RedisSettings>,
     pub redis_timeout: Duration,
     pub issuer: String,
     pub audience: String,

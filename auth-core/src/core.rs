@@ -6,10 +6,10 @@ use crate::error::{Error, Result};
 use crate::keys::{self, Jwks, KeySet};
 use crate::model::{Caller, TokenPair};
 use crate::password::Passwords;
+use crate::redis_client::SharedRedis;
 use crate::token::{self, Claims, TokenError, Verifier};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ struct Keys {
 pub struct Auth {
     pub(crate) config: Config,
     pub(crate) db: PgPool,
-    pub(crate) redis: Option<ConnectionManager>,
+    pub(crate) redis: Option<Arc<SharedRedis>>,
     pub(crate) passwords: Passwords,
     keys: ArcSwap<Keys>,
     /// Open while PostgreSQL is unreachable (see `db_gate.rs`).
@@ -46,15 +46,25 @@ impl Auth {
     /// edge starts (and serves its other routes) while they are down. Must run inside a
     /// Tokio runtime.
     pub fn new(config: Config, now: DateTime<Utc>) -> Result<Arc<Auth>> {
+        let redis = config
+            .redis
+            .as_ref()
+            .map(|s| SharedRedis::spawn(s.with_timeout(config.redis_timeout)));
+        Auth::with_redis(config, now, redis)
+    }
+
+    /// As `new`, with the process's Redis client (the edge's), so the core and the edge share
+    /// one set of connections and follow the same failovers.
+    pub fn with_redis(
+        config: Config,
+        now: DateTime<Utc>,
+        redis: Option<Arc<SharedRedis>>,
+    ) -> Result<Arc<Auth>> {
         let db = PgPoolOptions::new()
             .max_connections(config.db_max_connections)
             .acquire_timeout(config.db_timeout)
             .connect_lazy(&config.database_url)
             .map_err(|e| Error::Internal(format!("database url: {e}")))?;
-        let redis = match &config.redis_url {
-            Some(url) => Some(connect_redis(url, config.redis_timeout)?),
-            None => None,
-        };
         if config.keys.generate_if_missing {
             keys::ensure(&config.keys.dir, now, config.access_ttl)?;
         }
@@ -207,18 +217,6 @@ fn load_keys(config: &Config, now: DateTime<Utc>) -> Result<Keys> {
     }
     let verifier = Verifier::from_set(&set, &config.issuer, &config.audience);
     Ok(Keys { set, verifier })
-}
-
-fn connect_redis(url: &str, timeout: Duration) -> Result<ConnectionManager> {
-    let client =
-        redis::Client::open(url).map_err(|e| Error::Internal(format!("redis url: {e}")))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout.max(Duration::from_millis(250))))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_lazy_with_config(client, config)
-        .map_err(|e| Error::Internal(format!("redis: {e}")))
 }
 
 impl Auth {

@@ -28,6 +28,7 @@ mod migrate;
 mod model;
 mod password;
 pub mod plumbing;
+pub mod redis_client;
 mod refresh;
 mod repo;
 pub mod revocation;

@@ -2,7 +2,8 @@
 //! access token it carried has expired, so edges can refuse those tokens without asking the
 //! core. Writes are best effort: the database stays the source of truth.
 
-use redis::aio::ConnectionManager;
+use crate::redis_client::{conn_of, SharedRedis};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -24,28 +25,32 @@ pub fn listed_for(access_ttl: Duration) -> Duration {
 
 /// Lists `sids` as revoked for `listed_for(access_ttl)`.
 pub async fn deny(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     sids: &[Uuid],
     access_ttl: Duration,
     timeout: Duration,
 ) {
     let ttl = listed_for(access_ttl);
-    let Some(mut conn) = redis.clone() else {
+    let Some(mut conn) = conn_of(redis) else {
         return;
     };
     if sids.is_empty() {
         return;
     }
-    let mut pipe = redis::pipe();
-    for sid in sids {
-        pipe.cmd("SET")
-            .arg(key(&sid.to_string()))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .ignore();
-    }
-    match tokio::time::timeout(timeout, pipe.exec_async(&mut conn)).await {
+    // one SET per session, not a pipeline: on a Redis Cluster the keys live in different
+    // slots and a pipeline across slots is refused (CROSSSLOT)
+    let all = async {
+        for sid in sids {
+            let mut set = redis::cmd("SET");
+            set.arg(key(&sid.to_string()))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            set.exec_async(&mut conn).await?;
+        }
+        Ok::<(), redis::RedisError>(())
+    };
+    match tokio::time::timeout(timeout, all).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::warn!(error = %e, sessions = sids.len(), "cannot list revoked sessions in redis")

@@ -7,7 +7,8 @@
 //! a short queue they are refused. Networks the owner signed in from are not paced. Fails open
 //! when Redis is down: the edge's own rate limit on `/auth/login` still applies (see README).
 
-use redis::aio::ConnectionManager;
+use crate::redis_client::{conn_of, SharedRedis};
+use std::sync::Arc;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -40,13 +41,13 @@ static PACE: LazyLock<redis::Script> = LazyLock::new(|| {
 /// Takes the account's next attempt slot (see `PACE`): `Ok(wait)`, or `Err(retry_after)`.
 /// Fails open (no wait) when Redis does not answer.
 pub async fn pace(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     key: &str,
     spacing: Duration,
     max_wait: Duration,
     timeout: Duration,
 ) -> Result<Duration, Duration> {
-    let Some(mut conn) = redis.clone() else {
+    let Some(mut conn) = conn_of(redis) else {
         return Ok(Duration::ZERO);
     };
     let mut invocation = PACE.key(key);
@@ -66,8 +67,8 @@ pub async fn pace(
 }
 
 /// Whether `key` exists (false when Redis does not answer).
-pub async fn exists(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) -> bool {
-    let Some(mut conn) = redis.clone() else {
+pub async fn exists(redis: &Option<Arc<SharedRedis>>, key: &str, timeout: Duration) -> bool {
+    let Some(mut conn) = conn_of(redis) else {
         return false;
     };
     let mut cmd = redis::cmd("EXISTS");
@@ -80,12 +81,12 @@ pub async fn exists(redis: &Option<ConnectionManager>, key: &str, timeout: Durat
 
 /// Sets `key` for `ttl` (best effort).
 pub async fn remember(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     key: &str,
     ttl: Duration,
     timeout: Duration,
 ) {
-    if let Some(mut conn) = redis.clone() {
+    if let Some(mut conn) = conn_of(redis) {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(1).arg("PX").arg(ttl.as_millis() as u64);
         let _ = tokio::time::timeout(timeout, cmd.exec_async(&mut conn)).await;
@@ -94,13 +95,13 @@ pub async fn remember(
 
 /// Counts one attempt on `key`; `Some(retry_after)` once more than `limit` are in the window.
 pub async fn hit(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     key: &str,
     limit: u32,
     window: Duration,
     timeout: Duration,
 ) -> Option<Duration> {
-    let mut conn = redis.clone()?;
+    let mut conn = conn_of(redis)?;
     let mut invocation = HIT.key(key);
     invocation.arg(window.as_millis() as u64);
     let call = invocation.invoke_async::<(u64, i64)>(&mut conn);
@@ -126,8 +127,8 @@ pub async fn hit(
 }
 
 /// The current value of a counter; 0 when it is absent or Redis does not answer.
-pub async fn count(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) -> u64 {
-    let Some(mut conn) = redis.clone() else {
+pub async fn count(redis: &Option<Arc<SharedRedis>>, key: &str, timeout: Duration) -> u64 {
+    let Some(mut conn) = conn_of(redis) else {
         return 0;
     };
     let mut get = redis::cmd("GET");
@@ -146,8 +147,8 @@ pub fn slowdown(failures: u64, free: u32, step: Duration, max: Duration) -> Dura
 }
 
 /// Forgets an account's failures after a successful login.
-pub async fn clear(redis: &Option<ConnectionManager>, key: &str, timeout: Duration) {
-    if let Some(mut conn) = redis.clone() {
+pub async fn clear(redis: &Option<Arc<SharedRedis>>, key: &str, timeout: Duration) {
+    if let Some(mut conn) = conn_of(redis) {
         let mut del = redis::cmd("DEL");
         del.arg(key);
         let _ = tokio::time::timeout(timeout, del.exec_async(&mut conn)).await;

@@ -5,12 +5,13 @@
 //! answer of `start`). The verifier never appears in a URL.
 
 use crate::error::{Error, Result};
+use crate::redis_client::{conn_of, SharedRedis};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -60,13 +61,13 @@ pub fn bound_to(flow: &Flow, secret: Option<&str>) -> bool {
 }
 
 pub async fn save(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     state: &str,
     flow: &Flow,
     ttl: Duration,
     timeout: Duration,
 ) -> Result<()> {
-    let mut conn = redis.clone().ok_or(Error::Unavailable(STORE))?;
+    let mut conn = conn_of(redis).ok_or(Error::Unavailable(STORE))?;
     let value = serde_json::to_string(flow).map_err(|e| Error::Internal(e.to_string()))?;
     let mut cmd = redis::cmd("SET");
     cmd.arg(format!("{KEY_PREFIX}{state}"))
@@ -92,11 +93,11 @@ pub async fn save(
 /// Reads and deletes the flow in one step: the first callback with a state wins, a second one
 /// (replay) finds nothing. `None` also for an expired state.
 pub async fn take(
-    redis: &Option<ConnectionManager>,
+    redis: &Option<Arc<SharedRedis>>,
     state: &str,
     timeout: Duration,
 ) -> Result<Option<Flow>> {
-    let mut conn = redis.clone().ok_or(Error::Unavailable(STORE))?;
+    let mut conn = conn_of(redis).ok_or(Error::Unavailable(STORE))?;
     let mut cmd = redis::cmd("GETDEL");
     cmd.arg(format!("{KEY_PREFIX}{state}"));
     let value =

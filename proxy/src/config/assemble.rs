@@ -97,7 +97,7 @@ pub(super) fn validate(
         .filter_map(|(n, (file, u))| upstream_spec(file, n, u, p))
         .collect();
     let verifies_tokens = auth.is_some();
-    let redis = redis.and_then(|(file, r)| redis_spec(&file, r, p));
+    let redis = redis.and_then(|(file, r)| redis_spec(dir, &file, r, p));
     let (mut auth, mut identity) = match auth {
         Some((file, a)) => auth_settings(&file, a, redis.as_ref(), p),
         None => (None, None),

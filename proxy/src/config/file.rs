@@ -323,14 +323,36 @@ pub struct MetricsFile {
     pub allow: Vec<String>,
 }
 
-/// The Redis shared by every edge replica (limiter now; captcha and sessions later).
+/// The Redis shared by every edge replica and the auth core: one server, Sentinel or Cluster.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisFile {
-    /// "redis://host:port/db".
-    pub url: String,
+    /// "standalone" (default), "sentinel" or "cluster".
+    pub mode: Option<String>,
+    /// "redis://host:port/db" or "rediss://…" (TLS): one server.
+    pub url: Option<String>,
+    /// Seed nodes (cluster), sentinels (sentinel), or the one server.
+    pub urls: Option<Vec<String>>,
+    /// The master's name known to the sentinels (sentinel mode).
+    pub master_name: Option<String>,
+    /// ACL user of the data nodes.
+    pub username: Option<String>,
+    /// Name of the environment variable holding the password (never the password itself).
+    pub password_env: Option<String>,
+    /// TLS material for `rediss://` URLs, paths relative to the conf dir.
+    pub tls: Option<RedisTlsFile>,
     /// Longest wait for one Redis answer before the request goes on without it (default "10ms").
     pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTlsFile {
+    /// PEM CA to trust instead of the system's roots (a private CA).
+    pub ca: Option<String>,
+    /// PEM client certificate and key, for servers that require one.
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

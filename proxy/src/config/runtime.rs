@@ -211,11 +211,8 @@ pub enum KeysFrom {
     Jwks { url: String },
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RedisSpec {
-    pub url: String,
-    pub timeout: Duration,
-}
+/// The shared Redis client's settings live in the auth core, which owns the client.
+pub type RedisSpec = auth_core::redis_client::RedisSettings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitSettings {

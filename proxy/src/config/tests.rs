@@ -190,10 +190,10 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
                 unhealthy_threshold: 3,
             }),
         }],
-        redis: Some(RedisSpec {
-            url: "redis://127.0.0.1:6379/0".into(),
-            timeout: Duration::from_millis(5),
-        }),
+        redis: Some(RedisSpec::standalone(
+            "redis://127.0.0.1:6379/0",
+            Duration::from_millis(5),
+        )),
         rate_limit: RateLimitSettings {
             replicas: 3,
             headers_on_success: false,
@@ -272,7 +272,10 @@ fn auth_section_becomes_the_core_settings() {
         migrate_on_start: true,
         db_max_connections: 10,
         db_timeout: Duration::from_secs(2),
-        redis_url: Some("redis://127.0.0.1:6380/".into()),
+        redis: Some(RedisSpec::standalone(
+            "redis://127.0.0.1:6380/",
+            Duration::from_millis(10),
+        )),
         redis_timeout: Duration::from_millis(100),
         issuer: "https://cinema.test".into(),
         audience: "cinema".into(),
@@ -751,7 +754,7 @@ fn limit_rules() {
     assert_problem(
         "[redis]\nurl = \"http://x\"\n",
         "redis.url",
-        "not a redis:// URL",
+        "not a redis:// or rediss:// URL",
     );
     assert_problem(
         "[rate_limit]\nreplicas = 0\n",
@@ -764,9 +767,49 @@ fn limit_rules() {
         "not an IP address or CIDR",
     );
     assert_problem(
-        "[redis]\nurl = \"rediss://x:6380\"\n",
-        "redis.url",
-        "not supported yet",
+        "[redis]\nmode = \"sentinel\"\nurls = [\"redis://127.0.0.1:26379\"]\n",
+        "redis.master_name",
+        "needs the master's name",
+    );
+    assert_problem(
+        "[redis]\nmode = \"ring\"\nurl = \"redis://127.0.0.1:6379\"\n",
+        "redis.mode",
+        "not one of standalone, sentinel, cluster",
+    );
+    assert_problem(
+        "[redis]\nurls = [\"redis://a:1\", \"redis://b:1\"]\n",
+        "redis.urls",
+        "standalone mode takes one server",
+    );
+    assert_problem(
+        "[redis]\nmode = \"cluster\"\nurls = [\"rediss://a:1\", \"redis://b:1\"]\n",
+        "redis.urls",
+        "mixes redis:// and rediss://",
+    );
+    assert_problem(
+        "[redis]\nurl = \"redis://a:1\"\ntls = { ca = \"ca.pem\" }\n",
+        "redis.tls",
+        "use rediss:// URLs",
+    );
+    assert_problem(
+        "[redis]\nurl = \"rediss://a:1\"\ntls = { ca = \"missing-ca.pem\" }\n",
+        "redis.tls.ca",
+        "cannot read missing-ca.pem",
+    );
+    assert_problem(
+        "[redis]\nurl = \"rediss://a:1\"\ntls = { cert = \"edge.toml\" }\n",
+        "redis.tls.cert",
+        "not a PEM file",
+    );
+    assert_problem(
+        "[redis]\nurl = \"redis://a:1\"\npassword_env = \"EDGE_TEST_UNSET_REDIS_PASSWORD\"\n",
+        "redis.password_env",
+        "EDGE_TEST_UNSET_REDIS_PASSWORD is not set",
+    );
+    assert_problem(
+        "[redis]\nurl = \"redis://a:1\"\nurls = [\"redis://b:1\"]\n",
+        "redis.urls",
+        "not both",
     );
     assert_problem(
         "[client_ip]\nheader = \"x-client-ip\"\n",

@@ -133,6 +133,20 @@ impl Readiness {
         if let Some(e) = &probe.error {
             check["error"] = json!(e);
         }
+        if let Some(redis) = &self.redis {
+            let t = redis.status.view();
+            check["topology"] = json!({
+                "mode": redis.settings.mode.name(),
+                "target": redis.settings.describe(),
+                "nodes": t.nodes,
+                "masters": t.masters,
+                "masters_reachable": t.reachable,
+                "failovers": t.failovers,
+            });
+            if !t.error.is_empty() {
+                check["topology"]["error"] = json!(t.error);
+            }
+        }
         check
     }
 
@@ -241,7 +255,7 @@ impl Readiness {
             Some(mut conn) => {
                 let cmd = redis::cmd("PING");
                 let ping = cmd.query_async::<String>(&mut conn);
-                let limit = redis.spec.timeout.max(Duration::from_millis(200));
+                let limit = redis.settings.timeout.max(Duration::from_millis(200));
                 match tokio::time::timeout(limit, ping).await {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(e.to_string()),

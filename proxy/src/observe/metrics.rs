@@ -137,6 +137,25 @@ pub fn render(
             up,
         );
     }
+    if let Some(redis) = &readiness.redis {
+        let t = redis.status.view();
+        let mode = redis.settings.mode.name();
+        let _ = write!(
+            out,
+            "# HELP edge_redis_nodes Redis data nodes known (cluster: every node in CLUSTER NODES).\n\
+             # TYPE edge_redis_nodes gauge\nedge_redis_nodes{{mode=\"{mode}\"}} {}\n\
+             # HELP edge_redis_masters Masters in force (cluster: those serving slots).\n\
+             # TYPE edge_redis_masters gauge\nedge_redis_masters{{mode=\"{mode}\"}} {}\n\
+             # HELP edge_redis_masters_reachable Whether every master answers (cluster: every slot served).\n\
+             # TYPE edge_redis_masters_reachable gauge\nedge_redis_masters_reachable{{mode=\"{mode}\"}} {}\n\
+             # HELP edge_redis_failovers_total Changes of master seen since start (Sentinel or Cluster failovers).\n\
+             # TYPE edge_redis_failovers_total counter\nedge_redis_failovers_total{{mode=\"{mode}\"}} {}\n",
+            t.nodes,
+            t.masters.len(),
+            u8::from(t.reachable),
+            t.failovers,
+        );
+    }
     if let Some(core) = readiness.auth_core() {
         gauge(
             &mut out,

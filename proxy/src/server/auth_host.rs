@@ -15,16 +15,22 @@ pub struct AuthHost {
     pub listener: std::sync::Mutex<Option<std::net::TcpListener>>,
     /// The running core, once started (read by `/_edge/ready`).
     pub running: Arc<OnceLock<Arc<Auth>>>,
+    /// The edge's Redis client: the core uses it rather than opening its own.
+    pub redis: Option<Arc<auth_core::redis_client::SharedRedis>>,
 }
 
 impl AuthHost {
-    pub fn bind(config: auth_core::Config) -> Result<AuthHost, String> {
+    pub fn bind(
+        config: auth_core::Config,
+        redis: Option<Arc<auth_core::redis_client::SharedRedis>>,
+    ) -> Result<AuthHost, String> {
         let listener = bind(config.listen)
             .map_err(|e| format!("auth core cannot listen on {}: {e}", config.listen))?;
         Ok(AuthHost {
             config,
             listener: std::sync::Mutex::new(Some(listener)),
             running: Arc::default(),
+            redis,
         })
     }
 }
@@ -42,7 +48,11 @@ impl BackgroundService for AuthHost {
                 return;
             }
         };
-        let auth = match Auth::new(self.config.clone(), chrono::Utc::now()) {
+        let auth = match Auth::with_redis(
+            self.config.clone(),
+            chrono::Utc::now(),
+            self.redis.clone(),
+        ) {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e.detail(), "auth core cannot start; /auth answers 502");

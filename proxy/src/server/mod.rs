@@ -75,7 +75,10 @@ pub fn run(
     let auth = match config.auth.clone() {
         Some(auth) => {
             crate::server::auth_host::preflight(&auth)?;
-            Some(crate::server::auth_host::AuthHost::bind(auth)?)
+            Some(crate::server::auth_host::AuthHost::bind(
+                auth,
+                redis.clone(),
+            )?)
         }
         None => None,
     };

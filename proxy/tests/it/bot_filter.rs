@@ -17,6 +17,11 @@ pub fn conf(u: &Upstream, redis: Option<&Redis>, min_answer: &str) -> String {
     let redis = redis.map_or(String::new(), |r| {
         format!("[redis]\nurl = \"{}\"\ntimeout = \"50ms\"\n", r.url())
     });
+    conf_with(u, &redis, min_answer)
+}
+
+/// `conf` with any `[redis]` section (a topology of the test matrix).
+pub fn conf_with(u: &Upstream, redis: &str, min_answer: &str) -> String {
     format!(
         "{redis}[client_ip]\ntrusted_proxies = [\"127.0.0.1\"]\nipv4_prefix = 24\n\
          [bot_filter]\nsecret = \"{SECRET}\"\nmin_answer_time = \"{min_answer}\"\n\

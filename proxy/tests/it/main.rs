@@ -25,6 +25,7 @@ mod message_limits;
 mod observability;
 mod partitions;
 mod rate_limit;
+mod redis_topologies;
 mod reload;
 mod request_id;
 mod routing;

@@ -159,7 +159,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 }
 
 /// One value from the edge's /_edge/metrics.
-async fn metric(edge: &Edge, name: &str) -> u64 {
+pub(crate) async fn metric(edge: &Edge, name: &str) -> u64 {
     let text = edge.metrics_text().await;
     text.lines()
         .find_map(|l| {

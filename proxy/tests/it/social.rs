@@ -12,11 +12,11 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const FLOW_COOKIE: &str = "oauth-flow";
-const TOKEN_COOKIE: &str = "access_token";
+pub(crate) const TOKEN_COOKIE: &str = "access_token";
 const REFRESH_COOKIE: &str = "access_token_refresh";
 
 /// Every provider's client secret comes from this variable (the conf names it).
-fn secret_env() {
+pub(crate) fn secret_env() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| std::env::set_var("TEST_PROVIDER_SECRET", SECRET));
 }
@@ -30,7 +30,7 @@ fn stack(social: &str) -> AuthStack {
     })
 }
 
-fn social_section(extra: &str, providers: &str) -> String {
+pub(crate) fn social_section(extra: &str, providers: &str) -> String {
     format!(
         "[social]\npublic_url = \"{{edge}}\"\nreturn_to_allow = [\"https://app.cinema.test\"]\n{extra}\n{providers}"
     )
@@ -65,7 +65,7 @@ fn start_url(s: &AuthStack, provider: &str, return_to: &str) -> String {
 }
 
 /// A browser at the edge: starts a sign-in, returns the provider URL and the flow cookie.
-async fn start(s: &AuthStack, provider: &str, return_to: &str) -> (String, String) {
+pub(crate) async fn start(s: &AuthStack, provider: &str, return_to: &str) -> (String, String) {
     let r = s
         .http
         .get(start_url(s, provider, return_to))
@@ -90,7 +90,7 @@ async fn failed_sign_in(s: &AuthStack, y: &FakeProvider, persona: Persona) -> (S
 }
 
 /// The fake provider's consent: its redirect back to the edge's callback.
-async fn consent(s: &AuthStack, authorization_url: &str) -> String {
+pub(crate) async fn consent(s: &AuthStack, authorization_url: &str) -> String {
     let r = s.http.get(authorization_url).send().await.unwrap();
     assert_eq!(
         r.status(),
@@ -101,7 +101,7 @@ async fn consent(s: &AuthStack, authorization_url: &str) -> String {
     location(&r)
 }
 
-async fn callback(s: &AuthStack, url: &str, cookie: Option<&str>) -> Response {
+pub(crate) async fn callback(s: &AuthStack, url: &str, cookie: Option<&str>) -> Response {
     let mut req = s.http.get(url);
     if let Some(c) = cookie {
         req = req.header(COOKIE, format!("{FLOW_COOKIE}={c}"));
@@ -110,7 +110,7 @@ async fn callback(s: &AuthStack, url: &str, cookie: Option<&str>) -> Response {
 }
 
 /// A whole browser sign-in at a fake provider; the access token from the cookie.
-async fn sign_in(s: &AuthStack, provider: &str) -> Result<String, (StatusCode, Value)> {
+pub(crate) async fn sign_in(s: &AuthStack, provider: &str) -> Result<String, (StatusCode, Value)> {
     let (url, cookie) = start(s, provider, "/films/42").await;
     let back = consent(s, &url).await;
     let r = callback(s, &back, Some(&cookie)).await;
@@ -123,7 +123,7 @@ async fn sign_in(s: &AuthStack, provider: &str) -> Result<String, (StatusCode, V
     Ok(token)
 }
 
-async fn me(s: &AuthStack, token: &str) -> Value {
+pub(crate) async fn me(s: &AuthStack, token: &str) -> Value {
     let r = s
         .http
         .get(s.url("/auth/me"))
@@ -294,7 +294,7 @@ async fn openid_provider_code_flow_with_pkce_and_its_login_pages() {
 }
 
 /// Fake Yandex, VK and Mail.ru, each with its own client id.
-fn fake_providers() -> (FakeProvider, FakeProvider, FakeProvider) {
+pub(crate) fn fake_providers() -> (FakeProvider, FakeProvider, FakeProvider) {
     (
         FakeProvider::start(Kind::Yandex, "yandex-app"),
         FakeProvider::start(Kind::Vk, "51234567"),
@@ -302,7 +302,12 @@ fn fake_providers() -> (FakeProvider, FakeProvider, FakeProvider) {
     )
 }
 
-fn three_providers(y: &FakeProvider, v: &FakeProvider, m: &FakeProvider, extra: &str) -> String {
+pub(crate) fn three_providers(
+    y: &FakeProvider,
+    v: &FakeProvider,
+    m: &FakeProvider,
+    extra: &str,
+) -> String {
     social_section(
         extra,
         &format!(

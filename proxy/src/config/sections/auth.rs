@@ -181,7 +181,7 @@ fn core(
         migrate_on_start: a.migrate_on_start.unwrap_or(false),
         db_max_connections: a.db_max_connections.unwrap_or(10).max(1),
         db_timeout: d("auth.db_timeout", &a.db_timeout, "2s", p),
-        redis_url: redis.map(|r| r.url.clone()),
+        redis: redis.cloned(),
         // the core's Redis calls sit on the login path, not the proxy path: allow more time
         redis_timeout: redis.map_or(Duration::from_millis(100), |r| {
             r.timeout.max(Duration::from_millis(100))

@@ -279,7 +279,7 @@ async fn query<T: redis::FromRedisValue>(
 ) -> Result<T, Unavailable> {
     let mut conn = redis.conn().ok_or(Unavailable)?;
     // the answer path is rare and not latency-critical: allow more than the limiter's timeout
-    let limit = redis.spec.timeout.max(Duration::from_millis(250));
+    let limit = redis.settings.timeout.max(Duration::from_millis(250));
     match tokio::time::timeout(limit, cmd.query_async::<T>(&mut conn)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {

@@ -62,7 +62,7 @@ impl Revocations {
             };
             let mut exists = redis::cmd("EXISTS");
             exists.arg(auth_core::revocation::key(sid));
-            let timeout = redis.spec.timeout.max(MIN_LOOKUP_TIMEOUT);
+            let timeout = redis.settings.timeout.max(MIN_LOOKUP_TIMEOUT);
             match tokio::time::timeout(timeout, exists.query_async::<bool>(&mut conn)).await {
                 Ok(Ok(revoked)) => Ok(revoked),
                 Ok(Err(e)) => Err(e.to_string()),

@@ -468,13 +468,15 @@ impl Limiter {
             .arg(ask.refund)
             .arg(charge);
         let reply = tokio::time::timeout(
-            redis.spec.timeout,
+            redis.settings.timeout,
             call.invoke_async::<(i64, i64, i64, i64)>(&mut conn),
         )
         .await;
         let (granted, remaining, retry_after_us, reset_us) = match reply {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
+                // a failover shows up as errors first: have the topology looked at now
+                redis.suspect();
                 return Err(RedisFailure {
                     message: e.to_string(),
                     // a refused connection never ran the script; anything else may have
@@ -482,10 +484,11 @@ impl Limiter {
                 });
             }
             Err(_) => {
+                redis.suspect();
                 return Err(RedisFailure {
-                    message: format!("no answer within {:?}", redis.spec.timeout),
+                    message: format!("no answer within {:?}", redis.settings.timeout),
                     sent: true,
-                })
+                });
             }
         };
         let non_negative = |v: i64| u64::try_from(v).unwrap_or(0);

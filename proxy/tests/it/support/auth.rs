@@ -4,7 +4,7 @@
 
 use super::edge::Edge;
 use super::postgres::Postgres;
-use super::redis::Redis;
+use super::topology::{Kind, Topology};
 use super::{client, free_port};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -13,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 
 pub struct AuthStack {
     pub edge: Edge,
-    pub redis: Redis,
+    pub redis: Topology,
     pub pg: Postgres,
     /// The conf dir the admin commands use (same `[auth]` as the edge).
     pub admin_conf: tempfile::TempDir,
@@ -31,6 +31,8 @@ pub struct Options<'a> {
     pub social: &'a str,
     /// The edge's log filter ("info" when empty).
     pub log_level: &'a str,
+    /// The Redis topology behind the edge and the core (one server by default).
+    pub redis: Kind,
 }
 
 pub const PASSWORD: &str = "correct horse battery";
@@ -44,16 +46,16 @@ impl AuthStack {
         let pg = Postgres::start();
         pg.psql("postgres", "CREATE DATABASE edge")
             .expect("createdb");
-        let redis = Redis::start();
+        let redis = Topology::start(o.redis);
         let keys = tempfile::tempdir().expect("tempdir");
         let auth_port = free_port();
         let auth_toml = format!(
-            "[redis]\nurl = \"{redis}\"\ntimeout = \"50ms\"\n\n\
+            "{redis}\n\
              [auth]\nlisten = \"127.0.0.1:{auth_port}\"\ndatabase_url = \"{db}\"\n\
              issuer = \"https://cinema.test\"\naudience = \"cinema\"\n\
              keys_dir = \"{keys}\"\n{reload}{extra}\n\
              password = {{ memory_kib = 1024, iterations = 1, parallelism = 1, max_concurrent = 4 }}\n",
-            redis = redis.url(),
+            redis = redis.conf(),
             db = pg.url("edge"),
             keys = keys.path().display(),
             extra = o.auth_extra,

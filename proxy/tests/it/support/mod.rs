@@ -18,6 +18,7 @@ pub mod served;
 pub mod site;
 pub mod slow_proxy;
 pub mod social;
+pub mod topology;
 pub mod upstream;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
