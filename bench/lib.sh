@@ -112,6 +112,45 @@ start_redis() {
   redis-server --bind 127.0.0.1 --port "$1" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!); redis_pid=$!
 }
 
+# start_redis_cluster: six redis-server nodes (3 masters, 3 replicas) on free ports, joined
+# with `redis-cli --cluster create`. Sets cluster_ports (the masters first) and cluster_pids.
+start_redis_cluster() {
+  local i port d addrs=()
+  cluster_ports=(); cluster_pids=""
+  for i in 0 1 2 3 4 5; do
+    port=$(free_port); d="$PWD/$out/cluster-$i"; mkdir -p "$d"
+    redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 1000 --save '' --appendonly no --dir "$d" >/dev/null & pids+=($!)
+    cluster_pids="$cluster_pids $!"; cluster_ports+=("$port"); addrs+=("127.0.0.1:$port")
+  done
+  for port in "${cluster_ports[@]}"; do wait_port "$port"; done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$out/logs/cluster-create.log"
+  for _ in $(seq 100); do
+    redis-cli -p "${cluster_ports[0]}" CLUSTER INFO | grep -q cluster_state:ok && break; sleep 0.1
+  done
+}
+
+# start_redis_sentinel: a master, a replica and three sentinels watching it as "bench". Sets
+# sentinel_ports, sentinel_master_port and sentinel_data_pids.
+start_redis_sentinel() {
+  local i port conf rep
+  sentinel_master_port=$(free_port); rep=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$sentinel_master_port" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+  sentinel_data_pids="$!"
+  redis-server --bind 127.0.0.1 --port "$rep" --replicaof 127.0.0.1 "$sentinel_master_port" --save '' --appendonly no --dir "$PWD/$out" >/dev/null & pids+=($!)
+  sentinel_data_pids="$sentinel_data_pids $!"
+  wait_port "$sentinel_master_port"; wait_port "$rep"
+  sentinel_ports=()
+  for i in 0 1 2; do
+    port=$(free_port); conf="$PWD/$out/sentinel-$i.conf"
+    printf 'port %s\nbind 127.0.0.1\ndir %s\nsentinel monitor bench 127.0.0.1 %s 2\nsentinel down-after-milliseconds bench 1000\n' \
+      "$port" "$PWD/$out" "$sentinel_master_port" >"$conf"
+    redis-server "$conf" --sentinel >/dev/null & pids+=($!)
+    sentinel_ports+=("$port")
+  done
+  for port in "${sentinel_ports[@]}"; do wait_port "$port"; done
+}
+
 # auth_conf REDIS_PORT PG_PORT AUTH_PORT: [redis] and an embedded [auth] core for a bench edge
 # (issuer and audience "bench", keys generated in $out/keys). [auth] comes last, so a caller
 # may print more of its keys right after.

@@ -6,7 +6,11 @@
 #     off+redis), nginx with limit_req (likewise);
 #  2. Redis commands per request while an abusive client is being refused;
 #  3. admitted requests with three instances of each sharing the load, 100 r/s, burst 50, 10 s
-#     (nginx: per instance, so 3x; the edge: shared through Redis).
+#     (nginx: per instance, so 3x; the edge: shared through Redis);
+#  and the same limiter on a 6-node Redis Cluster and on Sentinel (master, replica, three
+#  sentinels) in the same run: rows edge-cluster/edge-sentinel (default leases) and
+#  cluster-off/sentinel-off (one call per request), CPU of the edge process only, and Redis
+#  calls per request under attack on each.
 # Usage: bench/limiter.sh [SECONDS] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,8 @@ bench_setup limiter
 up=$(free_port); rport=$(free_port)
 start_redis "$rport"
 start_upstream "$up"
+start_redis_cluster
+start_redis_sentinel
 
 # nginx with limit_req in front of the same upstream; RATE and BURST substituted per use
 nginx_conf() { # name port rate burst
@@ -31,11 +37,16 @@ http { access_log off; keepalive_requests 100000;
 NGINX
 }
 # an edge conf dir; LIMIT empty means no limits on the route
+# REDIS_SECTION overrides the standalone [redis] body (cluster and sentinel rows)
 edge_conf() { # name port limit-body
   mkdir -p "$out/$1"
   {
     edge_base "$1" "$2"
-    printf '[redis]\nurl = "redis://127.0.0.1:%s/"\ntimeout = "20ms"\n' "$rport"
+    if [ -n "${REDIS_SECTION:-}" ]; then
+      printf '[redis]\n%s\ntimeout = "20ms"\n' "$REDIS_SECTION"
+    else
+      printf '[redis]\nurl = "redis://127.0.0.1:%s/"\ntimeout = "20ms"\n' "$rport"
+    fi
     printf '[rate_limit]\nreplicas = 3\nheaders_on_success = true\n'
     if [ -n "$3" ]; then
       edge_route backend / "127.0.0.1:$up" 'limits = ["l"]'
@@ -46,7 +57,19 @@ edge_conf() { # name port limit-body
   } >"$out/$1/edge.toml"
 }
 start_edge() { "$EDGE" run --conf "$out/$1" >"$out/logs/$1.log" 2>&1 & pids+=($!); }
-redis_calls() { redis-cli -p "$rport" INFO commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/{s+=$3} END{print s+0}'; }
+redis_calls() { # [ports...] (default: the standalone server)
+  local p total=0 n
+  for p in "${@:-$rport}"; do
+    n=$(redis-cli -p "$p" INFO commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/{s+=$3} END{print s+0}')
+    total=$((total + n))
+  done
+  echo "$total"
+}
+cluster_section="mode = \"cluster\"
+urls = [\"redis://127.0.0.1:${cluster_ports[0]}\", \"redis://127.0.0.1:${cluster_ports[1]}\"]"
+sentinel_section="mode = \"sentinel\"
+master_name = \"bench\"
+urls = [\"redis://127.0.0.1:${sentinel_ports[0]}\", \"redis://127.0.0.1:${sentinel_ports[1]}\", \"redis://127.0.0.1:${sentinel_ports[2]}\"]"
 
 wait_port "$rport"; wait_port "$up"
 echo "== 1. throughput (wrk -t1 -c$CONNS -d${SECS}s, $ROUNDS interleaved rounds)"
@@ -60,11 +83,30 @@ rate = "1000000/s"
 burst = 1000000
 lease = "off"'
 nginx_conf nginx-limited "$p_ngx" 1000000 1000000
+p_cl=$(free_port); p_cloff=$(free_port); p_se=$(free_port); p_seoff=$(free_port)
+high='key = "ip"
+rate = "1000000/s"
+burst = 1000000'
+REDIS_SECTION=$cluster_section edge_conf cluster "$p_cl" "$high"
+REDIS_SECTION=$cluster_section edge_conf cluster-off "$p_cloff" "$high
+lease = \"off\""
+REDIS_SECTION=$sentinel_section edge_conf sentinel "$p_se" "$high"
+REDIS_SECTION=$sentinel_section edge_conf sentinel-off "$p_seoff" "$high
+lease = \"off\""
+start_edge cluster; cl_pid=$!; start_edge cluster-off; cloff_pid=$!
+start_edge sentinel; se_pid=$!; start_edge sentinel-off; seoff_pid=$!
 start_edge plain; plain_pid=$!; start_edge limited; lim_pid=$!; start_edge off; off_pid=$!
 nginx -p "$PWD/$out" -c "$PWD/$out/nginx-limited.conf" & pids+=($!); ngx_master=$!
-wait_port "$p_plain"; wait_port "$p_lim"; wait_port "$p_off"; wait_port "$p_ngx"; sleep 0.5
+for port in $p_plain $p_lim $p_off $p_ngx $p_cl $p_cloff $p_se $p_seoff; do wait_port "$port"; done
+# the topology clients connect in the background: wait until each edge reports Redis up
+for port in $p_cl $p_cloff $p_se $p_seoff; do
+  for _ in $(seq 100); do
+    curl -s "http://127.0.0.1:$port/_edge/ready" | grep -q '"masters_reachable":true' && break; sleep 0.1
+  done
+done
+sleep 0.5
 ngx_workers=$(nginx_workers "$ngx_master")
-for port in $p_plain $p_lim $p_off $p_ngx; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
+for port in $p_plain $p_lim $p_off $p_ngx $p_cl $p_cloff $p_se $p_seoff; do wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$port/" >/dev/null; done
 printf '%-14s %10s %8s %8s %8s %8s\n' target req/s p99_ms cpu_us user_us sys_us | tee -a "$results"
 for _ in $(seq "$ROUNDS"); do
   measure edge-plain "http://127.0.0.1:$p_plain/" "$plain_pid"
@@ -74,6 +116,10 @@ for _ in $(seq "$ROUNDS"); do
   measure edge-off "http://127.0.0.1:$p_off/" "$off_pid"
   measure off+redis "http://127.0.0.1:$p_off/" "$off_pid $redis_pid"
   measure nginx-limit "http://127.0.0.1:$p_ngx/" "$ngx_workers"
+  measure edge-cluster "http://127.0.0.1:$p_cl/" "$cl_pid"
+  measure cluster-off "http://127.0.0.1:$p_cloff/" "$cloff_pid"
+  measure edge-sentinel "http://127.0.0.1:$p_se/" "$se_pid"
+  measure sentinel-off "http://127.0.0.1:$p_seoff/" "$seoff_pid"
 done
 python3 - "$results" <<'PY'
 import sys, statistics as st
@@ -91,6 +137,12 @@ print(f"limiter cost (default, adaptive leases): edge-redis/edge-plain throughpu
 print(f"one Redis call per request (lease = \"off\"): edge-off/edge-plain throughput {o[0]/p[0]:.2f}x, "
       f"CPU/request {o[2]/p[2]:.2f}x; with Redis's CPU {orr[2]/p[2]:.2f}x")
 print(f"edge-redis/nginx-limit throughput {r[0]/n[0]:.2f}x")
+c, co, se, so = med("edge-cluster"), med("cluster-off"), med("edge-sentinel"), med("sentinel-off")
+for name, m in (("edge-cluster", c), ("cluster-off", co), ("edge-sentinel", se), ("sentinel-off", so)):
+    print(f"median {name:12s} {m[0]:8.0f} req/s  p99 {m[1]:5.2f} ms  {m[2]:6.2f} µs CPU/req")
+print(f"topologies vs standalone, edge CPU/request: cluster {c[2]/r[2]:.2f}x (leases), "
+      f"{co[2]/o[2]:.2f}x (one call per request); sentinel {se[2]/r[2]:.2f}x, {so[2]/o[2]:.2f}x; "
+      f"throughput cluster {c[0]/r[0]:.2f}x / {co[0]/o[0]:.2f}x, sentinel {se[0]/r[0]:.2f}x / {so[0]/o[0]:.2f}x")
 PY
 echo
 
@@ -103,7 +155,20 @@ start_edge abuse; wait_port "$p_abuse"; sleep 0.3
 c0=$(redis_calls)
 reqs=$(wrk -t1 -c8 -d5s "http://127.0.0.1:$p_abuse/" | awk '/requests in/{print $1}')
 c1=$(redis_calls)
-python3 -c "print(f'{$reqs} requests, {$c1-$c0} EVALSHA: {($c1-$c0)/$reqs:.3f} Redis calls per request')"
+python3 -c "print(f'standalone: {$reqs} requests, {$c1-$c0} EVALSHA: {($c1-$c0)/$reqs:.3f} Redis calls per request')"
+for topo in cluster sentinel; do
+  p=$(free_port)
+  if [ "$topo" = cluster ]; then sec=$cluster_section; nodes=("${cluster_ports[@]}"); else sec=$sentinel_section; nodes=("$sentinel_master_port"); fi
+  REDIS_SECTION=$sec edge_conf "abuse-$topo" "$p" 'key = "ip"
+rate = "100/s"
+burst = 50'
+  start_edge "abuse-$topo"; wait_port "$p"
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$p/_edge/ready" | grep -q '"masters_reachable":true' && break; sleep 0.1; done
+  c0=$(redis_calls "${nodes[@]}")
+  reqs=$(wrk -t1 -c8 -d5s "http://127.0.0.1:$p/" | awk '/requests in/{print $1}')
+  c1=$(redis_calls "${nodes[@]}")
+  python3 -c "print(f'$topo: {$reqs} requests, {$c1-$c0} EVALSHA: {($c1-$c0)/$reqs:.3f} Redis calls per request')"
+done
 echo
 
 echo "== 3. admitted in 10 s, three instances each, 100 r/s burst 50, load on all three"

@@ -7,6 +7,9 @@ root=$(pwd)
 run="$root/.run"
 mkdir -p "$run"
 REDIS_PORT=${DEMO_REDIS_PORT:-6380}
+# scripts/demo-redis-cluster.sh runs this demo with its own conf dir and Redis Cluster
+CONF=${DEMO_CONF:-conf}
+START_REDIS=${DEMO_START_REDIS:-yes}
 PG_PORT=${DEMO_PG_PORT:-5433}
 bin="$root/target/release"
 pids=()
@@ -29,9 +32,11 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+if [ "$START_REDIS" = yes ]; then
 echo "starting redis on 127.0.0.1:$REDIS_PORT"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
   --dir "$run" --pidfile "$run/redis.pid" --logfile "$run/redis.log"
+fi
 
 echo "starting postgresql on 127.0.0.1:$PG_PORT"
 mkdir -p "$run/pg"
@@ -46,16 +51,16 @@ as_postgres "psql -h 127.0.0.1 -p $PG_PORT -U postgres -tAc \"SELECT 1 FROM pg_d
 
 # the auth core: schema (and, with generate_keys, the first signing key) and two demo
 # accounts, kept across runs
-"$bin/edge" migrate --conf conf >/dev/null
+"$bin/edge" migrate --conf "$CONF" >/dev/null
 ADMIN_EMAIL=admin@cinema.example ADMIN_PASSWORD=demo-admin-2026
 VIEWER_EMAIL=viewer@cinema.example VIEWER_PASSWORD=demo-viewer-2026
-echo "$ADMIN_PASSWORD" | "$bin/edge" user create --conf conf --email "$ADMIN_EMAIL" \
+echo "$ADMIN_PASSWORD" | "$bin/edge" user create --conf "$CONF" --email "$ADMIN_EMAIL" \
   --password-stdin --role admin --role subscriber --if-missing >/dev/null
-echo "$VIEWER_PASSWORD" | "$bin/edge" user create --conf conf --email "$VIEWER_EMAIL" \
+echo "$VIEWER_PASSWORD" | "$bin/edge" user create --conf "$CONF" --email "$VIEWER_EMAIL" \
   --password-stdin --role subscriber --if-missing >/dev/null
 
 "$bin/demo-movies" & pids+=($!)
-"$bin/edge" run --conf conf & pids+=($!)
+"$bin/edge" run --conf "$CONF" & pids+=($!)
 
 for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:8080/api/v1/movies 2>/dev/null && break; sleep 0.1; done
 cat <<MSG
