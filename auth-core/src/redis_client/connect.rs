@@ -142,3 +142,31 @@ pub(super) fn sentinel(s: &RedisSettings, master_name: &str) -> RedisResult<Sent
     }
     b.build()
 }
+
+/// Builds the crate's clients without connecting: what the crate refuses (a cluster seed with a
+/// database, TLS material it cannot use, a URL it cannot read) is refused by `edge check`.
+pub fn check(s: &RedisSettings) -> RedisResult<()> {
+    install_crypto();
+    match &s.mode {
+        super::Mode::Standalone => {
+            for url in &s.urls {
+                let info = info(url, s)?;
+                match custom_tls(s) {
+                    Some(tls) => Client::build_with_tls(info, certificates(tls))?,
+                    None => Client::open(info)?,
+                };
+            }
+        }
+        super::Mode::Cluster => {
+            let mut builder = ClusterClientBuilder::new(s.urls.clone());
+            if let Some(tls) = custom_tls(s) {
+                builder = builder.certs(certificates(tls));
+            }
+            builder.build()?;
+        }
+        super::Mode::Sentinel { master_name } => {
+            sentinel(s, master_name)?;
+        }
+    }
+    Ok(())
+}

@@ -12,6 +12,11 @@ mod status;
 mod watch;
 
 pub use settings::{Mode, RedisSettings, TlsFiles};
+
+/// Whether the redis crate accepts these settings (no connection is made).
+pub fn check(settings: &RedisSettings) -> Result<(), String> {
+    connect::check(settings).map_err(|e| e.to_string())
+}
 pub use status::{Status, TopologyView};
 
 use arc_swap::ArcSwapOption;
@@ -63,6 +68,9 @@ pub struct SharedRedis {
     conn: ArcSwapOption<RedisConn>,
     /// What the topology looks like (nodes, master, failovers), for ready and metrics.
     pub status: Status,
+    /// Bumped when the client follows a topology change (a new connection, a promotion), so
+    /// callers holding off Redis (the limiter's breaker) try again at once.
+    generation: std::sync::atomic::AtomicU64,
     /// Rung when a caller saw an error: the watcher looks at the topology now rather than at
     /// its next tick (a Sentinel failover is followed within one sentinel round trip).
     wake: Notify,
@@ -74,6 +82,7 @@ impl SharedRedis {
             settings,
             conn: ArcSwapOption::empty(),
             status: Status::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
             wake: Notify::new(),
         })
     }
@@ -91,6 +100,17 @@ impl SharedRedis {
 
     fn install(&self, conn: RedisConn) {
         self.conn.store(Some(Arc::new(conn)));
+        self.changed();
+    }
+
+    /// The topology generation (see the field).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Connects and then watches the topology until `stop` completes. Runs on the runtime

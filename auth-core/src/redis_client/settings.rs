@@ -33,6 +33,30 @@ pub struct TlsFiles {
     pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+impl TlsFiles {
+    /// At least one certificate, and every PEM section of the file parses.
+    pub fn check_certificates(pem: &[u8]) -> Result<(), String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let certs = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        if certs.is_empty() {
+            return Err("holds no PEM certificate".into());
+        }
+        Ok(())
+    }
+
+    /// One private key in PEM (PKCS#8, PKCS#1 or SEC1).
+    pub fn check_key(pem: &[u8]) -> Result<(), String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::PrivateKeyDer;
+        PrivateKeyDer::from_pem_slice(pem)
+            .map(|_| ())
+            .map_err(|e| format!("not a PEM private key: {e}"))
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisSettings {
     pub mode: Mode,
@@ -71,10 +95,11 @@ impl RedisSettings {
 
     /// For logs and `/_edge/ready`: the mode and the URLs with any password masked.
     pub fn describe(&self) -> String {
+        // the query is dropped: the redis crate reads a password from `?pass=` too
         let urls: Vec<String> = self
             .urls
             .iter()
-            .map(|u| crate::plumbing::redact::url(u))
+            .map(|u| crate::plumbing::redact::url(u.split('?').next().unwrap_or_default()))
             .collect();
         format!("{} {}", self.mode.name(), urls.join(","))
     }

@@ -799,12 +799,42 @@ fn limit_rules() {
     assert_problem(
         "[redis]\nurl = \"rediss://a:1\"\ntls = { cert = \"edge.toml\" }\n",
         "redis.tls.cert",
-        "not a PEM file",
+        "holds no PEM certificate",
+    );
+    assert_problem(
+        "[redis]\nurls = [\"redis://127.0.0.1:26379\"]\nmaster_name = \"cinema\"\n",
+        "redis.master_name",
+        "add mode = \"sentinel\"",
+    );
+    assert_problem(
+        "[redis]\nmode = \"sentinel\"\nmaster_name = \"m\"\nurls = [\"rediss://a:1\", \"redis://b:1\"]\n",
+        "redis.urls",
+        "mixes redis:// and rediss://",
+    );
+    assert_problem(
+        "[redis]\nmode = \"cluster\"\nurls = []\n",
+        "redis.urls",
+        "is empty",
+    );
+    assert_problem(
+        "[redis]\nmode = \"cluster\"\nurls = [\"redis://a:1/3\"]\n",
+        "redis.urls[0]",
+        "one database",
+    );
+    assert_problem(
+        "[redis]\nmode = \"cluster\"\nurls = [\"redis://:x@a:1\", \"redis://:y@b:1\"]\n",
+        "redis.urls",
+        "different credentials",
     );
     assert_problem(
         "[redis]\nurl = \"redis://a:1\"\npassword_env = \"EDGE_TEST_UNSET_REDIS_PASSWORD\"\n",
         "redis.password_env",
         "EDGE_TEST_UNSET_REDIS_PASSWORD is not set",
+    );
+    assert_problem(
+        "[redis]\nurl = \"rediss://a:1/#insecure\"\n",
+        "redis.url",
+        "certificate checks off",
     );
     assert_problem(
         "[redis]\nurl = \"redis://a:1\"\nurls = [\"redis://b:1\"]\n",

@@ -14,6 +14,7 @@ use crate::support::upstream::Upstream;
 use crate::support::{client, client_from};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -417,4 +418,161 @@ async fn a_cluster_failover_under_load_keeps_the_limit() {
 #[tokio::test]
 async fn a_sentinel_failover_under_load_keeps_the_limit() {
     failover_under_load(Kind::Sentinel).await;
+}
+
+/// What `/_edge/ready` says of Redis once it has looked at least once.
+async fn redis_report(edge: &Edge) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Value = client()
+            .get(edge.url("/_edge/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let redis = v["checks"]["redis"].clone();
+        if redis["topology"]["error"].is_string() || Instant::now() > deadline {
+            return redis;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An edge with one limited route on `redis_section`, started with `env`.
+fn edge_on(u: &Upstream, redis_section: &str, env: &[(&str, &str)]) -> Edge {
+    let route = crate::support::one_route(&[u.addr()], "")
+        .replace("upstream = \"p\"\n", "upstream = \"p\"\nlimits = [\"l\"]\n");
+    let conf = format!("{route}{redis_section}[limit.l]\nkey = \"ip\"\nrate = \"100/s\"\n");
+    Edge::start_env("info", "", &conf, |_, _| String::new(), env)
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_named_served_around_and_recovered_from() {
+    let topo = Topology::start(Kind::Standalone);
+    topo.cli(&["CONFIG", "SET", "requirepass", "the-right-one"]);
+    let u = Upstream::start("u");
+    let section = format!(
+        "[redis]\nurl = \"redis://127.0.0.1:{}/\"\npassword_env = \"EDGE_TEST_WRONG_REDIS_PASSWORD\"\ntimeout = \"50ms\"\n",
+        topo.master_ports()[0]
+    );
+    let edge = edge_on(
+        &u,
+        &section,
+        &[("EDGE_TEST_WRONG_REDIS_PASSWORD", "a-wrong-one")],
+    );
+    // it serves, on local buckets
+    for _ in 0..5 {
+        let r = client().get(edge.url("/x")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let report = redis_report(&edge).await;
+    assert_eq!(report["status"], "down", "{report}");
+    let error = report["topology"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("password") || error.contains("auth"),
+        "the cause is named: {report}"
+    );
+    assert!(
+        !report.to_string().contains("a-wrong-one"),
+        "no secret in ready"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let logs = edge.logs();
+    let named = logs
+        .lines()
+        .filter(|l| l.contains("redis unreachable") && !l.contains("rate limits fall back"))
+        .count();
+    assert_eq!(named, 1, "one line names the cause:\n{logs}");
+    assert!(!logs.contains("a-wrong-one"), "no secret in the logs");
+    // the operator fixes Redis's side: the edge recovers by itself
+    let fixed = Command::new(crate::support::need("redis-cli"))
+        .args([
+            "-p",
+            &topo.master_ports()[0].to_string(),
+            "-a",
+            "the-right-one",
+            "--no-auth-warning",
+        ])
+        .args(["CONFIG", "SET", "requirepass", "a-wrong-one"])
+        .output()
+        .unwrap();
+    assert!(fixed.status.success());
+    redis_ready(&edge).await;
+    assert!(edge.logged("redis reachable").await);
+}
+
+#[tokio::test]
+async fn a_wrong_master_name_a_foreign_ca_and_dead_seeds_are_named_and_served_around() {
+    let u = Upstream::start("u");
+    let sentinel = Topology::start(Kind::Sentinel);
+    let wrong_name = sentinel.conf().replace(
+        &format!(
+            "master_name = \"{}\"",
+            crate::support::topology::MASTER_NAME
+        ),
+        "master_name = \"nope\"",
+    );
+    let tls = Topology::start(Kind::TlsAcl);
+    // a CA that did not sign the server's certificate
+    let other_ca = tempfile::tempdir().unwrap();
+    let made = Command::new(crate::support::need("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=another CA",
+        ])
+        .arg("-keyout")
+        .arg(other_ca.path().join("ca.key"))
+        .arg("-out")
+        .arg(other_ca.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let conf = tls.conf();
+    let start = conf.find("ca = \"").unwrap() + 6;
+    let end = start + conf[start..].find('"').unwrap();
+    let foreign_ca = format!(
+        "{}{}{}",
+        &conf[..start],
+        other_ca.path().join("ca.pem").display(),
+        &conf[end..]
+    );
+    let dead_seeds = format!(
+        "[redis]\nmode = \"cluster\"\nurls = [\"redis://127.0.0.1:{}\", \"redis://127.0.0.1:{}\"]\ntimeout = \"50ms\"\n",
+        crate::support::free_port(),
+        crate::support::free_port()
+    );
+    for (what, section, needle) in [
+        ("a wrong master name", wrong_name.as_str(), "master"),
+        ("a foreign CA", foreign_ca.as_str(), "certificate"),
+        ("dead seed nodes", dead_seeds.as_str(), "connect"),
+    ] {
+        let edge = edge_on(&u, section, &[]);
+        let r = client().get(edge.url("/x")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{what}: the site still answers");
+        let report = redis_report(&edge).await;
+        let error = report["topology"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert_eq!(
+            report["topology"]["masters_reachable"], false,
+            "{what}: {report}"
+        );
+        assert!(
+            error.contains(needle),
+            "{what}: the cause is named ({needle}): {report}"
+        );
+    }
 }

@@ -39,13 +39,15 @@ pub(in crate::config) fn redis_spec(
             Mode::Standalone
         }
     };
-    if r.master_name.is_some() && !matches!(mode, Mode::Sentinel { .. }) && r.mode.is_some() {
+    if r.master_name.is_some() && !matches!(mode, Mode::Sentinel { .. }) {
+        // without mode = "sentinel" the edge would talk to a sentinel as if it were Redis
         p.add(
             file,
             "redis.master_name",
-            "only sentinel mode has a master name",
+            "only sentinel mode has a master name: add mode = \"sentinel\"",
         );
     }
+    let listed = r.urls.is_some();
     let urls = match (r.url, r.urls) {
         (Some(_), Some(_)) => {
             p.add(file, "redis.urls", "give url or urls, not both");
@@ -53,6 +55,10 @@ pub(in crate::config) fn redis_spec(
         }
         (Some(url), None) => vec![url],
         (None, Some(urls)) if !urls.is_empty() => urls,
+        (None, Some(_)) => {
+            p.add(file, "redis.urls", "is empty");
+            Vec::new()
+        }
         _ => {
             p.add(
                 file,
@@ -69,16 +75,24 @@ pub(in crate::config) fn redis_spec(
             "standalone mode takes one server: set mode = \"cluster\" or \"sentinel\" for several",
         );
     }
+    let mut credentials = std::collections::HashSet::new();
     for (i, url) in urls.iter().enumerate() {
-        let key = if urls.len() == 1 {
-            "redis.url".to_string()
-        } else {
+        let key = if listed {
             format!("redis.urls[{i}]")
+        } else {
+            "redis.url".to_string()
         };
         let scheme_ok = url.starts_with("redis://")
             || url.starts_with("rediss://")
             || (url.starts_with("unix://") && mode == Mode::Standalone);
-        if !scheme_ok {
+        if url.contains('#') {
+            // the redis crate reads `#insecure` as "do not verify the server's certificate"
+            p.add(
+                file,
+                key,
+                "a URL fragment is refused (#insecure would turn certificate checks off); use tls.ca for a private CA",
+            );
+        } else if !scheme_ok {
             p.add(
                 file,
                 key,
@@ -87,23 +101,46 @@ pub(in crate::config) fn redis_spec(
                     auth_core::plumbing::redact::url(url)
                 ),
             );
-        } else if let Err(e) = redis::IntoConnectionInfo::into_connection_info(url.as_str()) {
-            p.add(file, key, format!("not a valid Redis URL: {e}"));
+        } else {
+            match redis::IntoConnectionInfo::into_connection_info(url.as_str()) {
+                Err(e) => p.add(file, key, format!("not a valid Redis URL: {e}")),
+                Ok(info) if mode == Mode::Cluster && info.redis_settings().db() != 0 => p.add(
+                    file,
+                    key,
+                    "a cluster has one database (0): drop the /N from the URL",
+                ),
+                Ok(info) => {
+                    let r = info.redis_settings();
+                    credentials.insert((
+                        r.username().map(str::to_string),
+                        r.password().map(str::to_string),
+                    ));
+                }
+            }
         }
+    }
+    if mode == Mode::Cluster && credentials.len() > 1 {
+        // the cluster client uses one user for every node
+        p.add(
+            file,
+            "redis.urls",
+            "the seed URLs carry different credentials: give them once with username and password_env",
+        );
     }
     // TLS is all or nothing for the data nodes: a mixed list would send the password in clear
     // to some of them. Sentinels may differ (their URLs say).
     let tls_urls = urls.iter().filter(|u| u.starts_with("rediss://")).count();
+    if tls_urls > 0 && tls_urls < urls.len() {
+        p.add(
+            file,
+            "redis.urls",
+            "mixes redis:// and rediss://: use rediss:// for every node",
+        );
+    }
     let data_tls = match &mode {
+        // the sentinels' URLs say whether the sentinels speak TLS; `tls` says the data nodes do
         Mode::Sentinel { .. } => r.tls.is_some() || tls_urls > 0,
         _ => {
-            if tls_urls > 0 && tls_urls < urls.len() {
-                p.add(
-                    file,
-                    "redis.urls",
-                    "mixes redis:// and rediss://: use rediss:// for every node",
-                );
-            }
             if r.tls.is_some() && tls_urls == 0 && !urls.is_empty() {
                 p.add(
                     file,
@@ -147,14 +184,21 @@ pub(in crate::config) fn redis_spec(
     if p.0.len() > before {
         return None;
     }
-    Some(RedisSpec {
+    let spec = RedisSpec {
         mode,
         urls,
         username: r.username,
         password,
         tls,
         timeout,
-    })
+    };
+    // what the redis crate itself refuses (a seed URL with a database, a malformed key),
+    // found now rather than by the connection task at every retry
+    if let Err(e) = auth_core::redis_client::check(&spec) {
+        p.add(file, "redis", e);
+        return None;
+    }
+    Some(spec)
 }
 
 /// Reads the PEM files now, so a wrong path is refused by `edge check`, not found at the
@@ -165,16 +209,19 @@ fn tls_files(dir: &Path, file: &str, t: Option<&RedisTlsFile>, p: &mut Problems)
     };
     let mut read = |key: &str, path: &Option<String>| -> Option<Vec<u8>> {
         let path = path.as_ref()?;
+        let pem = if key == "key" {
+            auth_core::redis_client::TlsFiles::check_key
+        } else {
+            auth_core::redis_client::TlsFiles::check_certificates
+        };
         match std::fs::read(dir.join(path)) {
-            Ok(bytes) if String::from_utf8_lossy(&bytes).contains("-----BEGIN ") => Some(bytes),
-            Ok(_) => {
-                p.add(
-                    file,
-                    format!("redis.tls.{key}"),
-                    format!("{path} is not a PEM file"),
-                );
-                None
-            }
+            Ok(bytes) => match pem(&bytes) {
+                Ok(()) => Some(bytes),
+                Err(e) => {
+                    p.add(file, format!("redis.tls.{key}"), format!("{path}: {e}"));
+                    None
+                }
+            },
             Err(e) => {
                 p.add(
                     file,

@@ -84,6 +84,13 @@ impl Breaker {
         }
     }
 
+    /// An open circuit lets its next request probe at once (the cooldown is cut short).
+    pub fn retry_now(&self) {
+        let _ = self
+            .open_until_us
+            .fetch_update(Relaxed, Relaxed, |until| (until != 0).then_some(1));
+    }
+
     pub fn is_open(&self) -> bool {
         self.open_until_us.load(Relaxed) != 0
     }
@@ -194,6 +201,18 @@ mod tests {
         now += 20_000;
         assert_eq!(b.failure(now), Transition::Opened);
         assert_eq!(b.gate(now + 1_000), Gate::Probe);
+    }
+
+    #[test]
+    fn a_followed_failover_cuts_the_cooldown_short() {
+        let b = Breaker::new(1, 1_000_000);
+        b.retry_now();
+        assert_eq!(b.gate(10), Gate::Closed, "a closed circuit stays closed");
+        b.failure(10);
+        assert_eq!(b.gate(20), Gate::Open);
+        b.retry_now();
+        assert_eq!(b.gate(20), Gate::Probe, "the next request probes at once");
+        assert_eq!(b.gate(20), Gate::Open, "only one probe");
     }
 
     #[test]

@@ -39,7 +39,13 @@ impl Subject<'_> {
                 .map(|v| v.as_bytes())
                 .filter(|v| !v.is_empty())
             {
-                Some(v) if v.len() <= MAX_RAW_VALUE && v.iter().all(|b| b.is_ascii_graphic()) => {
+                // braces would make a hash tag: the client would pick the Redis Cluster slot
+                // of its buckets and could pile every bucket on one shard
+                Some(v)
+                    if v.len() <= MAX_RAW_VALUE
+                        && v.iter()
+                            .all(|b| b.is_ascii_graphic() && *b != b'{' && *b != b'}') =>
+                {
                     // graphic ASCII is valid UTF-8
                     write!(buf, "h:{}", std::str::from_utf8(v).unwrap_or(""))
                 }
@@ -127,5 +133,14 @@ mod tests {
         // the first 8 bytes of SHA-256("y" x 500), computed outside Rust: every build and
         // every replica must name this bucket the same
         assert_eq!(buf, "rl:p:hh:a730708b6f663849");
+        // a value with a hash tag is hashed too: no client chooses the cluster slot
+        let mut tagged = HeaderMap::new();
+        tagged.insert("x-k", "{slot7}abc".parse().unwrap());
+        let s = Subject {
+            headers: &tagged,
+            ..s
+        };
+        s.write_key(&policy(LimitKey::Header("x-k".parse().unwrap())), &mut buf);
+        assert!(buf.starts_with("rl:p:hh:") && !buf.contains('{'), "{buf}");
     }
 }

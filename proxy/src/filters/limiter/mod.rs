@@ -168,6 +168,8 @@ pub struct Limiter {
     redis: Option<Arc<SharedRedis>>,
     script: redis::Script,
     breaker: Breaker,
+    /// The Redis client's topology generation last seen (see `topology_changed`).
+    redis_generation: AtomicU64,
     local: LocalBuckets,
     denied_until: Cache<String, u64>,
     leases: Cache<String, Arc<Lease>>,
@@ -187,6 +189,7 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(redis: Option<Arc<SharedRedis>>, settings: &RateLimitSettings) -> Limiter {
+        let generation = redis.as_ref().map_or(0, |r| r.generation());
         if redis.is_none() {
             tracing::warn!(
                 "no [redis] configured: rate limits use in-process buckets (one replica only)"
@@ -199,6 +202,7 @@ impl Limiter {
                 settings.breaker_failures,
                 settings.breaker_cooldown.as_micros() as u64,
             ),
+            redis_generation: AtomicU64::new(generation),
             local: LocalBuckets::new(settings.local_capacity),
             denied_until: Cache::builder()
                 .max_capacity(settings.local_capacity)
@@ -359,11 +363,23 @@ impl Limiter {
         Some(quota(policy, remaining, reset_us))
     }
 
+    /// Whether the client followed a topology change since the last call that asked.
+    fn topology_changed(&self, redis: &SharedRedis) -> bool {
+        let now = redis.generation();
+        self.redis_generation.swap(now, Relaxed) != now
+    }
+
     async fn decide(&self, policy: &Policy, key: &str, now: u64, ask: Ask) -> Decided {
         let Some(redis) = &self.redis else {
             return Decided::Outcome(self.local.decide(key, now, policy.bucket, policy.cost));
         };
-        let gate = self.breaker.gate(now);
+        let mut gate = self.breaker.gate(now);
+        if gate == Gate::Open && self.topology_changed(redis) {
+            // a failover was followed (a new master, a promoted replica): probe now rather
+            // than at the end of the cooldown
+            self.breaker.retry_now();
+            gate = self.breaker.gate(now);
+        }
         if gate != Gate::Open {
             let baseline = self.take_fallback(key, now);
             let charge = baseline.map_or(0, |b| {
