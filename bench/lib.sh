@@ -119,7 +119,9 @@ start_redis_cluster() {
   cluster_ports=(); cluster_pids=""
   for i in 0 1 2 3 4 5; do
     port=$(free_port); d="$PWD/$out/cluster-$i"; mkdir -p "$d"
+    # the bus port is given: the default (port + 10000) is out of range above 55535
     redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-port "$(free_port)" \
       --cluster-node-timeout 1000 --save '' --appendonly no --dir "$d" >/dev/null & pids+=($!)
     cluster_pids="$cluster_pids $!"; cluster_ports+=("$port"); addrs+=("127.0.0.1:$port")
   done

@@ -329,6 +329,9 @@ fn start_cluster() -> Topology {
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
+                // the bus port is given: the default (port + 10000) is out of range above 55535
+                "--cluster-port",
+                &free_port().to_string(),
                 // fail over within about a second of a master's death
                 "--cluster-node-timeout",
                 "1000",
