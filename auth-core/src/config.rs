@@ -35,6 +35,8 @@ pub struct Config {
     pub history_months_ahead: u32,
     /// Sign-in with Yandex, VK, Google, Mail.ru and OIDC providers; None: not offered.
     pub social: Option<crate::social::settings::SocialSettings>,
+    /// Sign-in on TVs by a code approved on a phone (RFC 8628); None: not offered.
+    pub device: Option<crate::device_grant::settings::DeviceSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -70,9 +70,50 @@ pub fn classify(user_agent: &str) -> Device {
     }
 }
 
+/// The browser or app family, for the device-approval page ("Samsung Internet", "Chrome"…):
+/// order matters, as most User-Agents name several engines.
+pub fn browser_family(user_agent: &str) -> &'static str {
+    const FAMILIES: &[(&str, &str)] = &[
+        ("samsungbrowser", "Samsung Internet"),
+        ("yabrowser", "Yandex Browser"),
+        ("opr/", "Opera"),
+        ("edg/", "Edge"),
+        ("firefox/", "Firefox"),
+        ("tizen", "Tizen browser"),
+        ("web0s", "webOS browser"),
+        ("webos", "webOS browser"),
+        ("roku", "Roku"),
+        ("chrome/", "Chrome"),
+        ("crios/", "Chrome"),
+        ("safari/", "Safari"),
+        ("okhttp", "Android app"),
+        ("cfnetwork", "Apple app"),
+    ];
+    let ua = user_agent.to_ascii_lowercase();
+    FAMILIES
+        .iter()
+        .find(|(marker, _)| ua.contains(marker))
+        .map_or("unknown", |(_, name)| name)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{classify, Device};
+    use super::{browser_family, classify, Device};
+
+    #[test]
+    fn browser_families() {
+        assert_eq!(
+            browser_family("Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0 TV Safari/537.36"),
+            "Samsung Internet"
+        );
+        assert_eq!(
+            browser_family(
+                "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+            ),
+            "Chrome"
+        );
+        assert_eq!(browser_family(""), "unknown");
+    }
 
     #[test]
     fn tvs_phones_and_browsers() {

@@ -51,6 +51,9 @@ pub enum Error {
     AccountExists(&'static str),
     #[error("too many attempts")]
     Throttled { retry_after: Duration },
+    /// An RFC 8628 answer of the device flow's endpoints (`error` is the RFC's code).
+    #[error("{}", .0.description())]
+    DeviceGrant(DeviceError),
     /// A dependency is down or saturated: try again shortly.
     #[error("{0} unavailable")]
     Unavailable(Dependency),
@@ -69,6 +72,53 @@ impl Error {
             Error::Internal(detail) => detail.clone(),
             Error::Provider { provider, detail } => format!("{provider}: {detail}"),
             other => other.to_string(),
+        }
+    }
+}
+
+/// The device flow's errors, named as RFC 8628 §3.5 and RFC 6749 §5.2 name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceError {
+    AuthorizationPending,
+    /// Polled faster than the interval; the code's interval is now `interval` seconds.
+    SlowDown {
+        interval: u64,
+    },
+    AccessDenied,
+    ExpiredToken,
+    /// Unknown, spent or malformed device code, or another client's.
+    InvalidGrant,
+    InvalidClient,
+    UnsupportedGrantType,
+    InvalidRequest(&'static str),
+}
+
+impl DeviceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DeviceError::AuthorizationPending => "authorization_pending",
+            DeviceError::SlowDown { .. } => "slow_down",
+            DeviceError::AccessDenied => "access_denied",
+            DeviceError::ExpiredToken => "expired_token",
+            DeviceError::InvalidGrant => "invalid_grant",
+            DeviceError::InvalidClient => "invalid_client",
+            DeviceError::UnsupportedGrantType => "unsupported_grant_type",
+            DeviceError::InvalidRequest(_) => "invalid_request",
+        }
+    }
+
+    pub fn description(&self) -> &'static str {
+        match self {
+            DeviceError::AuthorizationPending => "the viewer has not approved the code yet",
+            DeviceError::SlowDown { .. } => "polling too fast: wait the interval between polls",
+            DeviceError::AccessDenied => "the viewer denied the request",
+            DeviceError::ExpiredToken => "the code expired: ask for a new one",
+            DeviceError::InvalidGrant => "unknown, spent or malformed device code",
+            DeviceError::InvalidClient => "unknown client_id",
+            DeviceError::UnsupportedGrantType => {
+                "grant_type must be urn:ietf:params:oauth:grant-type:device_code"
+            }
+            DeviceError::InvalidRequest(why) => why,
         }
     }
 }

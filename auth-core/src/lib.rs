@@ -20,6 +20,7 @@ pub mod config;
 mod core;
 mod db_gate;
 mod device;
+pub mod device_grant;
 mod email;
 pub mod error;
 mod http;

@@ -92,7 +92,11 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginMethod<'a> {
     Password,
-    Social { provider: &'a str },
+    Social {
+        provider: &'a str,
+    },
+    /// A TV signed in by a code approved on another device (RFC 8628).
+    Device,
 }
 
 impl LoginMethod<'_> {
@@ -100,6 +104,7 @@ impl LoginMethod<'_> {
         match self {
             LoginMethod::Password => "password",
             LoginMethod::Social { provider } => provider,
+            LoginMethod::Device => "device",
         }
     }
 }

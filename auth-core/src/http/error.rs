@@ -22,6 +22,11 @@ impl Error {
             Error::OAuthFlow(_) | Error::ProviderDenied(_) => StatusCode::BAD_REQUEST,
             Error::Provider { .. } => StatusCode::BAD_GATEWAY,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            // RFC 6749 §5.2: 401 for a failed client authentication, 400 for the rest
+            Error::DeviceGrant(crate::error::DeviceError::InvalidClient) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Error::DeviceGrant(_) => StatusCode::BAD_REQUEST,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -45,6 +50,7 @@ impl Error {
             Error::ProviderDenied(_) => "access_denied",
             Error::Provider { .. } => "provider_error",
             Error::Throttled { .. } => "too_many_attempts",
+            Error::DeviceGrant(e) => e.code(),
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -61,11 +67,26 @@ impl IntoResponse for Error {
             }
             _ => {}
         }
-        let body = serde_json::json!({
-            "error": self.to_string(),
-            "code": self.code(),
-            "request_id": request_id::current(),
-        });
+        let body = match &self {
+            // the RFC's shape: `error` is the code clients switch on
+            Error::DeviceGrant(e) => {
+                let mut body = serde_json::json!({
+                    "error": e.code(),
+                    "error_description": e.description(),
+                    "code": e.code(),
+                    "request_id": request_id::current(),
+                });
+                if let crate::error::DeviceError::SlowDown { interval } = e {
+                    body["interval"] = serde_json::json!(interval);
+                }
+                body
+            }
+            _ => serde_json::json!({
+                "error": self.to_string(),
+                "code": self.code(),
+                "request_id": request_id::current(),
+            }),
+        };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

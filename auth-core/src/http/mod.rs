@@ -2,6 +2,8 @@
 
 mod accounts;
 pub mod db_guard;
+mod device;
+mod device_pages;
 pub mod error;
 pub mod extract;
 mod openapi;
@@ -21,7 +23,15 @@ use std::sync::Arc;
 pub use openapi::openapi_json;
 
 pub fn router(auth: Arc<Auth>) -> Router {
-    Router::new()
+    let mut routes = Router::new();
+    // the phone's verification page, at the path of `[auth.device] verification_uri`
+    if let Some(d) = auth.config.device.as_ref() {
+        routes = routes.route(
+            &d.activate_path,
+            get(device::phone).post(device::phone_post),
+        );
+    }
+    routes
         .route("/auth/register", post(accounts::register))
         .route("/auth/login", post(accounts::login))
         .route("/auth/refresh", post(tokens::refresh))
@@ -40,6 +50,11 @@ pub fn router(auth: Arc<Auth>) -> Router {
         .route("/auth/oauth/{provider}/link", post(social::link))
         .route("/auth/social", get(social::list))
         .route("/auth/social/{provider}", delete(social::unlink))
+        .route("/auth/device", get(device::tv_start))
+        .route("/auth/device/wait", get(device::tv_wait))
+        .route("/auth/device/code", post(device::code))
+        .route("/auth/device/token", post(device::token))
+        .route("/auth/device/qr", get(device::qr))
         .route("/auth/.well-known/jwks.json", get(tokens::jwks))
         .route("/auth/openapi.json", get(openapi::serve))
         .route("/auth/health", get(health))

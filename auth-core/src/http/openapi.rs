@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations. `docs/openapi.json` is
 //! a committed copy; a test fails when it differs from what this generates.
 
-use super::{accounts, error::ErrorBody, roles, social, tokens, Health};
+use super::{accounts, device, error::ErrorBody, roles, social, tokens, Health};
 use crate::keys::{Jwk, Jwks};
 use crate::model::{
     Credentials, HistoryEntry, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
@@ -25,12 +25,14 @@ use utoipa::{Modify, OpenApi};
         tokens::refresh, tokens::logout, tokens::logout_all, tokens::jwks,
         roles::list, roles::create, roles::delete, roles::grant, roles::revoke,
         social::start, social::callback, social::link, social::list, social::unlink,
+        device::code, device::token, device::qr,
         super::health,
     ),
     components(schemas(
         Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, HistoryEntry, NewRole,
         Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut, social::FlowStarted,
-        social::LinkedNow, Linked,
+        social::LinkedNow, Linked, device::CodeRequest, device::DeviceAuthorization,
+        device::TokenRequest, device::DeviceErrorBody,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -38,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tokens", description = "Refresh, logout, public keys"),
         (name = "roles", description = "Roles and grants (admin only)"),
         (name = "social", description = "Sign-in with Yandex ID, VK ID, Google, Mail.ru and OIDC providers; link and unlink"),
+        (name = "device", description = "Sign-in on a TV with a code approved on a phone (RFC 8628 device authorization grant)"),
         (name = "health", description = "Health of the core"),
     )
 )]

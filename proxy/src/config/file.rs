@@ -285,6 +285,30 @@ pub struct AuthFile {
     pub history_months_ahead: Option<u32>,
     pub password: Option<AuthPasswordFile>,
     pub throttle: Option<AuthThrottleFile>,
+    /// Sign-in on TVs by a code approved on a phone (RFC 8628).
+    pub device: Option<AuthDeviceFile>,
+}
+
+/// `[auth.device]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDeviceFile {
+    /// TV apps allowed to ask for codes: `{ id = "…", name = "…" }`.
+    pub clients: Vec<AuthDeviceClientFile>,
+    /// How long a code waits for approval (default "10m").
+    pub user_code_ttl: Option<String>,
+    /// Least time between polls (default "5s").
+    pub interval: Option<String>,
+    /// Where viewers enter the code, absolute ("https://cinema.example/activate"); its path
+    /// is served by the core: route it to the `auth` upstream.
+    pub verification_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthDeviceClientFile {
+    pub id: String,
+    pub name: String,
 }
 
 /// Argon2id parameters (defaults: the OWASP minimum, m=19456 KiB, t=2, p=1).

@@ -302,6 +302,7 @@ fn auth_section_becomes_the_core_settings() {
         client_networks: Default::default(),
         history_months_ahead: 2,
         social: None,
+        device: None,
     };
     assert_eq!(got, expected);
 }
@@ -1301,4 +1302,71 @@ fn issuer_rules() {
         "issuer[0].name",
         "not \"self\"",
     );
+}
+
+#[test]
+fn device_section_becomes_the_core_settings_and_is_checked() {
+    let device = |body: &str| format!("{}\n[auth.device]\n{body}\n", auth_with_cookie());
+    let good = "verification_uri = \"https://cinema.test/activate\"\nclients = [{ id = \"tv-app\", name = \"Cinema TV\" }]";
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{}", device(good)))]);
+    let core = load(dir.path()).unwrap().auth.unwrap();
+    let d = core.device.unwrap();
+    assert_eq!(d.activate_path, "/activate");
+    assert_eq!(d.user_code_ttl, Duration::from_secs(600));
+    assert_eq!(d.interval, Duration::from_secs(5));
+    assert_eq!(d.client("tv-app").unwrap().name, "Cinema TV");
+    assert_eq!(d.access_cookie(), "__Host-access_token");
+
+    let without_cookie = format!("{AUTH}\n[auth.device]\n{good}\n");
+    assert_problem(&without_cookie, "auth.device", "needs auth.token_cookie");
+    let cases = [
+        (
+            good.replace("https://cinema.test", "http://cinema.test"),
+            "auth.device.verification_uri",
+            "must be https",
+        ),
+        (
+            good.replace("/activate", "/"),
+            "auth.device.verification_uri",
+            "a path of its own",
+        ),
+        (
+            good.replace("/activate", "/activate?x=1"),
+            "auth.device.verification_uri",
+            "no query",
+        ),
+        (
+            good.replace("/activate", "/auth/device/x"),
+            "auth.device.verification_uri",
+            "not under /auth/device",
+        ),
+        (
+            format!("{good}\ninterval = \"500ms\""),
+            "auth.device.interval",
+            "whole seconds",
+        ),
+        (
+            format!("{good}\nuser_code_ttl = \"2h\""),
+            "auth.device.user_code_ttl",
+            "between 1m and 1h",
+        ),
+        (
+            good.replace("}]", "}, { id = \"tv-app\", name = \"Again\" }]"),
+            "auth.device.clients[1].id",
+            "listed twice",
+        ),
+        (
+            good.replace("tv-app", "tv app"),
+            "auth.device.clients[0].id",
+            "A-Z a-z",
+        ),
+        (
+            good.replace("[{ id = \"tv-app\", name = \"Cinema TV\" }]", "[]"),
+            "auth.device.clients",
+            "at least one",
+        ),
+    ];
+    for (body, key, needle) in cases {
+        assert_problem(&device(&body), key, needle);
+    }
 }

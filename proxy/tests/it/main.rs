@@ -14,6 +14,7 @@ mod bot_filter;
 mod config_errors;
 mod connections;
 mod degradation;
+mod device_grant;
 mod errors;
 mod forward_auth;
 mod forwarding;

@@ -48,9 +48,13 @@ pub(in crate::config) fn settings(
         let spec = identity(KeysFrom::Jwks { url });
         return (None, (p.0.len() == before).then_some(spec));
     }
-    let Some(core) = core(file, &a, redis, refresh_every, p) else {
+    let Some(mut core) = core(file, &a, redis, refresh_every, p) else {
         return (None, None);
     };
+    core.device = a
+        .device
+        .as_ref()
+        .and_then(|d| super::device::device(file, d, cookie.as_deref(), p));
     let spec = identity(KeysFrom::Dir {
         dir: core.keys.dir.clone(),
         token_ttl: core.access_ttl,
@@ -78,6 +82,7 @@ fn refuse_core_keys(file: &str, a: &AuthFile, p: &mut Problems) {
         ("history_months_ahead", a.history_months_ahead.is_some()),
         ("password", a.password.is_some()),
         ("throttle", a.throttle.is_some()),
+        ("device", a.device.is_some()),
     ];
     for (key, _) in set.iter().filter(|(_, is_set)| *is_set) {
         p.add(
@@ -203,6 +208,8 @@ fn core(
         client_networks: Default::default(),
         // filled from [social] by validate.rs
         social: None,
+        // `[auth.device]`, by `settings`
+        device: None,
     };
     (p.0.len() == before).then_some(config)
 }

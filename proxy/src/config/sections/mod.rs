@@ -5,6 +5,7 @@
 mod auth;
 mod bot_filter;
 mod client_ip;
+mod device;
 mod forward_auth;
 mod http;
 mod issuers;

@@ -1,0 +1,780 @@
+//! Sign-in on a TV by a code approved on a phone (RFC 8628), through the real edge with its
+//! embedded core, PostgreSQL and Redis: the TV app's JSON flow with every RFC error, the phone's
+//! page (CSRF, password and social sign-in, approve, deny), the TV browser's page, the QR code,
+//! brute force and replays.
+
+use crate::social;
+use crate::support::auth::{AuthStack, Options, PASSWORD};
+use crate::support::social::Persona;
+use crate::support::upstream::Upstream;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const TV_UA: &str =
+    "Mozilla/5.0 (SMART-TV; LINUX; Tizen 6.5) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/85.0 TV Safari/537.36";
+const PHONE_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1";
+pub const CLIENT: &str = "cinema-tv";
+const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+pub struct Tv {
+    pub s: AuthStack,
+    _movies: Upstream,
+}
+
+/// The stack with `[auth.device]` (1 s interval), the phone page routed at /activate, a
+/// protected route, and (optionally) social providers.
+pub fn stack_with(social: &str) -> Tv {
+    social::secret_env();
+    let movies = Upstream::start("movies");
+    let routes = format!(
+        "[upstream.movies]\nservers = [\"{}\"]\n\
+         [[route]]\nname = \"required\"\npath = \"/req\"\nupstream = \"movies\"\nauth = \"required\"\n\
+         [[route]]\nname = \"activate\"\npath = \"/activate\"\nupstream = \"auth\"\n",
+        movies.addr()
+    );
+    let auth_extra = format!(
+        "token_cookie = \"{}\"\n\
+         device = {{ verification_uri = \"http://127.0.0.1/activate\", interval = \"1s\", user_code_ttl = \"2m\", \
+         clients = [{{ id = \"{CLIENT}\", name = \"Cinema for Smart TV\" }}] }}\n",
+        social::TOKEN_COOKIE
+    );
+    let s = AuthStack::start_with(Options {
+        auth_extra: &auth_extra,
+        routes_extra: &routes,
+        social,
+        ..Options::default()
+    });
+    Tv { s, _movies: movies }
+}
+
+pub fn stack() -> Tv {
+    stack_with("")
+}
+
+impl Tv {
+    pub async fn code(&self) -> Value {
+        let r = self.code_raw(&[("client_id", CLIENT)]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        r.json().await.unwrap()
+    }
+
+    pub async fn code_raw(&self, form: &[(&str, &str)]) -> Response {
+        self.s
+            .http
+            .post(self.s.url("/auth/device/code"))
+            .header("user-agent", TV_UA)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn poll(&self, device_code: &str) -> Response {
+        self.s
+            .http
+            .post(self.s.url("/auth/device/token"))
+            .header("user-agent", TV_UA)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(&[
+                ("grant_type", GRANT),
+                ("device_code", device_code),
+                ("client_id", CLIENT),
+            ]))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Polls at the code's interval until the answer is not `authorization_pending`.
+    pub async fn poll_until_decided(&self, device_code: &str) -> (StatusCode, Value) {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let r = self.poll(device_code).await;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            if body["error"] != "authorization_pending" {
+                return (status, body);
+            }
+        }
+        panic!("never decided");
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`), the RFC's encoding.
+pub fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut f = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        f.append_pair(k, v);
+    }
+    f.finish()
+}
+
+/// The RFC error of a response: (status, error code), checking the body's shape.
+async fn rfc_error(r: Response) -> (StatusCode, String) {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    assert!(body["error_description"].is_string(), "{body}");
+    assert_eq!(body["code"], body["error"], "{body}");
+    (status, body["error"].as_str().unwrap().to_string())
+}
+
+/// A phone's browser: cookies kept by hand, the CSRF token read from the page.
+pub struct Phone<'a> {
+    pub tv: &'a Tv,
+    pub http: reqwest::Client,
+    pub cookies: Vec<(String, String)>,
+}
+
+fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &html[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+impl<'a> Phone<'a> {
+    pub fn new(tv: &'a Tv, ip: &str) -> Phone<'a> {
+        // redirects are the test's to follow (cookies are kept by hand)
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .local_address(ip.parse::<std::net::IpAddr>().ok())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        Phone {
+            tv,
+            http,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, r: &Response) {
+        for v in r.headers().get_all(SET_COOKIE) {
+            let text = v.to_str().unwrap();
+            let (k, rest) = text.split_once('=').unwrap();
+            let value = rest.split(';').next().unwrap().to_string();
+            self.cookies.retain(|(name, _)| name != k);
+            if !value.is_empty() {
+                self.cookies.push((k.to_string(), value));
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .http
+            .get(self.tv.s.url(path))
+            .header("user-agent", PHONE_UA)
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+
+    pub async fn post(&mut self, form: &[(&str, &str)]) -> Response {
+        let r = self
+            .http
+            .post(self.tv.s.url("/activate"))
+            .header("user-agent", PHONE_UA)
+            .header(COOKIE, self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode(form))
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        r
+    }
+
+    /// Opens the page for `code`, signs in with the password form, and returns the
+    /// confirmation page.
+    pub async fn sign_in_and_open(&mut self, code: &str, email: &str) -> String {
+        let (status, html) = self.get(&format!("/activate?user_code={code}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        let csrf = hidden_value(&html, "csrf").expect("a csrf field");
+        let r = self
+            .post(&[
+                ("csrf", &csrf),
+                ("action", "login"),
+                ("user_code", code),
+                ("email", email),
+                ("password", PASSWORD),
+            ])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+        let back = r.headers()[LOCATION].to_str().unwrap().to_string();
+        let (status, html) = self.get(&back).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        html
+    }
+
+    pub async fn decide(&mut self, html: &str, action: &str) -> (StatusCode, String) {
+        let csrf = hidden_value(html, "csrf").expect("csrf");
+        let code = hidden_value(html, "user_code").expect("user_code");
+        let r = self
+            .post(&[("csrf", &csrf), ("action", action), ("user_code", &code)])
+            .await;
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_tv_signs_in_with_a_code_approved_on_a_phone() {
+    let tv = stack();
+    let user = tv.s.create_user("viewer@example.com", &["subscriber"]);
+    let started = tv.code().await;
+    let user_code = started["user_code"].as_str().unwrap().to_string();
+    let device_code = started["device_code"].as_str().unwrap().to_string();
+    assert_eq!(user_code.len(), 9);
+    assert!(user_code.chars().enumerate().all(|(i, c)| if i == 4 {
+        c == '-'
+    } else {
+        "BCDFGHJKLMNPQRSTVWXZ".contains(c)
+    }));
+    assert_eq!(started["verification_uri"], "http://127.0.0.1/activate");
+    assert_eq!(
+        started["verification_uri_complete"],
+        format!("http://127.0.0.1/activate?user_code={user_code}")
+    );
+    assert_eq!(started["interval"], 1);
+    assert_eq!(started["expires_in"], 120);
+    assert_eq!(device_code.len(), 43);
+    // the device code is kept hashed: Redis holds no live secret
+    assert!(tv
+        .s
+        .redis
+        .keys("auth:device:dc:*")
+        .iter()
+        .all(|k| !k.contains(&device_code)));
+
+    let (status, error) = rfc_error(tv.poll(&device_code).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "authorization_pending")
+    );
+
+    // the phone: typed in lower case without the dash, signed in with a password
+    let mut phone = Phone::new(&tv, "127.0.0.7");
+    let typed = user_code.replace('-', "").to_lowercase();
+    let html = phone.sign_in_and_open(&typed, "viewer@example.com").await;
+    assert!(html.contains("Cinema for Smart TV"), "{html}");
+    assert!(
+        html.contains("smart_tv") && html.contains("Samsung Internet"),
+        "{html}"
+    );
+    assert!(html.contains(&user_code), "{html}");
+    let (status, done) = phone.decide(&html, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("Approved"), "{done}");
+
+    let (status, pair) = tv.poll_until_decided(&device_code).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(pair["token_type"], "Bearer");
+    let access = pair["access_token"].as_str().unwrap();
+    let (_, claims) = crate::support::auth::claims(access);
+    assert_eq!(claims["sub"], user.as_str());
+    let r =
+        tv.s.http
+            .get(tv.s.url("/req"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the TV's token works at the edge"
+    );
+    // and its refresh token works like any other
+    let r = tv.s.refresh(pair["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // the device code is spent once
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, error) = rfc_error(tv.poll(&device_code).await).await;
+    assert_eq!(error, "invalid_grant");
+    // login history: the TV's sign-in, method device, device type smart_tv, the TV's agent
+    let rows = tv.s.sql(&format!(
+        "SELECT method || ' ' || device || ' ' || success FROM login_history WHERE user_id = '{user}' AND method = 'device'"
+    ));
+    assert_eq!(rows.trim(), "device smart_tv true", "{rows}");
+    let ua = tv.s.sql(&format!(
+        "SELECT user_agent FROM login_history WHERE user_id = '{user}' AND method = 'device'"
+    ));
+    assert!(ua.contains("Tizen"), "{ua}");
+    // the session the TV holds says smart_tv too
+    let device = tv.s.sql(&format!(
+        "SELECT device FROM sessions WHERE user_id = '{user}' ORDER BY created_at DESC LIMIT 1"
+    ));
+    assert_eq!(device.trim(), "smart_tv");
+
+    // an approved code cannot be approved again, by this account or another
+    let (status, again) = phone.decide(&html, "approve").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+}
+
+#[tokio::test]
+async fn every_rfc_error_and_bad_input_is_answered_in_the_rfc_shape() {
+    let tv = stack();
+    // code endpoint
+    let (s, e) = rfc_error(tv.code_raw(&[("client_id", "someone-else")]).await).await;
+    assert_eq!(
+        (s, e.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    let (s, e) = rfc_error(tv.code_raw(&[("scope", "x")]).await).await;
+    assert_eq!(
+        (s, e.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let r =
+        tv.s.http
+            .post(tv.s.url("/auth/device/code"))
+            .header("content-type", "text/plain")
+            .body("client_id=cinema-tv")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(rfc_error(r).await.1, "invalid_request");
+    let r =
+        tv.s.http
+            .post(tv.s.url("/auth/device/code"))
+            .json(&json!({ "client_id": CLIENT }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "JSON works as well as a form");
+    let r =
+        tv.s.http
+            .post(tv.s.url("/auth/device/code"))
+            .header("content-type", "application/json")
+            .body("{\"client_id\":")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(rfc_error(r).await.1, "invalid_request");
+    let r =
+        tv.s.http
+            .post(tv.s.url("/auth/device/code"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("client_id={CLIENT}&pad={}", "x".repeat(200_000)))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // token endpoint
+    let started = tv.code().await;
+    let device_code = started["device_code"].as_str().unwrap();
+    let token = |form: Vec<(&'static str, String)>| {
+        let http = tv.s.http.clone();
+        let url = tv.s.url("/auth/device/token");
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = encode(&pairs);
+        async move {
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (s, e) = rfc_error(
+        token(vec![
+            ("grant_type", "password".into()),
+            ("device_code", device_code.into()),
+            ("client_id", CLIENT.into()),
+        ])
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, e.as_str()),
+        (StatusCode::BAD_REQUEST, "unsupported_grant_type")
+    );
+    let (_, e) = rfc_error(
+        token(vec![
+            ("grant_type", GRANT.into()),
+            ("client_id", CLIENT.into()),
+        ])
+        .await,
+    )
+    .await;
+    assert_eq!(e, "invalid_request");
+    let (s, e) = rfc_error(
+        token(vec![
+            ("grant_type", GRANT.into()),
+            ("device_code", device_code.into()),
+            ("client_id", "other".into()),
+        ])
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, e.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_client")
+    );
+    for forged in [
+        "short",
+        &"A".repeat(43),
+        &format!("{}x", &device_code[..42]),
+    ] {
+        let (_, e) = rfc_error(
+            token(vec![
+                ("grant_type", GRANT.into()),
+                ("device_code", forged.to_string()),
+                ("client_id", CLIENT.into()),
+            ])
+            .await,
+        )
+        .await;
+        assert_eq!(e, "invalid_grant", "{forged}");
+    }
+    // pending, then too fast: slow_down, and this code's interval grows by 5 s
+    let (_, e) = rfc_error(tv.poll(device_code).await).await;
+    assert_eq!(e, "authorization_pending");
+    let r = tv.poll(device_code).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down", "{body}");
+    assert_eq!(body["interval"], 6, "{body}");
+    // at the old interval it is still too fast
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(rfc_error(tv.poll(device_code).await).await.1, "slow_down");
+
+    // denied on the phone: access_denied
+    tv.s.create_user("viewer@example.com", &[]);
+    let second = tv.code().await;
+    let mut phone = Phone::new(&tv, "127.0.0.8");
+    let html = phone
+        .sign_in_and_open(second["user_code"].as_str().unwrap(), "viewer@example.com")
+        .await;
+    let (status, done) = phone.decide(&html, "deny").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(done.contains("Denied"), "{done}");
+    let (status, body) = tv
+        .poll_until_decided(second["device_code"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("access_denied"))
+    );
+
+    // expiry: the store decides on the time it is given (time as a parameter)
+    let redis = auth_core::redis_client::SharedRedis::new(
+        auth_core::redis_client::RedisSettings::standalone(
+            &format!("redis://127.0.0.1:{}/", tv.s.redis.master_ports()[0]),
+            Duration::from_secs(1),
+        ),
+    );
+    let running = tokio::spawn(redis.clone().run(std::future::pending()));
+    let shared = Some(redis);
+    for _ in 0..50 {
+        if auth_core::redis_client::conn_of(&shared).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let third = tv.code().await;
+    let hash = auth_core::social::flow::binding_hash(third["device_code"].as_str().unwrap());
+    let later = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 121_000;
+    let outcome = auth_core::device_grant::store::poll(
+        &shared,
+        &hash,
+        CLIENT,
+        later,
+        500,
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, auth_core::device_grant::store::Poll::Expired);
+    running.abort();
+}
+
+#[tokio::test]
+async fn guessing_codes_is_refused_long_before_it_could_succeed() {
+    let tv = stack();
+    tv.s.create_user("guesser@example.com", &[]);
+    let real = tv.code().await;
+    let mut phone = Phone::new(&tv, "127.0.0.9");
+    let html = phone
+        .sign_in_and_open(real["user_code"].as_str().unwrap(), "guesser@example.com")
+        .await;
+    assert!(html.contains("Cinema for Smart TV"), "{html}");
+    let mut statuses = vec![];
+    for i in 0..12 {
+        let guess = format!(
+            "BCDF-GH{}{}",
+            ["B", "C", "D", "F"][i % 4],
+            ["K", "L", "M"][i % 3]
+        );
+        let (status, _) = phone.get(&format!("/activate?user_code={guess}")).await;
+        statuses.push(status.as_u16());
+    }
+    // 10 lookups per network per 15 min (the first was the real code's): unknown codes are
+    // 404 until then, refused from then on
+    assert_eq!(&statuses[..9], &[404; 9], "{statuses:?}");
+    assert_eq!(&statuses[9..], &[429; 3], "{statuses:?}");
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    // even the real code is refused to this network now
+    let (status, _) = phone
+        .get(&format!(
+            "/activate?user_code={}",
+            real["user_code"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // at 10 guesses per 15 minutes against 20^8 codes, with a thousand codes pending at once,
+    // one network needs on average 20^8 / 1000 / 10 windows ≈ 2.6 × 10^6 windows (74 years)
+}
+
+#[tokio::test]
+async fn the_approval_page_refuses_forged_forms_and_is_not_frameable() {
+    let tv = stack();
+    tv.s.create_user("viewer@example.com", &[]);
+    let started = tv.code().await;
+    let code = started["user_code"].as_str().unwrap();
+    let mut phone = Phone::new(&tv, "127.0.0.10");
+    let html = phone.sign_in_and_open(code, "viewer@example.com").await;
+    // another site's form: right fields, no matching CSRF token
+    let mut forged = Phone::new(&tv, "127.0.0.10");
+    forged.cookies = phone
+        .cookies
+        .iter()
+        .filter(|(k, _)| !k.contains("csrf"))
+        .cloned()
+        .collect();
+    let r = forged
+        .post(&[
+            ("csrf", &hidden_value(&html, "csrf").unwrap()),
+            ("action", "approve"),
+            ("user_code", code),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let mut wrong = Phone::new(&tv, "127.0.0.10");
+    wrong.cookies = phone.cookies.clone();
+    let r = wrong
+        .post(&[
+            ("csrf", "x".repeat(43).as_str()),
+            ("action", "approve"),
+            ("user_code", code),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // the code is still pending
+    assert_eq!(
+        rfc_error(tv.poll(started["device_code"].as_str().unwrap()).await)
+            .await
+            .1,
+        "authorization_pending"
+    );
+    let r =
+        tv.s.http
+            .get(tv.s.url(&format!("/activate?user_code={code}")))
+            .send()
+            .await
+            .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let set = r.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    // a signed-out viewer is asked to sign in, not shown the device
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("name=\"password\"") && !html.contains("Cinema for Smart TV"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_qr_code_and_the_tv_browser_page() {
+    let tv = stack();
+    let r =
+        tv.s.http
+            .get(tv.s.url("/auth/device/qr?code=bcdf-ghjk"))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    let svg = r.text().await.unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<path") || svg.contains("<rect"),
+        "{}",
+        &svg[..200.min(svg.len())]
+    );
+    for tampered in ["BCDF-GHJ", "<script>", "AEIO-UAEI", ""] {
+        let r =
+            tv.s.http
+                .get(tv.s.url(&format!("/auth/device/qr?code={tampered}")))
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(rfc_error(r).await.1, "invalid_request", "{tampered}");
+    }
+
+    // the TV browser: a page in Russian with the code, the QR and a reload; no script
+    tv.s.create_user("viewer@example.com", &[]);
+    let browser = crate::support::client();
+    let r = browser
+        .get(tv.s.url(&format!("/auth/device?client_id={CLIENT}")))
+        .header("user-agent", TV_UA)
+        .header("accept-language", "ru-RU,ru;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("tv-device-code="), "{cookie}");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("lang=\"ru\"") && html.contains("Откройте на телефоне"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("http-equiv=\"refresh\""),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "no JavaScript");
+    let at = html.find("class=\"code\">").unwrap() + 13;
+    let code = &html[at..at + 9];
+    // waiting: the same page again
+    let wait = format!("/auth/device/wait?client_id={CLIENT}&user_code={code}");
+    let r = browser
+        .get(tv.s.url(&wait))
+        .header("user-agent", TV_UA)
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains(code));
+    // approved on the phone: the TV browser is signed in and sent to the site
+    let mut phone = Phone::new(&tv, "127.0.0.11");
+    let page = phone.sign_in_and_open(code, "viewer@example.com").await;
+    assert_eq!(phone.decide(&page, "approve").await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = browser
+        .get(tv.s.url(&wait))
+        .header("user-agent", TV_UA)
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/");
+    let session = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{}=", social::TOKEN_COOKIE)))
+        .expect("the session cookie");
+    let token = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let r = browser
+        .get(tv.s.url("/req"))
+        .header(COOKIE, format!("{}={token}", social::TOKEN_COOKIE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the TV browser is signed in at the edge"
+    );
+}
+
+#[tokio::test]
+async fn a_phone_signs_in_through_a_provider_and_comes_back_to_approve() {
+    let (y, v, m) = social::fake_providers();
+    let tv = stack_with(&social::three_providers(&y, &v, &m, ""));
+    let started = tv.code().await;
+    let code = started["user_code"].as_str().unwrap();
+    let mut phone = Phone::new(&tv, "127.0.0.12");
+    let (_, html) = phone.get(&format!("/activate?user_code={code}")).await;
+    // the page offers each provider, each bringing the viewer back here
+    let back = format!("return_to=%2Factivate%3Fuser_code%3D{code}");
+    let link = format!("/auth/oauth/yandex/start?{back}");
+    assert!(html.contains(&link.replace('&', "&amp;")), "{html}");
+    y.set(Persona::person("1000077", "tv-owner@yandex.test"));
+    let (authorize, flow) =
+        social::start(&tv.s, "yandex", &format!("/activate?user_code={code}")).await;
+    let callback = social::consent(&tv.s, &authorize).await;
+    let r = social::callback(&tv.s, &callback, Some(&flow)).await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()[LOCATION], format!("/activate?user_code={code}"));
+    let token = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{}=", social::TOKEN_COOKIE)))
+        .unwrap();
+    let token = token
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    phone
+        .cookies
+        .push((social::TOKEN_COOKIE.to_string(), token));
+    let (status, html) = phone.get(&format!("/activate?user_code={code}")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Cinema for Smart TV"), "{html}");
+    assert_eq!(phone.decide(&html, "approve").await.0, StatusCode::OK);
+    let (status, pair) = tv
+        .poll_until_decided(started["device_code"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let me = social::me(&tv.s, pair["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        me["email"], "tv-owner@yandex.test",
+        "the TV holds the provider account's session"
+    );
+}
