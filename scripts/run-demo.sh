@@ -86,6 +86,16 @@ cat <<MSG
     curl -s http://127.0.0.1:8080/_edge/ready
     curl -s http://127.0.0.1:8080/api/v1/status
 
+  Sign-in on a TV without a keyboard (RFC 8628, docs/tv-sign-in.md): curl is the TV, a browser the phone
+    curl -s http://127.0.0.1:8080/auth/device/code -d client_id=cinema-tv     # note user_code, device_code
+    open http://127.0.0.1:8080/activate?user_code=<user_code> in a browser, sign in as
+         $VIEWER_EMAIL / $VIEWER_PASSWORD, approve
+    curl -s http://127.0.0.1:8080/auth/device/token -d client_id=cinema-tv \\
+         -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=<device_code>
+    (authorization_pending until you approve, then the token pair; poll every 5 s or get slow_down)
+    http://127.0.0.1:8080/auth/device?client_id=cinema-tv    the TV browser's page (code + QR)
+    curl -s 'http://127.0.0.1:8080/auth/device/qr?code=<user_code>' > qr.svg
+
   Smart TV bot filter (conf/bot-filter.toml): a TV above 20 API calls in 10 s gets a question
     for i in \$(seq 25); do curl -s -o /dev/null -w '%{http_code} ' -A 'Mozilla/5.0 (SMART-TV; Tizen 6.0)' \\
          -H 'accept: application/json' http://127.0.0.1:8080/api/v1/movies; done; echo

@@ -379,7 +379,11 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
                 asks = lang.t("A device asks to sign in to your account:", "Устройство просит войти в ваш аккаунт:"),
                 app = esc(&a.client_name),
                 dev = lang.t("Device", "Устройство"),
-                kind = esc(a.device_type),
+                kind = match a.device_type {
+                    "smart_tv" => lang.t("Smart TV", "Смарт-ТВ"),
+                    "mobile" => lang.t("phone or tablet", "телефон или планшет"),
+                    _ => lang.t("computer", "компьютер"),
+                },
                 browser = esc(a.browser),
                 net = lang.t("Network", "Сеть"),
                 network = esc(&a.network),

@@ -129,7 +129,7 @@ impl Browser {
         }
     }
 
-    async fn wait_for_load(&mut self) {
+    pub async fn wait_for_load(&mut self) {
         loop {
             if self.read().await["method"] == "Page.loadEventFired" {
                 return;
