@@ -49,6 +49,7 @@ bench: deps-build deps-services deps-bench deps-test
 	./bench/identity.sh
 	./bench/tracing.sh
 	./bench/canonical-path.sh
+	./bench/device-poll.sh
 
 deps-build:
 	@./scripts/ensure-packages.sh $(BUILD_PKGS)

@@ -126,6 +126,67 @@ pub async fn hit(
     }
 }
 
+/// The count and remaining window of a counter, without counting: one round trip.
+static PEEK: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}",
+    )
+});
+
+/// For limits that must hold even when Redis misbehaves (guessing codes, passwords typed
+/// where the edge's login limit does not apply): `Err(Throttled)` at the limit and
+/// `Err(Unavailable)` when Redis does not answer — failing closed, unlike `hit`.
+pub async fn hit_strict(
+    redis: &Option<Arc<SharedRedis>>,
+    key: &str,
+    limit: u32,
+    window: Duration,
+    timeout: Duration,
+) -> crate::error::Result<()> {
+    let mut conn = conn_of(redis).ok_or(STRICT_STORE)?;
+    let mut invocation = HIT.key(key);
+    invocation.arg(window.as_millis() as u64);
+    let call = invocation.invoke_async::<(u64, i64)>(&mut conn);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok((n, ttl_ms))) if n > u64::from(limit) => Err(throttled(ttl_ms, window)),
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(STRICT_STORE),
+    }
+}
+
+/// `Err(Throttled)` when `key` is already at `limit`, without counting this attempt (failures
+/// are counted afterwards with `hit_strict`); fails closed like it.
+pub async fn over_strict(
+    redis: &Option<Arc<SharedRedis>>,
+    key: &str,
+    limit: u32,
+    window: Duration,
+    timeout: Duration,
+) -> crate::error::Result<()> {
+    let mut conn = conn_of(redis).ok_or(STRICT_STORE)?;
+    let invocation = PEEK.key(key);
+    let call = invocation.invoke_async::<(u64, i64)>(&mut conn);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok((n, ttl_ms))) if n >= u64::from(limit) => Err(throttled(ttl_ms, window)),
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(STRICT_STORE),
+    }
+}
+
+const STRICT_STORE: crate::error::Error =
+    crate::error::Error::Unavailable(crate::error::Dependency::SignInStore);
+
+fn throttled(ttl_ms: i64, window: Duration) -> crate::error::Error {
+    let ms = if ttl_ms > 0 {
+        ttl_ms as u64
+    } else {
+        window.as_millis() as u64
+    };
+    crate::error::Error::Throttled {
+        retry_after: Duration::from_millis(ms),
+    }
+}
+
 /// The current value of a counter; 0 when it is absent or Redis does not answer.
 pub async fn count(redis: &Option<Arc<SharedRedis>>, key: &str, timeout: Duration) -> u64 {
     let Some(mut conn) = conn_of(redis) else {

@@ -31,6 +31,14 @@ pub const LOOKUPS_PER_NETWORK: u32 = 10;
 pub const LOOKUPS_WINDOW: Duration = Duration::from_secs(900);
 /// Lookups of one user code, from anywhere, in its lifetime.
 pub const LOOKUPS_PER_CODE: u32 = 10;
+/// Failed lookups per signed-in account per window: lookups need an account, so spreading
+/// guesses over many networks (an IPv6 prefix) still meets this limit.
+pub const FAILED_LOOKUPS_PER_ACCOUNT: u32 = 10;
+/// Passwords typed on the verification page, per network per window (the edge's login
+/// limit is on /auth/login; this one holds even when Redis misbehaves: it fails closed).
+pub const PAGE_LOGINS_PER_NETWORK: u32 = 10;
+/// The TV's User-Agent kept for the approval page, at most.
+const MAX_AGENT: usize = 256;
 /// Polls this much early still count as on time (clocks, network jitter).
 const POLL_SLACK_MS: u64 = 500;
 
@@ -57,6 +65,9 @@ pub struct Asking {
     pub network: String,
     pub created: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    /// Whether the phone is on the TV's network; when not, the page warns (RFC 8628 §5.4: a
+    /// code sent by someone else is the remote phishing the RFC describes).
+    pub same_network: bool,
     device_hash: String,
     tv_user_agent: String,
     tv_ip: String,
@@ -132,7 +143,14 @@ impl Auth {
         let device_code = random_token();
         let device_hash = binding_hash(&device_code);
         let ttl_ms = d.user_code_ttl.as_millis() as u64;
-        let ua = client.user_agent.as_deref().unwrap_or("");
+        let ua: String = client
+            .user_agent
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(MAX_AGENT)
+            .collect();
+        let ua = ua.as_str();
         let ip = client.ip.as_deref().unwrap_or("");
         let tv = format!("{network} {ip}");
         for _ in 0..5 {
@@ -166,7 +184,7 @@ impl Auth {
     /// RFC 8628 §3.4–3.5: one poll of the TV. Pending polls cost one Redis call and no query.
     #[tracing::instrument(skip_all, name = "device.poll", err(level = "debug"))]
     pub async fn device_poll(
-        &self,
+        self: &std::sync::Arc<Self>,
         grant_type: &str,
         device_code: &str,
         client_id: &str,
@@ -212,55 +230,81 @@ impl Auth {
         let Ok(user_id) = Uuid::parse_str(&user) else {
             return Err(Error::Internal("device authorization holds no user".into()));
         };
-        let kind = device::classify(client.user_agent.as_deref().unwrap_or(""));
-        match self.open_session(user_id, kind.as_str(), client, now).await {
-            Ok(pair) => Ok(pair),
-            Err(e) => {
-                // the code was spent by this poll: give it back, the next poll tries again
-                store::unspend(&self.redis, &hash, &user, timeout).await;
-                Err(e)
+        // the code is spent: finish in a task of its own, so a poll cancelled now (the TV
+        // hung up, a timeout upstream) gives the code back instead of losing the approval
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let auth = std::sync::Arc::clone(self);
+        let client = client.clone();
+        tokio::spawn(async move {
+            let kind = device::classify(client.user_agent.as_deref().unwrap_or(""));
+            let opened = auth
+                .open_session(user_id, kind.as_str(), &client, now)
+                .await;
+            let failed = opened.is_err();
+            if tx.send(opened).is_err() || failed {
+                // nobody to hand the tokens to, or no tokens: the next poll tries again
+                store::unspend(&auth.redis, &hash, &user, timeout).await;
             }
-        }
+        });
+        rx.await
+            .map_err(|_| Error::Internal("device sign-in task ended early".into()))?
     }
 
-    /// The authorization behind a code the viewer typed, counted against the lookup limits.
+    /// The authorization behind a code the viewer typed. Failed lookups are counted per
+    /// network and per account, lookups of one code from anywhere: all fail closed.
     #[tracing::instrument(skip_all, name = "device.find", err(level = "info"))]
-    pub async fn device_find(&self, typed: &str, phone: &Client) -> Result<Asking> {
+    pub async fn device_find(
+        &self,
+        typed: &str,
+        phone: &Client,
+        caller: &Caller,
+    ) -> Result<Asking> {
         let d = self.device_settings()?;
         let timeout = self.config.redis_timeout;
         let network = self.network_of(phone);
-        // every lookup counts, well-formed or not: guessing is paid for per try
-        let key = format!("auth:device:lookup:{network}");
-        if let Some(retry_after) = throttle::hit(
+        let by_network = format!("auth:device:lookup:{network}");
+        let by_account = format!("auth:device:lookup-acct:{}", caller.user_id);
+        throttle::over_strict(
             &self.redis,
-            &key,
+            &by_network,
             LOOKUPS_PER_NETWORK,
             LOOKUPS_WINDOW,
             timeout,
         )
-        .await
-        {
-            return Err(Error::Throttled { retry_after });
-        }
-        let code = code::normalize(typed).ok_or(Error::Invalid {
-            field: "user_code",
-            message: "is not a code of the form XXXX-XXXX",
-        })?;
+        .await?;
+        throttle::over_strict(
+            &self.redis,
+            &by_account,
+            FAILED_LOOKUPS_PER_ACCOUNT,
+            LOOKUPS_WINDOW,
+            timeout,
+        )
+        .await?;
+        let failed = || async {
+            throttle::hit_strict(&self.redis, &by_network, u32::MAX, LOOKUPS_WINDOW, timeout)
+                .await?;
+            throttle::hit_strict(&self.redis, &by_account, u32::MAX, LOOKUPS_WINDOW, timeout).await
+        };
+        let Some(code) = code::normalize(typed) else {
+            failed().await?;
+            return Err(Error::Invalid {
+                field: "user_code",
+                message: "is not a code of the form XXXX-XXXX",
+            });
+        };
         let per_code = format!("auth:device:lookup-code:{code}");
-        if let Some(retry_after) = throttle::hit(
+        throttle::hit_strict(
             &self.redis,
             &per_code,
             LOOKUPS_PER_CODE,
             d.user_code_ttl,
             timeout,
         )
-        .await
-        {
-            return Err(Error::Throttled { retry_after });
-        }
-        let found = store::find(&self.redis, &code, timeout)
-            .await?
-            .ok_or(Error::NotFound("code"))?;
+        .await?;
+        let Some(found) = store::find(&self.redis, &code, timeout).await? else {
+            failed().await?;
+            return Err(Error::NotFound("code"));
+        };
         let f = &found.fields;
         if f.get("status").map(String::as_str) != Some("pending") {
             return Err(Error::Conflict("this code was already used"));
@@ -268,7 +312,7 @@ impl Auth {
         let client_id = f.get("client").cloned().unwrap_or_default();
         let ua = f.get("tv_ua").cloned().unwrap_or_default();
         let tv = f.get("tv_net").cloned().unwrap_or_default();
-        let (network, ip) = tv.split_once(' ').unwrap_or((tv.as_str(), ""));
+        let (tv_network, ip) = tv.split_once(' ').unwrap_or((tv.as_str(), ""));
         Ok(Asking {
             user_code: code::display(&code),
             client_name: d
@@ -276,13 +320,34 @@ impl Auth {
                 .map_or_else(|| client_id.clone(), |c| c.name.clone()),
             device_type: device::classify(&ua).as_str(),
             browser: device::browser_family(&ua),
-            network: network.to_string(),
+            network: tv_network.to_string(),
             created: from_ms(f.get("created_ms")),
             expires: from_ms(f.get("expires_ms")),
+            same_network: tv_network == network,
             device_hash: found.device_hash.clone(),
             tv_user_agent: ua.clone(),
             tv_ip: ip.to_string(),
         })
+    }
+
+    /// A password typed on the verification page: the core's login, behind a per-network
+    /// limit of its own that fails closed.
+    pub async fn device_page_login(
+        &self,
+        creds: &crate::model::Credentials,
+        phone: &Client,
+        now: DateTime<Utc>,
+    ) -> Result<TokenPair> {
+        let key = format!("auth:device:login:{}", self.network_of(phone));
+        throttle::hit_strict(
+            &self.redis,
+            &key,
+            PAGE_LOGINS_PER_NETWORK,
+            LOOKUPS_WINDOW,
+            self.config.redis_timeout,
+        )
+        .await?;
+        self.login(creds, phone, now).await
     }
 
     /// The viewer approves or denies: once, by one account. An approval is a sign-in of the

@@ -54,9 +54,31 @@ impl DeviceSettings {
         }
     }
 
-    /// `Set-Cookie` value: HttpOnly always, `Secure` behind TLS.
+    /// The refresh cookie (Path=/auth/refresh), named as social sign-in names it.
+    pub fn refresh_cookie(&self) -> String {
+        if self.secure() {
+            format!("__Secure-{}_refresh", self.token_cookie)
+        } else {
+            format!("{}_refresh", self.token_cookie)
+        }
+    }
+
+    /// `Set-Cookie` value for every path: HttpOnly always, `Secure` behind TLS.
     pub fn cookie(&self, name: &str, value: &str, max_age: u64, same_site: &str) -> String {
+        self.cookie_at(name, value, "/", max_age, same_site)
+    }
+
+    pub fn cookie_at(
+        &self,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age: u64,
+        same_site: &str,
+    ) -> String {
         let secure = if self.secure() { "; Secure" } else { "" };
-        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
+        format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+        )
     }
 }

@@ -57,6 +57,12 @@ static POLL: LazyLock<redis::Script> = LazyLock::new(|| {
           local now = tonumber(ARGV[1])
           if now >= tonumber(h[3]) then return {'expired_token', ''} end
           if h[1] == 'denied' then return {'access_denied', ''} end
+          -- an approved code is delivered even to an early poll: a TV page reloaded by hand
+          -- must not slow itself out of its own sign-in
+          if h[1] == 'approved' then
+            redis.call('HSET', KEYS[1], 'status', 'spent', 'last_poll_ms', now)
+            return {'approved', h[6]}
+          end
           local interval = tonumber(h[4])
           local last = tonumber(h[5])
           if last > 0 and now - last < interval - tonumber(ARGV[3]) then
@@ -65,10 +71,6 @@ static POLL: LazyLock<redis::Script> = LazyLock::new(|| {
             return {'slow_down', tostring(interval)}
           end
           redis.call('HSET', KEYS[1], 'last_poll_ms', now)
-          if h[1] == 'approved' then
-            redis.call('HSET', KEYS[1], 'status', 'spent')
-            return {'approved', h[6]}
-          end
           return {'authorization_pending', ''}",
     )
 });

@@ -4,7 +4,7 @@
 
 use super::device_pages::{self as pages, Lang, PhoneView};
 use super::error::ErrorBody;
-use super::extract::Query;
+use super::extract::{Query, RawBody};
 use crate::device_grant::{code, Decision};
 use crate::error::{DeviceError, Error};
 use crate::model::{Caller, Client, Credentials, TokenPair};
@@ -19,8 +19,47 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The TV browser's device code, in a cookie rather than a URL (URLs reach access logs).
-const TV_COOKIE: &str = "tv-device-code";
+/// The TV browser's device code, in a cookie rather than a URL (URLs reach access logs),
+/// sent only to the TV page's own paths (not to every service behind the edge).
+const TV_PATH: &str = "/auth/device";
+
+fn tv_cookie(d: &crate::device_grant::settings::DeviceSettings) -> String {
+    if d.secure() {
+        "__Secure-tv-device-code".into()
+    } else {
+        "tv-device-code".into()
+    }
+}
+
+/// A browser session after a sign-in on these pages: the access cookie the edge reads, and
+/// the refresh cookie for `/auth/refresh` only, so the session is usable to its end.
+fn set_session(
+    auth: &Auth,
+    d: &crate::device_grant::settings::DeviceSettings,
+    r: &mut Response,
+    pair: &TokenPair,
+) {
+    let cookies = [
+        d.cookie(
+            &d.access_cookie(),
+            &pair.access_token,
+            pair.expires_in,
+            "Lax",
+        ),
+        d.cookie_at(
+            &d.refresh_cookie(),
+            &pair.refresh_token,
+            "/auth/refresh",
+            auth.config.refresh_ttl.as_secs(),
+            "Strict",
+        ),
+    ];
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+}
 
 /// RFC 8628 §3.1 parameters, as a form (the RFC's encoding) or JSON. Unknown parameters are
 /// ignored, as the RFC asks.
@@ -119,7 +158,7 @@ pub async fn code(
     State(auth): State<Arc<Auth>>,
     client: Client,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Error> {
     auth.device_settings()?;
     let req: CodeRequest = form_or_json(&headers, &body)?;
@@ -156,7 +195,7 @@ pub async fn token(
     State(auth): State<Arc<Auth>>,
     client: Client,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Error> {
     auth.device_settings()?;
     let req: TokenRequest = form_or_json(&headers, &body)?;
@@ -235,7 +274,13 @@ pub async fn tv_start(
         return Error::NotFound("endpoint").into_response();
     };
     let mut r = pages::tv_code(lang, &started, &client_id);
-    let cookie = d.cookie(TV_COOKIE, &started.device_code, started.expires_in, "Lax");
+    let cookie = d.cookie_at(
+        &tv_cookie(d),
+        &started.device_code,
+        TV_PATH,
+        started.expires_in,
+        "Lax",
+    );
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -252,11 +297,11 @@ pub async fn tv_wait(
     let lang = Lang::of(&headers);
     let client_id = q.client_id.unwrap_or_default();
     let again = Some(client_id.as_str());
-    let Some(device_code) = crate::plumbing::cookie::get(&headers, TV_COOKIE) else {
-        return pages::tv_message(lang, StatusCode::BAD_REQUEST, pages::Msg::Expired, again);
-    };
     let Ok(d) = auth.device_settings() else {
         return Error::NotFound("endpoint").into_response();
+    };
+    let Some(device_code) = crate::plumbing::cookie::get(&headers, &tv_cookie(d)) else {
+        return pages::tv_message(lang, StatusCode::BAD_REQUEST, pages::Msg::Expired, again);
     };
     let poll = auth
         .device_poll(
@@ -271,31 +316,35 @@ pub async fn tv_wait(
         Ok(pair) => {
             // signed in: the TV browser gets the session cookie and goes to the site
             let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-            let cookies = [
-                d.cookie(
-                    &d.access_cookie(),
-                    &pair.access_token,
-                    pair.expires_in,
-                    "Lax",
-                ),
-                d.cookie(TV_COOKIE, "", 0, "Lax"),
-            ];
-            for c in cookies {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
+            set_session(&auth, d, &mut r, &pair);
+            if let Ok(v) = HeaderValue::from_str(&d.cookie_at(&tv_cookie(d), "", TV_PATH, 0, "Lax"))
+            {
+                r.headers_mut().append(header::SET_COOKIE, v);
             }
             no_store(r)
         }
-        Err(Error::DeviceGrant(
-            DeviceError::AuthorizationPending | DeviceError::SlowDown { .. },
-        )) => {
+        Err(Error::DeviceGrant(DeviceError::AuthorizationPending)) => {
             let user_code = q
                 .user_code
                 .as_deref()
                 .and_then(code::normalize)
                 .map(|c| code::display(&c));
-            pages::tv_waiting(lang, d, user_code.as_deref(), &client_id)
+            pages::tv_waiting(
+                lang,
+                d,
+                user_code.as_deref(),
+                &client_id,
+                d.interval.as_secs(),
+            )
+        }
+        Err(Error::DeviceGrant(DeviceError::SlowDown { interval })) => {
+            // reloaded early (by hand, a second tab): reload at the interval the code has now
+            let user_code = q
+                .user_code
+                .as_deref()
+                .and_then(code::normalize)
+                .map(|c| code::display(&c));
+            pages::tv_waiting(lang, d, user_code.as_deref(), &client_id, interval)
         }
         Err(Error::DeviceGrant(DeviceError::AccessDenied)) => {
             pages::tv_message(lang, StatusCode::FORBIDDEN, pages::Msg::Denied, again)
@@ -361,7 +410,7 @@ pub async fn phone(
             error: None,
         },
         (Some(_), true) => PhoneView::EnterCode { error: None },
-        (Some(_), false) => match auth.device_find(&typed, &client).await {
+        (Some(caller), false) => match auth.device_find(&typed, &client, caller).await {
             Ok(asking) => PhoneView::Confirm(Box::new(asking)),
             Err(e) => PhoneView::Problem(e),
         },
@@ -390,7 +439,7 @@ pub async fn phone_post(
     State(auth): State<Arc<Auth>>,
     client: Client,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     let lang = Lang::of(&headers);
     let Ok(d) = auth.device_settings() else {
@@ -423,18 +472,10 @@ pub async fn phone_post(
                 email: form.email.unwrap_or_default(),
                 password: form.password.unwrap_or_default(),
             };
-            match auth.login(&creds, &client, Utc::now()).await {
+            match auth.device_page_login(&creds, &client, Utc::now()).await {
                 Ok(pair) => {
                     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response();
-                    let c = d.cookie(
-                        &d.access_cookie(),
-                        &pair.access_token,
-                        pair.expires_in,
-                        "Lax",
-                    );
-                    if let Ok(v) = HeaderValue::from_str(&c) {
-                        r.headers_mut().append(header::SET_COOKIE, v);
-                    }
+                    set_session(&auth, d, &mut r, &pair);
                     no_store(r)
                 }
                 Err(e) => pages::phone(
@@ -467,7 +508,7 @@ pub async fn phone_post(
             } else {
                 Decision::Deny
             };
-            let outcome = match auth.device_find(&typed, &client).await {
+            let outcome = match auth.device_find(&typed, &client, &caller).await {
                 Ok(asking) => auth
                     .device_decide(&caller, &asking, decision, Utc::now())
                     .await

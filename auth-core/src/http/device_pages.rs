@@ -161,6 +161,7 @@ pub fn tv_waiting(
     d: &DeviceSettings,
     user_code: Option<&str>,
     client_id: &str,
+    interval: u64,
 ) -> Response {
     let code = user_code.unwrap_or("");
     let s = Started {
@@ -169,7 +170,7 @@ pub fn tv_waiting(
         verification_uri: d.verification_uri.clone(),
         verification_uri_complete: format!("{}?user_code={code}", d.verification_uri),
         expires_in: d.user_code_ttl.as_secs(),
-        interval: d.interval.as_secs(),
+        interval,
         client_name: String::new(),
     };
     tv_code(lang, &s, client_id)
@@ -327,6 +328,7 @@ fn hidden(name: &str, value: &str) -> String {
 pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Response {
     let action = esc(&d.activate_path);
     let title = lang.t("Sign in on a TV", "Вход на телевизоре");
+    let mut retry_after = None;
     let (status, body) = match view {
         PhoneView::SignIn { user_code, providers, error } => {
             let err = error
@@ -373,7 +375,7 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
             format!(
                 "<h1>{title}</h1><p>{asks}</p><ul><li><b>{app}</b></li><li>{dev}: {kind}, {browser}</li>\
                  <li>{net}: {network}</li><li>{when}: {created} UTC</li><li>{code_l}: <b>{code}</b></li></ul>\
-                 <p>{check}</p>\
+                 {warn}<p>{check}</p>\
                  <form method=\"post\" action=\"{action}\">{csrf}{code_h}{approve_h}<button type=\"submit\">{approve}</button></form>\
                  <form method=\"post\" action=\"{action}\">{csrf}{code_h}{deny_h}<button class=\"deny\" type=\"submit\">{deny}</button></form>",
                 asks = lang.t("A device asks to sign in to your account:", "Устройство просит войти в ваш аккаунт:"),
@@ -392,6 +394,17 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
                 code_l = lang.t("Code", "Код"),
                 code = esc(&a.user_code),
                 check = lang.t("Approve only if this code is on your TV screen now.", "Подтверждайте, только если этот код сейчас на экране вашего телевизора."),
+                warn = if a.same_network {
+                    String::new()
+                } else {
+                    format!(
+                        "<p class=\"err\"><b>{}</b></p>",
+                        lang.t(
+                            "This device is on a different network than your phone. If you did not start this on your own TV just now, deny: someone may be trying to get into your account.",
+                            "Это устройство в другой сети, чем ваш телефон. Если вы не начинали вход на своём телевизоре только что, отклоните: возможно, кто-то пытается войти в ваш аккаунт."
+                        )
+                    )
+                },
                 csrf = hidden("csrf", csrf),
                 code_h = hidden("user_code", &a.user_code),
                 approve_h = hidden("action", "approve"),
@@ -414,6 +427,10 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
         ),
         PhoneView::Problem(e) => {
             let status = e.status();
+            retry_after = match &e {
+                Error::Throttled { retry_after } => Some(retry_after.as_secs().max(1)),
+                _ => None,
+            };
             (
                 status,
                 format!(
@@ -424,7 +441,12 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
             )
         }
     };
-    page(lang, status, title, &body, None)
+    let mut r = page(lang, status, title, &body, None);
+    if let Some(secs) = retry_after {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
 }
 
 fn urlencode(s: &str) -> String {

@@ -50,6 +50,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A body of any type, at most `BODY_LIMIT` bytes; past it our 413, which closes the
+/// connection (the unread rest cannot precede another request on it).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge(BODY_LIMIT)
+                } else {
+                    Error::BadRequest("cannot read the request body".into())
+                }
+            })
+    }
+}
+
 /// A query string of shape `T`.
 pub struct Query<T>(pub T);
 

@@ -1328,7 +1328,7 @@ fn device_section_becomes_the_core_settings_and_is_checked() {
         (
             good.replace("/activate", "/"),
             "auth.device.verification_uri",
-            "a path of its own",
+            "plain path of its own",
         ),
         (
             good.replace("/activate", "/activate?x=1"),
@@ -1338,7 +1338,17 @@ fn device_section_becomes_the_core_settings_and_is_checked() {
         (
             good.replace("/activate", "/auth/device/x"),
             "auth.device.verification_uri",
-            "not under /auth/device",
+            "not under /auth",
+        ),
+        (
+            good.replace("/activate", "/auth/login"),
+            "auth.device.verification_uri",
+            "not under /auth",
+        ),
+        (
+            good.replace("/activate", "/{*rest}"),
+            "auth.device.verification_uri",
+            "plain path",
         ),
         (
             format!("{good}\ninterval = \"500ms\""),

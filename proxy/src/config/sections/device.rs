@@ -137,15 +137,22 @@ fn verification_path(file: &str, uri: &str, p: &mut Problems) -> Option<String> 
         );
     }
     let path = url.path().to_string();
+    // a plain path: it becomes a route of the core's router, where `{…}` or `*` would be a
+    // pattern and a core path (/auth/…) a clash that stops the core at start
+    let plain = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
     if path == "/"
         || path.ends_with('/')
-        || path.starts_with("/auth/device")
+        || !plain
+        || path == "/auth"
+        || path.starts_with("/auth/")
         || path.starts_with("/_edge")
     {
         p.add(
             file,
             KEY,
-            "needs a path of its own, such as /activate (not /, not under /auth/device or /_edge)",
+            "needs a plain path of its own, such as /activate (letters, digits, / _ . -; not /, not under /auth or /_edge)",
         );
         return None;
     }
