@@ -873,3 +873,102 @@ async fn the_phone_page_in_a_real_browser() {
         .await;
     assert_eq!(status, StatusCode::OK, "{pair}");
 }
+
+/// A TV polling behind the bot filter's rules: polls above the rule's rate are challenged like
+/// any TV traffic; once the TV answered and holds a pass, it keeps polling untouched and signs in.
+#[tokio::test]
+async fn a_tv_behind_the_bot_filter_keeps_polling_with_its_pass() {
+    social::secret_env();
+    let movies = Upstream::start("movies");
+    let routes = format!(
+        "[upstream.movies]\nservers = [\"{}\"]\n\
+         [[route]]\nname = \"activate\"\npath = \"/activate\"\nupstream = \"auth\"\n\
+         [bot_filter]\nsecret = \"device-grant-test-secret-0123456789abcdef\"\nmin_answer_time = \"300ms\"\n\
+         [[bot_filter.rule]]\nname = \"tv-device\"\nuser_agent = \"(?i)smart-tv|tizen\"\npath = [\"/auth/device\"]\n\
+         rate = {{ requests = 4, window = \"10s\" }}\naction = \"challenge\"\n",
+        movies.addr()
+    );
+    let auth_extra = format!(
+        "token_cookie = \"{}\"\n\
+         device = {{ verification_uri = \"http://127.0.0.1/activate\", interval = \"1s\", \
+         clients = [{{ id = \"{CLIENT}\", name = \"Cinema for Smart TV\" }}] }}\n",
+        social::TOKEN_COOKIE
+    );
+    let s = AuthStack::start_with(Options {
+        auth_extra: &auth_extra,
+        routes_extra: &routes,
+        ..Options::default()
+    });
+    let tv = Tv { s, _movies: movies };
+    tv.s.create_user("viewer@example.com", &[]);
+    let started = tv.code().await;
+    let device_code = started["device_code"].as_str().unwrap().to_string();
+    let poll = |pass: Option<String>| {
+        let mut req =
+            tv.s.http
+                .post(tv.s.url("/auth/device/token"))
+                .header("user-agent", TV_UA)
+                .header("accept", "application/json")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encode(&[
+                    ("grant_type", GRANT),
+                    ("device_code", &device_code),
+                    ("client_id", CLIENT),
+                ]));
+        if let Some(p) = pass {
+            req = req.header("x-edge-pass", p);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // above the rule's rate the TV gets the filter's question (JSON: it is an app)
+    let mut challenge = None;
+    for _ in 0..8 {
+        let r = poll(None).await;
+        if r.status() == StatusCode::FORBIDDEN {
+            assert_eq!(r.headers()["edge-challenge"], "math");
+            challenge = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(
+            r.status(),
+            StatusCode::BAD_REQUEST,
+            "an RFC answer while under the rate"
+        );
+    }
+    let challenge = challenge.expect("the fast TV was challenged");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let r = tv
+        .s
+        .http
+        .post(tv.s.url(challenge["answer_url"].as_str().unwrap()))
+        .header("user-agent", TV_UA)
+        .header("accept", "application/json")
+        .json(
+            &json!({ "answer": crate::bot_filter::solve(challenge["question"].as_str().unwrap()) }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pass = r.json::<Value>().await.unwrap()["pass"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // with the pass, polls are the device flow's own answers, never the filter's
+    for _ in 0..6 {
+        let r = poll(Some(pass.clone())).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"] == "authorization_pending" || body["error"] == "slow_down",
+            "{body}"
+        );
+    }
+    let mut phone = Phone::new(&tv, "127.0.0.13");
+    let html = phone
+        .sign_in_and_open(started["user_code"].as_str().unwrap(), "viewer@example.com")
+        .await;
+    assert_eq!(phone.decide(&html, "approve").await.0, StatusCode::OK);
+    let r = poll(Some(pass)).await;
+    assert_eq!(r.status(), StatusCode::OK, "signed in through the filter");
+}
