@@ -330,6 +330,25 @@ async fn a_tv_signs_in_with_a_code_approved_on_a_phone() {
     // an approved code cannot be approved again, by this account or another
     let (status, again) = phone.decide(&html, "approve").await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    tv.s.create_user("someone-else@example.com", &[]);
+    let mut other = Phone::new(&tv, "127.0.0.17");
+    let (status, _) = other.get(&format!("/activate?user_code={user_code}")).await;
+    assert_eq!(status, StatusCode::OK, "the sign-in form");
+    let (_, form) = other.get(&format!("/activate?user_code={user_code}")).await;
+    let csrf = hidden_value(&form, "csrf").unwrap();
+    let r = other
+        .post(&[
+            ("csrf", &csrf),
+            ("action", "login"),
+            ("user_code", &user_code),
+            ("email", "someone-else@example.com"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, page) = other.get(&format!("/activate?user_code={user_code}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("already used"), "{page}");
 }
 
 #[tokio::test]
@@ -971,4 +990,49 @@ async fn a_tv_behind_the_bot_filter_keeps_polling_with_its_pass() {
     assert_eq!(phone.decide(&html, "approve").await.0, StatusCode::OK);
     let r = poll(Some(pass)).await;
     assert_eq!(r.status(), StatusCode::OK, "signed in through the filter");
+}
+
+/// The phone signs in at a real OpenID Provider (oidc-provider, its own login and consent
+/// pages) and comes back to the same verification page to approve.
+#[tokio::test]
+async fn a_phone_signs_in_at_a_real_openid_provider_and_comes_back_to_approve() {
+    use crate::support::oidc::{OpenIdProvider, ProviderBrowser, CLIENT_ID};
+    let op_port = crate::support::free_port();
+    let tv = stack_with(&social::social_section(
+        "",
+        &format!(
+            "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
+             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
+        ),
+    ));
+    let op = OpenIdProvider::start(
+        op_port,
+        &[tv.s.url("/auth/oauth/op/callback")],
+        crate::support::social::SECRET,
+    );
+    let started = tv.code().await;
+    let code = started["user_code"].as_str().unwrap();
+    let back_to = format!("/activate?user_code={code}");
+    let mut phone = Phone::new(&tv, "127.0.0.14");
+    let (_, html) = phone.get(&back_to).await;
+    assert!(html.contains("/auth/oauth/op/start?return_to="), "{html}");
+    let (authorization_url, flow) = social::start(&tv.s, "op", &back_to).await;
+    let callback = ProviderBrowser::new(&op)
+        .sign_in(&authorization_url, "alice")
+        .await;
+    let r = social::callback(&tv.s, &callback, Some(&flow)).await;
+    assert_eq!(r.status(), StatusCode::FOUND, "{:?}", r.text().await);
+    assert_eq!(r.headers()[LOCATION], back_to.as_str());
+    phone.keep(&r);
+    let (status, html) = phone.get(&back_to).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Cinema for Smart TV"), "{html}");
+    assert_eq!(phone.decide(&html, "approve").await.0, StatusCode::OK);
+    let (status, pair) = tv
+        .poll_until_decided(started["device_code"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let me = social::me(&tv.s, pair["access_token"].as_str().unwrap()).await;
+    assert_eq!(me["email"], "alice@op.test");
 }
