@@ -17,13 +17,10 @@ pub enum Lang {
 impl Lang {
     /// The first language the client lists decides; anything but Russian gets English.
     pub fn of(headers: &HeaderMap) -> Lang {
-        let first = headers
+        let value = headers
             .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        if first.starts_with("ru") {
+            .and_then(|v| v.to_str().ok());
+        if crate::plumbing::html::prefers_russian(value) {
             Lang::Ru
         } else {
             Lang::En
@@ -42,21 +39,7 @@ impl Lang {
     }
 }
 
-/// HTML-escapes text for element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::plumbing::html::escape as esc;
 
 /// The QR code of `text` as an SVG element (the crate's XML declaration dropped, to inline it).
 pub fn qr_svg(text: &str) -> Result<String, Error> {

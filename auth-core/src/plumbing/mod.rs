@@ -6,6 +6,7 @@
 pub mod bearer;
 pub mod clock;
 pub mod cookie;
+pub mod html;
 pub mod redact;
 pub mod request_id;
 pub mod trace_context;

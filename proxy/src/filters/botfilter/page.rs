@@ -15,12 +15,10 @@ pub enum Lang {
 impl Lang {
     /// The first language the client lists decides; anything but Russian gets English.
     pub fn from_accept_language(value: Option<&str>) -> Lang {
-        let first = value
-            .and_then(|v| v.split(',').next())
-            .map(|t| t.trim().to_ascii_lowercase());
-        match first {
-            Some(t) if t == "ru" || t.starts_with("ru-") || t.starts_with("ru;") => Lang::Ru,
-            _ => Lang::En,
+        if auth_core::plumbing::html::prefers_russian(value) {
+            Lang::Ru
+        } else {
+            Lang::En
         }
     }
 }
@@ -173,20 +171,7 @@ input:focus,button:focus{{outline:8px solid #4cf;outline-offset:6px}}
     )
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+use auth_core::plumbing::html::escape;
 
 #[cfg(test)]
 mod tests {
