@@ -1036,3 +1036,106 @@ async fn a_phone_signs_in_at_a_real_openid_provider_and_comes_back_to_approve() 
     let me = social::me(&tv.s, pair["access_token"].as_str().unwrap()).await;
     assert_eq!(me["email"], "alice@op.test");
 }
+
+/// The phone in headless Chromium signs in at the real OpenID Provider (its own login and
+/// consent pages) from the verification page's link, comes back to the same page and
+/// approves; the TV app gets the provider account's tokens.
+#[tokio::test]
+async fn the_phone_page_with_social_sign_in_in_a_real_browser() {
+    use crate::support::oidc::{OpenIdProvider, CLIENT_ID};
+    let op_port = crate::support::free_port();
+    let tv = stack_with(&social::social_section(
+        "",
+        &format!(
+            "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
+             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
+        ),
+    ));
+    let _op = OpenIdProvider::start(
+        op_port,
+        &[tv.s.url("/auth/oauth/op/callback")],
+        crate::support::social::SECRET,
+    );
+    let started = tv.code().await;
+    let code = started["user_code"].as_str().unwrap().to_string();
+    let mut phone = crate::support::browser::Browser::start(PHONE_UA, "en-US,en").await;
+    phone
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true }),
+        )
+        .await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    phone
+        .navigate(&tv.s.url(&format!("/activate?user_code={code}")))
+        .await;
+    // the provider's link on the page, followed as a tap would
+    phone
+        .eval("document.querySelector('a[href*=\"/auth/oauth/op/start\"]').click(); true")
+        .await;
+    phone.wait_for_load().await;
+    let at = phone.eval("location.href").await;
+    assert!(
+        at.as_str()
+            .unwrap_or_default()
+            .contains(&format!(":{op_port}/")),
+        "at the provider: {at}"
+    );
+    std::fs::write(
+        dir.join("device-phone-provider-login.png"),
+        phone.screenshot().await,
+    )
+    .unwrap();
+    phone
+        .eval(
+            "const f = document.querySelector('input[name=login]').form;
+             f.querySelector('input[name=login]').value = 'alice';
+             f.querySelector('input[name=password]').value = 'any';
+             f.submit(); true",
+        )
+        .await;
+    phone.wait_for_load().await;
+    // the consent page (if the provider asks), then back to the verification page
+    for _ in 0..3 {
+        let here = phone.eval("location.href").await;
+        if !here
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!(":{op_port}/"))
+        {
+            break;
+        }
+        phone
+            .eval("document.querySelector('form').submit(); true")
+            .await;
+        phone.wait_for_load().await;
+    }
+    let text = phone.eval("document.body.innerText").await;
+    let text = text.as_str().unwrap_or_default().to_string();
+    assert!(
+        text.contains("Cinema for Smart TV") && text.contains(&code),
+        "{text}"
+    );
+    std::fs::write(
+        dir.join("device-phone-social-confirm.png"),
+        phone.screenshot().await,
+    )
+    .unwrap();
+    phone
+        .eval("document.querySelector('form button').click(); true")
+        .await;
+    phone.wait_for_load().await;
+    let text = phone.eval("document.body.innerText").await;
+    assert!(
+        text.as_str().unwrap_or_default().contains("Approved"),
+        "{text}"
+    );
+    let (status, pair) = tv
+        .poll_until_decided(started["device_code"].as_str().unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let me = social::me(&tv.s, pair["access_token"].as_str().unwrap()).await;
+    assert_eq!(me["email"], "alice@op.test");
+}
