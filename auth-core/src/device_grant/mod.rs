@@ -52,7 +52,6 @@ pub struct Started {
     pub verification_uri_complete: String,
     pub expires_in: u64,
     pub interval: u64,
-    pub client_name: String,
 }
 
 /// What the approval page shows of the device asking.
@@ -117,9 +116,9 @@ impl Auth {
         now: DateTime<Utc>,
     ) -> Result<Started> {
         let d = self.device_settings()?;
-        let app = d
-            .client(client_id)
-            .ok_or(Error::DeviceGrant(DeviceError::InvalidClient))?;
+        if d.client(client_id).is_none() {
+            return Err(Error::DeviceGrant(DeviceError::InvalidClient));
+        }
         let scope = scope.unwrap_or("");
         if scope.len() > 256 || !scope.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
             return Err(Error::DeviceGrant(DeviceError::InvalidRequest(
@@ -174,7 +173,6 @@ impl Auth {
                     verification_uri: d.verification_uri.clone(),
                     expires_in: d.user_code_ttl.as_secs(),
                     interval: d.interval.as_secs(),
-                    client_name: app.name.clone(),
                 });
             }
         }

@@ -550,7 +550,7 @@ fn social_links(auth: &Auth, activate_path: &str, typed: &str) -> Vec<(String, S
         Some(c) => format!("{activate_path}?user_code={}", code::display(&c)),
         None => activate_path.to_string(),
     };
-    let q: String = form_urlencoded_pair("return_to", &back);
+    let q = format!("return_to={}", pages::urlencode(&back));
     social
         .providers
         .iter()
@@ -559,8 +559,4 @@ fn social_links(auth: &Auth, activate_path: &str, typed: &str) -> Vec<(String, S
             (name.to_string(), format!("/auth/oauth/{name}/start?{q}"))
         })
         .collect()
-}
-
-fn form_urlencoded_pair(key: &str, value: &str) -> String {
-    serde_urlencoded::to_string([(key, value)]).unwrap_or_default()
 }

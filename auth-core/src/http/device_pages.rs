@@ -154,7 +154,6 @@ pub fn tv_waiting(
         verification_uri_complete: format!("{}?user_code={code}", d.verification_uri),
         expires_in: d.user_code_ttl.as_secs(),
         interval,
-        client_name: String::new(),
     };
     tv_code(lang, &s, client_id)
 }
@@ -178,43 +177,17 @@ pub fn tv_message(lang: Lang, status: StatusCode, msg: Msg, again: Option<&str>)
         ),
         Msg::Expired => lang.t("The code expired.", "Срок действия кода истёк."),
     };
-    let link = again
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            format!(
-                "<p><a href=\"/auth/device?client_id={}\">{}</a></p>",
-                urlencode(c),
-                lang.t("Get a new code", "Получить новый код")
-            )
-        })
-        .unwrap_or_default();
-    page(
-        lang,
-        status,
-        lang.t("Sign in on your TV", "Вход на телевизоре"),
-        &format!("<div class=\"tv\"><p>{text}</p>{link}</div>"),
-        None,
-    )
+    let link = again_link(again, lang.t("Get a new code", "Получить новый код"));
+    tv_notice(lang, status, &format!("<p>{text}</p>{link}"))
 }
 
 pub fn tv_error(lang: Lang, e: &Error, again: Option<&str>) -> Response {
     let text = problem_text(lang, e);
-    let link = again
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            format!(
-                "<p><a href=\"/auth/device?client_id={}\">{}</a></p>",
-                urlencode(c),
-                lang.t("Try again", "Попробовать снова")
-            )
-        })
-        .unwrap_or_default();
-    let mut r = page(
+    let link = again_link(again, lang.t("Try again", "Попробовать снова"));
+    let mut r = tv_notice(
         lang,
         e.status(),
-        lang.t("Sign in on your TV", "Вход на телевизоре"),
-        &format!("<div class=\"tv\"><p class=\"err\">{text}</p>{link}</div>"),
-        None,
+        &format!("<p class=\"err\">{text}</p>{link}"),
     );
     if let Error::Throttled { retry_after } = e {
         r.headers_mut().insert(
@@ -223,6 +196,29 @@ pub fn tv_error(lang: Lang, e: &Error, again: Option<&str>) -> Response {
         );
     }
     r
+}
+
+/// A link that starts the TV page again for `client_id` (none without one).
+fn again_link(client_id: Option<&str>, label: &str) -> String {
+    client_id
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            format!(
+                "<p><a href=\"/auth/device?client_id={}\">{label}</a></p>",
+                urlencode(c)
+            )
+        })
+        .unwrap_or_default()
+}
+
+fn tv_notice(lang: Lang, status: StatusCode, inner: &str) -> Response {
+    page(
+        lang,
+        status,
+        lang.t("Sign in on your TV", "Вход на телевизоре"),
+        &format!("<div class=\"tv\">{inner}</div>"),
+        None,
+    )
 }
 
 // ---------------------------------------------------------------- the phone
@@ -432,7 +428,8 @@ pub fn phone(lang: Lang, d: &DeviceSettings, csrf: &str, view: PhoneView) -> Res
     r
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes one query value.
+pub fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)])
         .map(|v| v.trim_start_matches('=').to_string())
         .unwrap_or_default()

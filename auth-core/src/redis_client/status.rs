@@ -12,8 +12,6 @@ pub struct Status {
     reachable: AtomicBool,
     /// Masters replaced since start (a Sentinel or Cluster failover, seen by the watcher).
     failovers: AtomicU64,
-    /// Looks at the topology so far (how often it was checked).
-    checks: AtomicU64,
     /// The master(s) in force, "host:port" each.
     masters: ArcSwap<Vec<String>>,
     /// The last failure to read the topology, for ready ("" when the last look worked).
@@ -26,7 +24,6 @@ pub struct TopologyView {
     pub nodes: u64,
     pub reachable: bool,
     pub failovers: u64,
-    pub checks: u64,
     pub masters: Vec<String>,
     pub error: String,
 }
@@ -37,7 +34,6 @@ impl Status {
             nodes: self.nodes.load(Relaxed),
             reachable: self.reachable.load(Relaxed),
             failovers: self.failovers.load(Relaxed),
-            checks: self.checks.load(Relaxed),
             masters: self.masters.load().as_ref().clone(),
             error: self.error.load().as_ref().clone(),
         }
@@ -49,7 +45,6 @@ impl Status {
 
     /// Records a successful look; returns whether the reachability changed (log it once).
     pub(super) fn seen(&self, nodes: u64, masters: Vec<String>, reachable: bool) -> bool {
-        self.checks.fetch_add(1, Relaxed);
         self.nodes.store(nodes, Relaxed);
         self.masters.store(Arc::new(masters));
         if !self.error.load().is_empty() {
@@ -60,7 +55,6 @@ impl Status {
 
     /// Records a failed look; returns whether this is news (the first failure after a success).
     pub(super) fn failed(&self, error: String) -> bool {
-        self.checks.fetch_add(1, Relaxed);
         let was = self.reachable.swap(false, Relaxed);
         let news = was || self.error.load().is_empty();
         self.error.store(Arc::new(error));

@@ -573,6 +573,19 @@ async fn guessing_codes_is_refused_long_before_it_could_succeed() {
         ))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // asking for codes is limited per network too: 20 per 10 minutes (one was asked above)
+    let mut granted = 1;
+    let refused = loop {
+        let r = tv.code_raw(&[("client_id", CLIENT)]).await;
+        if r.status() != StatusCode::OK {
+            break r;
+        }
+        granted += 1;
+        assert!(granted <= 20, "more than 20 codes for one network");
+    };
+    assert_eq!(granted, 20);
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
     // at 10 guesses per 15 minutes against 20^8 codes, with a thousand codes pending at once,
     // one network needs on average 20^8 / 1000 / 10 windows ≈ 2.6 × 10^6 windows (74 years)
 }
@@ -657,7 +670,7 @@ async fn the_qr_code_and_the_tv_browser_page() {
     assert_eq!(r.headers()["content-type"], "image/svg+xml");
     let svg = r.text().await.unwrap();
     assert!(
-        svg.starts_with("<svg") && svg.contains("<path") || svg.contains("<rect"),
+        svg.starts_with("<svg") && (svg.contains("<path") || svg.contains("<rect")),
         "{}",
         &svg[..200.min(svg.len())]
     );
@@ -996,21 +1009,8 @@ async fn a_tv_behind_the_bot_filter_keeps_polling_with_its_pass() {
 /// pages) and comes back to the same verification page to approve.
 #[tokio::test]
 async fn a_phone_signs_in_at_a_real_openid_provider_and_comes_back_to_approve() {
-    use crate::support::oidc::{OpenIdProvider, ProviderBrowser, CLIENT_ID};
-    let op_port = crate::support::free_port();
-    let tv = stack_with(&social::social_section(
-        "",
-        &format!(
-            "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
-             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
-             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
-        ),
-    ));
-    let op = OpenIdProvider::start(
-        op_port,
-        &[tv.s.url("/auth/oauth/op/callback")],
-        crate::support::social::SECRET,
-    );
+    use crate::support::oidc::ProviderBrowser;
+    let (tv, op) = with_openid_provider();
     let started = tv.code().await;
     let code = started["user_code"].as_str().unwrap();
     let back_to = format!("/activate?user_code={code}");
@@ -1042,21 +1042,8 @@ async fn a_phone_signs_in_at_a_real_openid_provider_and_comes_back_to_approve() 
 /// approves; the TV app gets the provider account's tokens.
 #[tokio::test]
 async fn the_phone_page_with_social_sign_in_in_a_real_browser() {
-    use crate::support::oidc::{OpenIdProvider, CLIENT_ID};
-    let op_port = crate::support::free_port();
-    let tv = stack_with(&social::social_section(
-        "",
-        &format!(
-            "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
-             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
-             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
-        ),
-    ));
-    let _op = OpenIdProvider::start(
-        op_port,
-        &[tv.s.url("/auth/oauth/op/callback")],
-        crate::support::social::SECRET,
-    );
+    let (tv, op) = with_openid_provider();
+    let op_port = op.port;
     let started = tv.code().await;
     let code = started["user_code"].as_str().unwrap().to_string();
     let mut phone = crate::support::browser::Browser::start(PHONE_UA, "en-US,en").await;
@@ -1138,4 +1125,25 @@ async fn the_phone_page_with_social_sign_in_in_a_real_browser() {
     assert_eq!(status, StatusCode::OK, "{pair}");
     let me = social::me(&tv.s, pair["access_token"].as_str().unwrap()).await;
     assert_eq!(me["email"], "alice@op.test");
+}
+
+/// The stack with oidc-provider as the provider "op" (the conf names its port, it needs the
+/// edge's callback).
+fn with_openid_provider() -> (Tv, crate::support::oidc::OpenIdProvider) {
+    use crate::support::oidc::{OpenIdProvider, CLIENT_ID};
+    let op_port = crate::support::free_port();
+    let tv = stack_with(&social::social_section(
+        "",
+        &format!(
+            "[social.provider.op]\nkind = \"generic_oidc\"\nclient_id = \"{CLIENT_ID}\"\n\
+             client_secret_env = \"TEST_PROVIDER_SECRET\"\n\
+             discovery_url = \"http://127.0.0.1:{op_port}/.well-known/openid-configuration\"\n"
+        ),
+    ));
+    let op = OpenIdProvider::start(
+        op_port,
+        &[tv.s.url("/auth/oauth/op/callback")],
+        crate::support::social::SECRET,
+    );
+    (tv, op)
 }
