@@ -4,6 +4,8 @@ use crate::core::Auth;
 use crate::device;
 use crate::email;
 use crate::error::{Error, Result};
+use crate::lifecycle::Link;
+use crate::mail::templates::{Lang, Mail};
 use crate::model::{
     Caller, Client, Credentials, FailureReason, HistoryEntry, HistoryPage, LoginMethod, TokenPair,
     UpdateMe, UserView,
@@ -14,7 +16,6 @@ use crate::{refresh, revocation, throttle};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub const HISTORY_DEFAULT_LIMIT: u32 = 20;
@@ -24,14 +25,46 @@ const KNOWN_NETWORK_TTL: std::time::Duration = std::time::Duration::from_secs(30
 
 impl Auth {
     #[tracing::instrument(name = "auth.register", skip_all)]
-    pub async fn register(&self, req: &Credentials, now: DateTime<Utc>) -> Result<UserView> {
+    pub async fn register(
+        &self,
+        req: &Credentials,
+        lang: Lang,
+        now: DateTime<Utc>,
+    ) -> Result<UserView> {
         let email = email::normalize(&req.email)?;
         password::check_policy(&req.password)?;
         let hash = self.passwords.hash(&req.password).await?;
-        self.create_user(&email, Some(&hash), &[], now).await
+        let id = Uuid::now_v7();
+        let mut tx = self.db.begin().await?;
+        let new = users::NewUser {
+            id,
+            email: &email,
+            email_verified: false,
+            lang: lang.as_str(),
+            now,
+        };
+        users::insert(&mut tx, &new, Some(&hash)).await?;
+        // the confirmation mail commits with the account, or neither does
+        let queued = self
+            .mail_link(&mut tx, id, &email, lang, Link::ConfirmEmail, now)
+            .await?;
+        tx.commit().await?;
+        if queued {
+            self.mail_queued.notify_one();
+        }
+        tracing::info!(user = %id, "account created");
+        Ok(UserView {
+            id,
+            email: Some(email),
+            roles: Vec::new(),
+            has_password: true,
+            email_verified: false,
+            created_at: now,
+        })
     }
 
-    /// Creates an account with roles, in one transaction (registration and the admin CLI).
+    /// Creates an account with roles, in one transaction (the admin CLI: the operator vouches
+    /// for the address, so it is confirmed).
     #[tracing::instrument(skip_all, name = "account.create_user", err(level = "info"))]
     pub async fn create_user(
         &self,
@@ -42,7 +75,14 @@ impl Auth {
     ) -> Result<UserView> {
         let id = Uuid::now_v7();
         let mut tx = self.db.begin().await?;
-        users::insert(&mut tx, id, email, password_hash, now).await?;
+        let new = users::NewUser {
+            id,
+            email,
+            email_verified: true,
+            lang: Lang::En.as_str(),
+            now,
+        };
+        users::insert(&mut tx, &new, password_hash).await?;
         for role in roles {
             if crate::repo::roles::builtin(&mut *tx, role).await?.is_none() {
                 return Err(Error::NotFound("role"));
@@ -56,6 +96,7 @@ impl Auth {
             email: Some(email.to_string()),
             roles: roles.to_vec(),
             has_password: password_hash.is_some(),
+            email_verified: true,
             created_at: now,
         })
     }
@@ -229,9 +270,9 @@ impl Auth {
         )
         .await?;
         sessions::add_refresh(&mut *tx, session, &hash, now, expires_at).await?;
-        let roles = users::roles(&mut *tx, user).await?;
+        let facts = users::token_facts(&mut *tx, user).await?;
         tx.commit().await?;
-        self.token_pair(user, session, roles, token, now)
+        self.token_pair(user, session, facts, token, now)
     }
 
     #[tracing::instrument(skip_all, name = "account.me", err(level = "info"))]
@@ -255,19 +296,22 @@ impl Auth {
             email: user.email,
             roles,
             has_password: credential.is_some_and(|c| c.password_hash.is_some()),
+            email_verified: user.email_verified,
             created_at: user.created_at,
         })
     }
 
     /// Changes email and/or password after checking the current password. A new password
-    /// ends every session of the account.
+    /// ends every session of the account. With mail configured, a new email takes effect
+    /// only when the link mailed to it is followed (the old address gets a notice); the
+    /// answer says so with `true`.
     #[tracing::instrument(name = "auth.update_me", skip_all)]
     pub async fn update_me(
         &self,
         caller: &Caller,
         req: &UpdateMe,
         now: DateTime<Utc>,
-    ) -> Result<UserView> {
+    ) -> Result<(UserView, bool)> {
         if req.email.is_none() && req.password.is_none() {
             return Err(Error::Invalid {
                 field: "email",
@@ -317,9 +361,23 @@ impl Auth {
         };
         let mut tx = self.db.begin().await?;
         let mut email = user_email.as_str();
+        let mut pending = false;
         if let Some(new) = new_email.as_deref().filter(|e| *e != user_email) {
-            users::change_email(&mut tx, user.id, &user_email, new, now).await?;
-            email = new;
+            if self.config.mail.is_some() {
+                // taken now: say so now (it is checked again when the link is followed)
+                if users::credential(&mut *tx, new).await?.is_some() {
+                    return Err(Error::Conflict("email is already registered"));
+                }
+                let lang = Lang::parse(&user.lang);
+                self.mail_link(&mut tx, user.id, new, lang, Link::ChangeEmail, now)
+                    .await?;
+                let notice = Mail::EmailChangeNotice { new_email: new };
+                crate::mail::queue(&mut *tx, &notice, lang, &user_email, now).await?;
+                pending = true;
+            } else {
+                users::change_email(&mut tx, user.id, &user_email, new, false, now).await?;
+                email = new;
+            }
         }
         let mut ended = Vec::new();
         if let Some(hash) = &new_hash {
@@ -327,6 +385,9 @@ impl Auth {
             ended = sessions::revoke_all(&mut *tx, user.id, now, "password_changed").await?;
         }
         tx.commit().await?;
+        if pending {
+            self.mail_queued.notify_one();
+        }
         revocation::deny(
             &self.redis,
             &ended,
@@ -334,7 +395,7 @@ impl Auth {
             self.config.redis_timeout,
         )
         .await;
-        self.me(caller).await
+        Ok((self.me(caller).await?, pending))
     }
 
     #[tracing::instrument(name = "auth.history", skip_all)]
@@ -390,12 +451,7 @@ struct ThrottleKeys {
 
 /// The account's throttle key: a hash, so emails do not sit in Redis in clear.
 fn account_throttle_key(email: &str) -> String {
-    let digest = Sha256::digest(email.as_bytes());
-    let mut key = String::from("auth:login:acct:");
-    for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
-    }
-    key
+    format!("auth:login:acct:{}", email::key_digest(email))
 }
 
 /// Opaque cursor: base64url of `<micros>.<uuid>` of the last entry returned.

@@ -37,6 +37,9 @@ pub struct Config {
     pub social: Option<crate::social::settings::SocialSettings>,
     /// Sign-in on TVs by a code approved on a phone (RFC 8628); None: not offered.
     pub device: Option<crate::device_grant::settings::DeviceSettings>,
+    /// Confirmation and reset mails through SMTP; None: no mail (emails stay unconfirmed,
+    /// an email change applies at once, password reset is not offered).
+    pub mail: Option<crate::mail::settings::MailSettings>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -116,6 +119,7 @@ impl fmt::Debug for Config {
             .field("throttle", &self.throttle)
             .field("client_networks", &self.client_networks)
             .field("social", &self.social)
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }

@@ -32,6 +32,8 @@ pub struct Auth {
     pub(crate) db_gate: crate::db_gate::DbGate,
     pub stats: crate::stats::Stats,
     pub(crate) social: Option<crate::social::Social>,
+    /// Woken when this process queues a mail, so its sender does not wait for the next poll.
+    pub(crate) mail_queued: tokio::sync::Notify,
 }
 
 impl Auth {
@@ -86,6 +88,7 @@ impl Auth {
             db_gate: crate::db_gate::DbGate::default(),
             stats: crate::stats::Stats::default(),
             social,
+            mail_queued: tokio::sync::Notify::new(),
         }))
     }
 
@@ -136,10 +139,21 @@ impl Auth {
         if made > 0 {
             tracing::info!(made, "login history partitions created");
         }
-        let deleted =
-            crate::repo::sessions::delete_ended(&self.db, now - chrono::Duration::days(1)).await?;
+        let day_ago = now - chrono::Duration::days(1);
+        let deleted = crate::repo::sessions::delete_ended(&self.db, day_ago).await?;
         if deleted > 0 {
             tracing::info!(deleted, "ended sessions deleted");
+        }
+        let tokens = crate::repo::account_tokens::delete_old(&self.db, day_ago).await?;
+        // sent and failed mails stay a month for the operator's questions
+        let mails =
+            crate::repo::outbox::delete_done(&self.db, now - chrono::Duration::days(30)).await?;
+        if tokens + mails > 0 {
+            tracing::info!(
+                tokens,
+                mails,
+                "spent mail tokens and old outbox rows deleted"
+            );
         }
         Ok(())
     }
@@ -173,7 +187,7 @@ impl Auth {
         &self,
         user: Uuid,
         session: Uuid,
-        roles: Vec<String>,
+        facts: crate::repo::users::TokenFacts,
         refresh_token: String,
         now: DateTime<Utc>,
     ) -> Result<TokenPair> {
@@ -189,7 +203,8 @@ impl Auth {
             aud: self.config.audience.clone(),
             sub: user.to_string(),
             sid: session.to_string(),
-            roles,
+            roles: facts.roles,
+            email_verified: facts.email_verified,
             iat: now.timestamp(),
             exp: now.timestamp() + ttl as i64,
             nbf: None,

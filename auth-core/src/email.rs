@@ -34,6 +34,15 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
     Ok(email)
 }
 
+/// 32 hex digits of the address's SHA-256: Redis keys about an address without the address.
+pub fn key_digest(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(email.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

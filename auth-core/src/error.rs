@@ -51,6 +51,10 @@ pub enum Error {
     AccountExists(&'static str),
     #[error("too many attempts")]
     Throttled { retry_after: Duration },
+    /// A mailed link's token that is unknown, spent, expired, malformed or of another kind:
+    /// one answer for all, so nobody learns which tokens ever existed.
+    #[error("the link is invalid, used or expired: ask for a new one")]
+    LinkToken,
     /// An RFC 8628 answer of the device flow's endpoints (`error` is the RFC's code).
     #[error("{}", .0.description())]
     DeviceGrant(DeviceError),

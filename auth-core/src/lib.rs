@@ -25,6 +25,8 @@ mod email;
 pub mod error;
 mod http;
 pub mod keys;
+mod lifecycle;
+pub mod mail;
 mod migrate;
 mod model;
 mod password;

@@ -71,7 +71,76 @@ pub struct UserView {
     pub roles: Vec<String>,
     /// False for accounts created through a social provider without a password.
     pub has_password: bool,
+    /// The owner proved the address (a confirmation or reset link, or a provider vouched).
+    /// Access tokens carry it as the `email_verified` claim from their next issue.
+    pub email_verified: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// The token of a mailed link (`?token=` of the link).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkToken {
+    pub token: String,
+}
+
+#[derive(Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPassword {
+    #[schema(example = "viewer@example.com")]
+    pub email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPassword {
+    /// The token of the reset link.
+    pub token: String,
+    /// 8–128 characters, not a common password.
+    pub new_password: String,
+}
+
+/// The request is taken; what follows happens by mail.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Accepted {
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct EmailConfirmed {
+    /// The account's address, now confirmed (for a change: the new one).
+    pub email: String,
+    pub email_verified: bool,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct PasswordReset {
+    /// Sessions ended by the reset (every one the account had).
+    pub sessions_ended: usize,
+}
+
+/// One signed-in device of the caller.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct SessionView {
+    pub id: Uuid,
+    /// `web`, `mobile` or `smart_tv`.
+    pub device: String,
+    /// `Chrome`, `Firefox`, `Safari`, … or `other`.
+    pub browser: &'static str,
+    /// The client's network (/24 or /64 by default), not its full address.
+    pub network: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The last refresh (or the sign-in).
+    pub last_used_at: DateTime<Utc>,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+#[derive(Serialize, ToSchema, Debug)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
 }
 
 /// One sign-in attempt, as its account's owner sees it.
@@ -97,6 +166,8 @@ pub enum LoginMethod<'a> {
     },
     /// A TV signed in by a code approved on another device (RFC 8628).
     Device,
+    /// A new password set through a mailed link (every session ended).
+    PasswordReset,
 }
 
 impl LoginMethod<'_> {
@@ -105,6 +176,7 @@ impl LoginMethod<'_> {
             LoginMethod::Password => "password",
             LoginMethod::Social { provider } => provider,
             LoginMethod::Device => "device",
+            LoginMethod::PasswordReset => "password_reset",
         }
     }
 }

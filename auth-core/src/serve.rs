@@ -20,6 +20,9 @@ pub async fn serve(
         tokio::spawn(housekeeping(auth.clone()));
     }
     tokio::spawn(reload_keys(auth.clone()));
+    if let Some(mail) = auth.config.mail.clone() {
+        tokio::spawn(crate::mail::sender::run(auth.clone(), mail));
+    }
     tokio::spawn(probe_database(auth.clone()));
     axum::serve(listener, crate::http::router(auth))
         .with_graceful_shutdown(shutdown)

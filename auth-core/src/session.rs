@@ -2,7 +2,7 @@
 
 use crate::core::Auth;
 use crate::error::{Error, Result};
-use crate::model::{Caller, TokenPair};
+use crate::model::{Caller, SessionList, SessionView, TokenPair};
 use crate::refresh::{self, Verdict};
 use crate::repo::{sessions, users};
 use crate::revocation;
@@ -41,9 +41,48 @@ impl Auth {
         let expires_at = self.later(now, self.config.refresh_ttl);
         sessions::add_refresh(&mut *tx, found.session_id, &new_hash, now, expires_at).await?;
         // roles are read afresh: a granted or revoked role applies from the next refresh
-        let roles = users::roles(&mut *tx, found.user_id).await?;
+        let facts = users::token_facts(&mut *tx, found.user_id).await?;
         tx.commit().await?;
-        self.token_pair(found.user_id, found.session_id, roles, token, now)
+        self.token_pair(found.user_id, found.session_id, facts, token, now)
+    }
+
+    /// The caller's signed-in devices.
+    #[tracing::instrument(name = "auth.sessions", skip_all)]
+    pub async fn sessions(&self, caller: &Caller, now: DateTime<Utc>) -> Result<SessionList> {
+        let rows = sessions::live_of(&self.db, caller.user_id, now).await?;
+        let items = rows
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == caller.session_id,
+                id: s.id,
+                device: s.device,
+                browser: crate::device::browser_family(s.user_agent.as_deref().unwrap_or("")),
+                network: s
+                    .ip
+                    .as_deref()
+                    .and_then(|ip| ip.parse().ok())
+                    .map(|ip| self.config.client_networks.of(ip).to_string()),
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+            })
+            .collect();
+        Ok(SessionList { items })
+    }
+
+    /// Ends one of the caller's sessions (another device, or this one): its refresh tokens
+    /// stop working and its access tokens go on the deny list.
+    #[tracing::instrument(name = "auth.end_session", skip_all)]
+    pub async fn end_session(
+        &self,
+        caller: &Caller,
+        id: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if !sessions::revoke_of(&self.db, caller.user_id, id, now).await? {
+            return Err(Error::NotFound("session"));
+        }
+        self.deny(&[id]).await;
+        Ok(())
     }
 
     #[tracing::instrument(name = "auth.logout", skip_all)]

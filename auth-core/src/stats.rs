@@ -46,4 +46,8 @@ pub struct Stats {
     pub password_logins: LoginOutcomes,
     /// Sign-ins through a social provider's callback (any provider).
     pub social_logins: LoginOutcomes,
+    /// Outbox mails delivered, attempts that will be retried, mails given up on.
+    pub mail_sent: AtomicU64,
+    pub mail_retries: AtomicU64,
+    pub mail_failed: AtomicU64,
 }

@@ -20,6 +20,10 @@ pub struct Claims {
     /// Session (refresh family) id: revoking it ends every token of the session.
     pub sid: String,
     pub roles: Vec<String>,
+    /// The account's email is confirmed (routes with `require_verified_email`). Absent in
+    /// tokens issued before it existed: read as false.
+    #[serde(default)]
+    pub email_verified: bool,
     pub iat: i64,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,6 +181,7 @@ mod tests {
             sub: "u1".into(),
             sid: "s1".into(),
             roles: vec!["subscriber".into()],
+            email_verified: true,
             iat: NOW,
             exp: NOW + 900,
             nbf: None,

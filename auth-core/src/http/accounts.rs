@@ -1,7 +1,7 @@
 //! Registration, login, the caller's profile and login history.
 
 use super::error::ErrorBody;
-use super::extract::{JsonBody, Query};
+use super::extract::{JsonBody, MailLang, Query};
 use crate::error::Error;
 use crate::model::{Caller, Client, Credentials, HistoryPage, TokenPair, UpdateMe, UserView};
 use crate::Auth;
@@ -12,7 +12,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Create an account with an email and a password.
+/// Create an account with an email and a password. With mail configured, the email starts
+/// unconfirmed and a confirmation link is mailed (in the `Accept-Language`: ru or en).
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Credentials,
     responses(
         (status = 201, description = "Account created", body = UserView),
@@ -22,9 +23,10 @@ use std::sync::Arc;
 #[tracing::instrument(skip_all, name = "http.register")]
 pub async fn register(
     State(auth): State<Arc<Auth>>,
+    MailLang(lang): MailLang,
     JsonBody(req): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<UserView>), Error> {
-    let user = auth.register(&req, Utc::now()).await?;
+    let user = auth.register(&req, lang, Utc::now()).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -55,10 +57,13 @@ pub async fn me(State(auth): State<Arc<Auth>>, caller: Caller) -> Result<Json<Us
     Ok(Json(auth.me(&caller).await?))
 }
 
-/// Change email and/or password. A password change ends every session.
+/// Change email and/or password. A password change ends every session. With mail
+/// configured, a new email takes effect when the link mailed to it is followed (202; the old
+/// address gets a notice).
 #[utoipa::path(patch, path = "/auth/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMe,
     responses(
         (status = 200, body = UserView),
+        (status = 202, description = "Email change waits for the new address's confirmation", body = UserView),
         (status = 401, description = "Wrong current password or invalid token", body = ErrorBody),
         (status = 409, description = "The new email is taken", body = ErrorBody),
         (status = 422, body = ErrorBody),
@@ -68,8 +73,14 @@ pub async fn update_me(
     State(auth): State<Arc<Auth>>,
     caller: Caller,
     JsonBody(req): JsonBody<UpdateMe>,
-) -> Result<Json<UserView>, Error> {
-    Ok(Json(auth.update_me(&caller, &req, Utc::now()).await?))
+) -> Result<(StatusCode, Json<UserView>), Error> {
+    let (user, pending) = auth.update_me(&caller, &req, Utc::now()).await?;
+    let status = if pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(user)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

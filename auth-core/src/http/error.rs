@@ -19,7 +19,9 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::AccountExists(_) => StatusCode::CONFLICT,
-            Error::OAuthFlow(_) | Error::ProviderDenied(_) => StatusCode::BAD_REQUEST,
+            Error::OAuthFlow(_) | Error::ProviderDenied(_) | Error::LinkToken => {
+                StatusCode::BAD_REQUEST
+            }
             Error::Provider { .. } => StatusCode::BAD_GATEWAY,
             Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             // RFC 6749 §5.2: 401 for a failed client authentication, 400 for the rest
@@ -47,6 +49,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::AccountExists(_) => "account_exists",
             Error::OAuthFlow(_) => "invalid_state",
+            Error::LinkToken => "invalid_link",
             Error::ProviderDenied(_) => "access_denied",
             Error::Provider { .. } => "provider_error",
             Error::Throttled { .. } => "too_many_attempts",

@@ -138,3 +138,21 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
             .map_err(|e| Error::BadRequest(e.body_text()))
     }
 }
+
+/// The language of the mails an account gets, from the sign-up request's
+/// `Accept-Language` (Russian or English).
+pub struct MailLang(pub crate::mail::templates::Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for MailLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let v = parts
+            .headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        Ok(MailLang(
+            crate::mail::templates::Lang::from_accept_language(v),
+        ))
+    }
+}

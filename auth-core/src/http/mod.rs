@@ -6,9 +6,11 @@ mod device;
 mod device_pages;
 pub mod error;
 pub mod extract;
+mod lifecycle;
 mod openapi;
 pub mod request_id;
 mod roles;
+mod sessions;
 mod social;
 mod tokens;
 
@@ -39,6 +41,12 @@ pub fn router(auth: Arc<Auth>) -> Router {
         .route("/auth/logout-all", post(tokens::logout_all))
         .route("/auth/me", get(accounts::me).patch(accounts::update_me))
         .route("/auth/me/history", get(accounts::history))
+        .route("/auth/email/confirm", post(lifecycle::confirm_email))
+        .route("/auth/email/resend", post(lifecycle::resend))
+        .route("/auth/password/forgot", post(lifecycle::forgot))
+        .route("/auth/password/reset", post(lifecycle::reset))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/{id}", delete(sessions::end))
         .route("/auth/roles", get(roles::list).post(roles::create))
         .route("/auth/roles/{name}", delete(roles::delete))
         .route(

@@ -1,10 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations. `docs/openapi.json` is
 //! a committed copy; a test fails when it differs from what this generates.
 
-use super::{accounts, device, error::ErrorBody, roles, social, tokens, Health};
+use super::{
+    accounts, device, error::ErrorBody, lifecycle, roles, sessions, social, tokens, Health,
+};
 use crate::keys::{Jwk, Jwks};
 use crate::model::{
-    Credentials, HistoryEntry, HistoryPage, NewRole, RefreshRequest, TokenPair, UpdateMe, UserView,
+    Accepted, Credentials, EmailConfirmed, ForgotPassword, HistoryEntry, HistoryPage, LinkToken,
+    NewRole, PasswordReset, RefreshRequest, ResetPassword, SessionList, SessionView, TokenPair,
+    UpdateMe, UserView,
 };
 use crate::repo::roles::Role;
 use crate::repo::social::Linked;
@@ -22,7 +26,9 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         accounts::register, accounts::login, accounts::me, accounts::update_me, accounts::history,
+        lifecycle::confirm_email, lifecycle::resend, lifecycle::forgot, lifecycle::reset,
         tokens::refresh, tokens::logout, tokens::logout_all, tokens::jwks,
+        sessions::list, sessions::end,
         roles::list, roles::create, roles::delete, roles::grant, roles::revoke,
         social::start, social::callback, social::link, social::list, social::unlink,
         device::code, device::token, device::qr,
@@ -32,12 +38,15 @@ use utoipa::{Modify, OpenApi};
         Credentials, RefreshRequest, UpdateMe, TokenPair, UserView, HistoryPage, HistoryEntry, NewRole,
         Role, Jwks, Jwk, ErrorBody, Health, tokens::LoggedOut, social::FlowStarted,
         social::LinkedNow, Linked, device::CodeRequest, device::DeviceAuthorization,
-        device::TokenRequest, device::DeviceErrorBody,
+        device::TokenRequest, device::DeviceErrorBody, LinkToken, ForgotPassword, ResetPassword,
+        Accepted, EmailConfirmed, PasswordReset, SessionView, SessionList,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Registration, sign-in, profile, history"),
+        (name = "lifecycle", description = "Email confirmation and password reset by mailed links"),
         (name = "tokens", description = "Refresh, logout, public keys"),
+        (name = "sessions", description = "The caller's signed-in devices"),
         (name = "roles", description = "Roles and grants (admin only)"),
         (name = "social", description = "Sign-in with Yandex ID, VK ID, Google, Mail.ru and OIDC providers; link and unlink"),
         (name = "device", description = "Sign-in on a TV with a code approved on a phone (RFC 8628 device authorization grant)"),

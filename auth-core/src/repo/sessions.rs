@@ -145,6 +145,57 @@ pub async fn revoke_all(
     .await?)
 }
 
+#[derive(sqlx::FromRow)]
+pub struct LiveSession {
+    pub id: Uuid,
+    pub device: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// A user's live sessions, newest first, with when each last got a refresh token.
+#[tracing::instrument(skip_all, name = "db.sessions.live_of", err(level = "warn"))]
+pub async fn live_of(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<LiveSession>> {
+    Ok(sqlx::query_as::<_, LiveSession>(
+        "SELECT s.id, s.device, s.user_agent, host(s.ip) AS ip, s.created_at, \
+                COALESCE((SELECT max(t.issued_at) FROM refresh_tokens t WHERE t.session_id = s.id), \
+                         s.created_at) AS last_used_at \
+         FROM sessions s \
+         WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         ORDER BY s.created_at DESC LIMIT 200",
+    )
+    .bind(user)
+    .bind(now)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Revokes one session of `user`; false if it is not theirs, not live, or does not exist.
+#[tracing::instrument(skip_all, name = "db.sessions.revoke_of", err(level = "warn"))]
+pub async fn revoke_of(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $3, revoke_reason = 'ended_by_user' \
+         WHERE id = $2 AND user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// True if the session exists, is not revoked and has not expired.
 #[tracing::instrument(skip_all, name = "db.sessions.is_live", err(level = "warn"))]
 pub async fn is_live(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool> {

@@ -11,7 +11,16 @@ pub struct User {
     pub id: Uuid,
     /// None for an account created through a provider that shared no confirmed email.
     pub email: Option<String>,
+    pub email_verified: bool,
+    /// The language of the account's mails (`en`, `ru`).
+    pub lang: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What an access token says about its user besides the id.
+pub struct TokenFacts {
+    pub roles: Vec<String>,
+    pub email_verified: bool,
 }
 
 /// The login row of an email.
@@ -23,22 +32,35 @@ pub struct Credential {
 
 const EMAIL_TAKEN: &str = "email is already registered";
 
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    /// True when someone vouched for the address (a provider, an operator).
+    pub email_verified: bool,
+    pub lang: &'a str,
+    pub now: DateTime<Utc>,
+}
+
 /// Inserts the user and claims its email, in the caller's transaction: a taken email rolls
 /// the whole registration back.
 #[tracing::instrument(skip_all, name = "db.users.insert", err(level = "warn"))]
 pub async fn insert(
     tx: &mut Transaction<'_, Postgres>,
-    id: Uuid,
-    email: &str,
+    new: &NewUser<'_>,
     password_hash: Option<&str>,
-    now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO users (id, email, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-        .bind(id)
-        .bind(email)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let (id, email) = (new.id, new.email);
+    sqlx::query(
+        "INSERT INTO users (id, email, email_verified, lang, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(id)
+    .bind(email)
+    .bind(new.email_verified)
+    .bind(new.lang)
+    .bind(new.now)
+    .execute(&mut **tx)
+    .await?;
     claim_email(tx, id, email, password_hash).await
 }
 
@@ -61,7 +83,7 @@ pub async fn insert_without_email(
 /// "another way to sign in remains".
 pub async fn lock(tx: &mut Transaction<'_, Postgres>, id: Uuid) -> Result<Option<User>> {
     Ok(sqlx::query_as::<_, User>(
-        "SELECT id, email, created_at FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT id, email, email_verified, lang, created_at FROM users WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -97,12 +119,42 @@ pub async fn credential(db: impl PgExecutor<'_>, email: &str) -> Result<Option<C
 
 #[tracing::instrument(skip_all, name = "db.users.by_id", err(level = "warn"))]
 pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
-    Ok(
-        sqlx::query_as::<_, User>("SELECT id, email, created_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query_as::<_, User>(
+        "SELECT id, email, email_verified, lang, created_at FROM users WHERE id = $1",
     )
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Roles and whether the email is confirmed, in one round trip (every token issue reads it).
+#[tracing::instrument(skip_all, name = "db.users.token_facts", err(level = "warn"))]
+pub async fn token_facts(db: impl PgExecutor<'_>, id: Uuid) -> Result<TokenFacts> {
+    let row: Option<(bool, Vec<String>)> = sqlx::query_as(
+        "SELECT u.email_verified, \
+                COALESCE((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r WHERE r.user_id = $1), '{}') \
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    let (email_verified, roles) = row.unwrap_or_default();
+    Ok(TokenFacts {
+        roles,
+        email_verified,
+    })
+}
+
+/// The address was proven (a confirmation link, a reset link, a provider).
+pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid, email: &str) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET email_verified = true WHERE id = $1 AND email = $2 AND NOT email_verified",
+    )
+    .bind(id)
+    .bind(email)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[tracing::instrument(skip_all, name = "db.users.roles", err(level = "warn"))]
@@ -123,6 +175,7 @@ pub async fn change_email(
     id: Uuid,
     old: &str,
     new: &str,
+    verified: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let hash: Option<Option<String>> = sqlx::query_scalar(
@@ -133,10 +186,11 @@ pub async fn change_email(
     .fetch_optional(&mut **tx)
     .await?;
     claim_email(tx, id, new, hash.flatten().as_deref()).await?;
-    sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
+    sqlx::query("UPDATE users SET email = $2, email_verified = $4, updated_at = $3 WHERE id = $1")
         .bind(id)
         .bind(new)
         .bind(now)
+        .bind(verified)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -330,7 +330,20 @@ impl Auth {
         let mut tx = self.db.begin().await?;
         match email {
             // no password: the provider is the way in (has_password = false)
-            Some(e) => users::insert(&mut tx, id, e, None, now).await.map_err(|err| {
+            // the provider vouched for the address: confirmed from the start
+            Some(e) => users::insert(
+                &mut tx,
+                &users::NewUser {
+                    id,
+                    email: e,
+                    email_verified: true,
+                    lang: "en",
+                    now,
+                },
+                None,
+            )
+            .await
+            .map_err(|err| {
                 match err {
                     // registered between our check and this insert
                     Error::Conflict(_) => Error::AccountExists(

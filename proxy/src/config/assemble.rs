@@ -29,6 +29,7 @@ pub(super) fn validate(
     let mut bot_filter = None;
     let mut tracing = None;
     let mut social = None;
+    let mut mail = None;
     let mut http = None;
     let mut forward_auth = None;
     let mut issuers = Vec::new();
@@ -43,6 +44,7 @@ pub(super) fn validate(
         once(&mut bot_filter, &name, "bot_filter", conf.bot_filter, p);
         once(&mut tracing, &name, "tracing", conf.tracing, p);
         once(&mut social, &name, "social", conf.social, p);
+        once(&mut mail, &name, "mail", conf.mail, p);
         once(&mut http, &name, "http", conf.http, p);
         once(
             &mut forward_auth,
@@ -160,6 +162,18 @@ pub(super) fn validate(
                 &file,
                 "social",
                 "needs the embedded auth core ([auth] with database_url) and [redis] (sign-ins in progress live there)",
+            ),
+        }
+    }
+    if let Some((file, m)) = mail {
+        let settings = mail_settings(&file, &m, p);
+        match auth.as_mut() {
+            Some(core) => core.mail = settings,
+            _ if identity.is_none() && p.0.iter().any(|e| e.key.starts_with("auth")) => {}
+            _ => p.add(
+                &file,
+                "mail",
+                "needs the embedded auth core ([auth] with database_url)",
             ),
         }
     }

@@ -28,11 +28,43 @@ pub struct FileConf {
     pub bot_filter: Option<BotFilterFile>,
     pub tracing: Option<TracingFile>,
     pub social: Option<SocialFile>,
+    pub mail: Option<MailFile>,
     pub http: Option<HttpFile>,
     pub forward_auth: Option<ForwardAuthFile>,
     /// `[[issuer]]`: identity providers besides the auth core whose tokens routes may accept.
     #[serde(default)]
     pub issuer: Vec<IssuerFile>,
+}
+
+/// `[mail]`: confirmation and reset mails of the embedded auth core, through SMTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailFile {
+    /// `From:` of every mail: "Cinema <no-reply@cinema.example>".
+    pub from: String,
+    /// The relay, "host:port" ("smtp.example.com:587").
+    pub smtp: String,
+    /// "starttls" (default), "tls" (port 465) or "none" (a relay on loopback).
+    pub security: Option<String>,
+    /// Names of environment variables holding the SMTP login (never the values here).
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    /// Longest wait on the relay per step (default "10s").
+    pub timeout: Option<String>,
+    /// Attempts before a mail is given up (default 8).
+    pub max_attempts: Option<u32>,
+    /// Wait after the first failure, doubled each time up to retry_max (defaults "30s", "1h").
+    pub retry_base: Option<String>,
+    pub retry_max: Option<String>,
+    /// How often each replica looks for due mail (default "2s").
+    pub poll_interval: Option<String>,
+    /// The front end's pages for the links, with `{token}`:
+    /// "https://cinema.example/account/confirm?token={token}".
+    pub confirm_url: String,
+    pub reset_url: String,
+    /// Lifetimes of confirmation and reset links (defaults "24h", "30m").
+    pub confirm_ttl: Option<String>,
+    pub reset_ttl: Option<String>,
 }
 
 /// An external token issuer (Keycloak, Google, a partner's IdP).
@@ -532,6 +564,9 @@ pub struct RouteFile {
     /// Roles of which the token must carry at least one; needs auth = "required".
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The token must say the account's email is confirmed (`email_verified`); needs
+    /// auth = "required". Refused: 403 `email_not_verified`.
+    pub require_verified_email: Option<bool>,
     /// Accept `;` parameters in path segments (default false: 400), for services that use
     /// matrix parameters. Servers that strip them before routing see another path than the
     /// edge decided on, so only turn this on for a service that does not.

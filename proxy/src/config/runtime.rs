@@ -340,6 +340,8 @@ pub struct RouteSpec {
     pub auth: AuthMode,
     /// Any of these roles, when not empty (only with `AuthMode::Required`).
     pub roles: Vec<String>,
+    /// The token's `email_verified` must be true (only with `AuthMode::Required`).
+    pub require_verified_email: bool,
     /// `;` parameters in path segments are passed on (otherwise 400).
     pub matrix_params: bool,
     /// Largest request body in bytes (route's or `[http]`'s); None: no limit.

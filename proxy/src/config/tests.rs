@@ -160,6 +160,7 @@ health_check = { path = "/health", interval = "2s", timeout = "300ms", healthy_t
             limits: vec!["per-ip".into(), "per-key".into()],
             auth: AuthMode::Public,
             roles: vec![],
+            require_verified_email: false,
             matrix_params: false,
             max_body: Some(crate::config::DEFAULT_MAX_BODY),
             issuers: vec!["self".into()],
@@ -303,6 +304,7 @@ fn auth_section_becomes_the_core_settings() {
         history_months_ahead: 2,
         social: None,
         device: None,
+        mail: None,
     };
     assert_eq!(got, expected);
 }

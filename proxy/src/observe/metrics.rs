@@ -185,6 +185,26 @@ pub fn render(
                 );
             }
         }
+        write_counters(
+            &mut out,
+            &[
+                (
+                    "edge_mail_sent_total",
+                    "Outbox mails delivered to the SMTP relay.",
+                    &core.stats.mail_sent,
+                ),
+                (
+                    "edge_mail_retries_total",
+                    "Mail attempts that failed and will be retried.",
+                    &core.stats.mail_retries,
+                ),
+                (
+                    "edge_mail_failed_total",
+                    "Mails given up on after max_attempts or a permanent refusal.",
+                    &core.stats.mail_failed,
+                ),
+            ],
+        );
     }
     out
 }

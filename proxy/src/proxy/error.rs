@@ -35,6 +35,9 @@ pub enum EdgeError {
     TokenInvalid,
     #[error("a required role is missing")]
     Forbidden,
+    /// A route with `require_verified_email` and a token whose email is not confirmed.
+    #[error("confirm your email first (then refresh the access token)")]
+    EmailNotVerified,
     #[error("internal error")]
     Internal,
     /// A bot-filter rule with `action = "deny"`.
@@ -69,7 +72,7 @@ impl EdgeError {
             EdgeError::BodyTooLarge => 413,
             EdgeError::HeaderTooLarge => 431,
             EdgeError::TokenMissing | EdgeError::TokenInvalid => 401,
-            EdgeError::Forbidden => 403,
+            EdgeError::Forbidden | EdgeError::EmailNotVerified => 403,
             EdgeError::Internal => 500,
         }
     }
@@ -91,7 +94,9 @@ impl EdgeError {
                 INVALID_ARGUMENT
             }
             EdgeError::TokenMissing | EdgeError::TokenInvalid => UNAUTHENTICATED,
-            EdgeError::Forbidden | EdgeError::BotDenied => PERMISSION_DENIED,
+            EdgeError::Forbidden | EdgeError::EmailNotVerified | EdgeError::BotDenied => {
+                PERMISSION_DENIED
+            }
             EdgeError::RateLimited { .. }
             | EdgeError::TooManyConnections
             | EdgeError::BodyTooLarge
@@ -122,6 +127,7 @@ impl EdgeError {
             EdgeError::TokenMissing => "token_missing",
             EdgeError::TokenInvalid => "invalid_token",
             EdgeError::Forbidden => "forbidden",
+            EdgeError::EmailNotVerified => "email_not_verified",
             EdgeError::Internal => "internal",
             EdgeError::BotDenied => "bot_denied",
             EdgeError::ChallengeUnavailable => "challenge_unavailable",

@@ -96,6 +96,7 @@ pub async fn answer(
             session.req_header(),
             policy.auth,
             &policy.roles,
+            false,
             &accepts,
             name,
             now,

@@ -22,6 +22,8 @@ pub struct Route {
     pub auth: AuthMode,
     /// Any of these roles (empty: any valid token).
     pub roles: Box<[String]>,
+    /// The token must carry `email_verified: true`.
+    pub require_verified_email: bool,
     pub stats: Arc<crate::observe::request_metrics::RouteStats>,
     /// `;` parameters in path segments are passed on.
     pub matrix_params: bool,
@@ -83,6 +85,7 @@ impl Router {
                 strip_prefix: spec.strip_prefix,
                 auth: spec.auth,
                 roles: spec.roles.clone().into_boxed_slice(),
+                require_verified_email: spec.require_verified_email,
                 stats: kit.metrics.stats_for(&spec.name),
                 pool: pool.clone(),
                 filters,
@@ -259,6 +262,7 @@ mod tests {
             limits: vec![],
             auth: Default::default(),
             roles: vec![],
+            require_verified_email: false,
             matrix_params: false,
             max_body: Some(crate::config::DEFAULT_MAX_BODY),
             issuers: vec!["self".into()],

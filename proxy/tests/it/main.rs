@@ -7,6 +7,7 @@
 mod support;
 
 mod access_log;
+mod account_lifecycle;
 mod attacks;
 mod auth;
 mod balancing;

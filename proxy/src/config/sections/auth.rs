@@ -210,6 +210,8 @@ fn core(
         social: None,
         // `[auth.device]`, by `settings`
         device: None,
+        // filled from [mail] by assemble.rs
+        mail: None,
     };
     (p.0.len() == before).then_some(config)
 }

@@ -109,6 +109,14 @@ pub(in crate::config) fn route_specs(
                 "roles need auth = \"required\"",
             );
         }
+        let require_verified_email = r.require_verified_email.unwrap_or(false);
+        if require_verified_email && auth != AuthMode::Required {
+            p.add(
+                &file,
+                format!("{key}.require_verified_email"),
+                "needs auth = \"required\"",
+            );
+        }
         if r.roles.iter().any(|role| role.trim().is_empty()) {
             p.add(
                 &file,
@@ -169,6 +177,7 @@ pub(in crate::config) fn route_specs(
             limits: r.limits,
             auth,
             roles: r.roles,
+            require_verified_email,
             matrix_params: r.matrix_params.unwrap_or(false),
             max_body,
             issuers: accepted,

@@ -293,6 +293,9 @@ impl External {
             // no session at the core: the deny list does not apply
             sid: String::new(),
             roles,
+            // the partner's word, as its token states it
+            email_verified: c.get("email_verified").and_then(serde_json::Value::as_bool)
+                == Some(true),
             iat: num("iat").unwrap_or(now),
             exp,
             nbf: num("nbf"),

@@ -34,6 +34,7 @@ impl RequestFilter for IdentityStage {
                 session.req_header(),
                 route.auth,
                 &route.roles,
+                route.require_verified_email,
                 &self.accepts,
                 &route.name,
                 now,

@@ -217,6 +217,7 @@ impl Identity {
         req: &RequestHeader,
         auth: AuthMode,
         required_roles: &[String],
+        verified_email: bool,
         accepts: &Accepts,
         label: &str,
         now: i64,
@@ -269,6 +270,9 @@ impl Identity {
         let roles = &verified.claims.roles;
         if !required_roles.is_empty() && !roles.iter().any(|r| required_roles.contains(r)) {
             return Err(EdgeError::Forbidden);
+        }
+        if verified_email && !verified.claims.email_verified {
+            return Err(EdgeError::EmailNotVerified);
         }
         Ok(Some(verified))
     }
@@ -523,6 +527,7 @@ mod tests {
             sub: "u".into(),
             sid: "s".into(),
             roles: vec!["a".into(), "b".into()],
+            email_verified: true,
             iat: now,
             exp: now + 60,
             nbf: None,

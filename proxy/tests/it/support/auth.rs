@@ -19,6 +19,9 @@ pub struct AuthStack {
     pub admin_conf: tempfile::TempDir,
     pub keys: tempfile::TempDir,
     pub http: reqwest::Client,
+    /// The edge's conf text and its core's port, for starting more replicas.
+    conf: String,
+    auth_port: u16,
 }
 
 #[derive(Default)]
@@ -100,7 +103,19 @@ impl AuthStack {
             admin_conf,
             keys,
             http: client(),
+            conf: routes,
+            auth_port,
         }
+    }
+
+    /// Another edge replica on the same database, Redis and keys (its own embedded core on
+    /// its own port).
+    pub fn replica(&self) -> Edge {
+        let own = format!("127.0.0.1:{}", free_port());
+        let conf = self
+            .conf
+            .replace(&format!("127.0.0.1:{}", self.auth_port), &own);
+        Edge::start_logged("info", "", &conf, |_, _| String::new())
     }
 
     pub fn url(&self, path: &str) -> String {

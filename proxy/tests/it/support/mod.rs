@@ -17,6 +17,7 @@ pub mod redis;
 pub mod served;
 pub mod site;
 pub mod slow_proxy;
+pub mod smtp;
 pub mod social;
 pub mod topology;
 pub mod upstream;

@@ -90,6 +90,7 @@ pub fn good_claims() -> Claims {
         sub: "01890000-0000-7000-8000-000000000001".into(),
         sid: "01890000-0000-7000-8000-000000000002".into(),
         roles: vec!["subscriber".into()],
+        email_verified: true,
         iat: now(),
         exp: now() + 900,
         nbf: None,

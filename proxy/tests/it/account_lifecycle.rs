@@ -1,0 +1,817 @@
+//! The account's life by mail, through a real SMTP relay (aiosmtpd): sign-up confirmation,
+//! password reset, email change, the sessions list; and mail that survives a relay that is
+//! down or misbehaving, sent once when two replicas share the outbox.
+
+use crate::support::auth::{claims, error_of, AuthStack, Options, PASSWORD};
+use crate::support::smtp::{Mail, SmtpSink};
+use crate::support::upstream::Upstream;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const MAIL_WAIT: Duration = Duration::from_secs(20);
+
+/// `/library` needs a confirmed email, `/films` any valid token; `mail_extra` adds `[mail]`
+/// keys, `extra` more conf.
+fn stack(sink: &SmtpSink, films: &Upstream, mail_extra: &str, extra: &str) -> AuthStack {
+    let routes = format!(
+        "{}[[route]]\nname = \"library\"\npath = \"/library\"\nupstream = \"films\"\n\
+         auth = \"required\"\nrequire_verified_email = true\n\
+         [[route]]\nname = \"films\"\npath = \"/films\"\nupstream = \"films\"\nauth = \"required\"\n\
+         [upstream.films]\nservers = [\"{}\"]\n{extra}",
+        sink.conf(mail_extra),
+        films.addr()
+    );
+    AuthStack::start_with(Options {
+        routes_extra: &routes,
+        ..Default::default()
+    })
+}
+
+async fn register_in(s: &AuthStack, email: &str, lang: &str) {
+    let r = s
+        .http
+        .post(s.url("/auth/register"))
+        .header("accept-language", lang)
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["email_verified"], false, "{body}");
+}
+
+async fn one_mail(sink: &SmtpSink, to: &str) -> Mail {
+    let mails = sink.wait_for(to, 1, MAIL_WAIT).await;
+    assert_eq!(mails.len(), 1, "one mail to {to}: {mails:?}");
+    mails[0].clone()
+}
+
+async fn post_token(s: &AuthStack, path: &str, body: Value) -> reqwest::Response {
+    s.post(path, body).await
+}
+
+/// The error body without its request id: two answers compared for sameness.
+fn sans_id(mut v: Value) -> Value {
+    v.as_object_mut().map(|o| o.remove("request_id"));
+    v
+}
+
+async fn bearer(
+    s: &AuthStack,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::Response {
+    s.http
+        .request(method, s.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_works_once() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    register_in(&s, "anna@example.com", "ru-RU,ru;q=0.9,en;q=0.5").await;
+    register_in(&s, "ben@example.com", "en-GB,en;q=0.9").await;
+    let ru = one_mail(&sink, "anna@example.com").await;
+    assert!(ru.subject.contains("Подтвердите"), "{}", ru.subject);
+    assert!(
+        ru.text.contains("http://127.0.0.1/account/confirm?token="),
+        "{}",
+        ru.text
+    );
+    assert!(
+        ru.html
+            .contains("href=\"http://127.0.0.1/account/confirm?token="),
+        "{}",
+        ru.html
+    );
+    assert!(ru.html.contains("lang=\"ru\""));
+    let en = one_mail(&sink, "ben@example.com").await;
+    assert_eq!(en.subject, "Confirm your email for Cinema");
+    assert_ne!(ru.token(), en.token());
+    // the token is not stored in clear, and the sent mail's bodies are wiped
+    let token = ru.token();
+    assert_eq!(token.len(), 43);
+    assert_eq!(s.sql(&format!("SELECT count(*) FROM account_tokens WHERE encode(token_hash, 'escape') LIKE '%{token}%'")), "0");
+    assert_eq!(
+        s.sql("SELECT count(*) FROM mail_outbox WHERE sent_at IS NOT NULL AND body_text IS NULL"),
+        "2"
+    );
+
+    // unconfirmed: the claim says so, and the edge holds the route that needs it
+    let pair = s.login("anna@example.com", PASSWORD).await;
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(claims(access).1["email_verified"], false);
+    let (status, e) = error_of(s.get("/library/top", access).await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("email_not_verified"))
+    );
+    assert_eq!(s.get("/films/top", access).await.status(), StatusCode::OK);
+    assert_eq!(
+        films.hits(),
+        1,
+        "the refused request never reached the upstream"
+    );
+
+    // malformed, unknown and near-miss tokens: one answer, the link's own token is untouched
+    let unknown = sans_id(
+        error_of(
+            post_token(
+                &s,
+                "/auth/email/confirm",
+                json!({ "token": "A".repeat(43) }),
+            )
+            .await,
+        )
+        .await
+        .1,
+    );
+    assert_eq!(unknown["code"], "invalid_link");
+    for bad in [
+        "",
+        "not a token",
+        "../../etc",
+        &token[..42],
+        &format!("{token}x"),
+        &en.token().to_lowercase(),
+    ] {
+        let (status, e) =
+            error_of(post_token(&s, "/auth/email/confirm", json!({ "token": bad })).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert_eq!(sans_id(e), unknown, "{bad:?}");
+    }
+    let r = post_token(&s, "/auth/email/confirm", json!({ "token": token })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(
+        done,
+        json!({ "email": "anna@example.com", "email_verified": true })
+    );
+    // spent: the answer of a token that never existed
+    let (status, again) =
+        error_of(post_token(&s, "/auth/email/confirm", json!({ "token": token })).await).await;
+    assert_eq!(
+        (status, sans_id(again)),
+        (StatusCode::BAD_REQUEST, unknown.clone())
+    );
+    // a reset link cannot confirm (another purpose), and a confirmation cannot reset
+    let (status, e) = error_of(
+        post_token(
+            &s,
+            "/auth/password/reset",
+            json!({ "token": en.token(), "new_password": "another fine password" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, sans_id(e)), (StatusCode::BAD_REQUEST, unknown));
+
+    let me: Value = s.get("/auth/me", access).await.json().await.unwrap();
+    assert_eq!(me["email_verified"], true);
+    // the claim follows from the next refresh, and the edge lets the route through
+    let next: Value = s
+        .refresh(pair["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = next["access_token"].as_str().unwrap();
+    assert_eq!(claims(access).1["email_verified"], true);
+    assert_eq!(s.get("/library/top", access).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_resend_replaces_the_link_and_is_limited() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    register_in(&s, "carl@example.com", "en").await;
+    let first = one_mail(&sink, "carl@example.com").await;
+    let access = s.login("carl@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = bearer(&s, reqwest::Method::POST, "/auth/email/resend", &access).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mails = sink.wait_for("carl@example.com", 2, MAIL_WAIT).await;
+    assert_eq!(mails.len(), 2);
+    let second = mails[1].token();
+    assert_ne!(first.token(), second);
+    // only the newest link works
+    assert_eq!(
+        post_token(&s, "/auth/email/confirm", json!({ "token": first.token() }))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    for _ in 0..2 {
+        let r = bearer(&s, reqwest::Method::POST, "/auth/email/resend", &access).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let r = bearer(&s, reqwest::Method::POST, "/auth/email/resend", &access).await;
+    assert!(r.headers().contains_key("retry-after"));
+    let (status, e) = error_of(r).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    let newest = sink.wait_for("carl@example.com", 4, MAIL_WAIT).await;
+    assert_eq!(newest.len(), 4);
+    let r = post_token(
+        &s,
+        "/auth/email/confirm",
+        json!({ "token": newest[3].token() }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // confirmed: nothing to resend
+    let (status, e) =
+        error_of(bearer(&s, reqwest::Method::POST, "/auth/email/resend", &access).await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    // no token, no resend
+    let r = s
+        .http
+        .post(s.url("/auth/email/resend"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn mail_queued_while_the_relay_is_down_is_delivered_later_and_once_by_two_replicas() {
+    let mut sink = SmtpSink::down();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    let replica = s.replica();
+    let started = Instant::now();
+    for i in 0..12 {
+        let edge_url = if i % 2 == 0 {
+            s.url("/auth/register")
+        } else {
+            replica.url("/auth/register")
+        };
+        let r = s
+            .http
+            .post(edge_url)
+            .json(&json!({ "email": format!("viewer{i}@example.com"), "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "sign-up {i} succeeds with the relay down"
+        );
+    }
+    println!("12 sign-ups with the relay down: {:?}", started.elapsed());
+    // both replicas tried and said why, once per attempt
+    let tried = crate::support::eventually(Duration::from_secs(15), || {
+        s.edge.logs().contains("mail not delivered; will retry")
+            && replica.logs().contains("mail not delivered; will retry")
+    })
+    .await;
+    assert!(tried, "both replicas logged the failed attempts");
+    assert!(
+        s.edge.logs().contains("Connection refused")
+            || s.edge.logs().contains("connection refused"),
+        "the log names the cause"
+    );
+    assert_eq!(
+        s.sql("SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL"),
+        "12"
+    );
+    // the relay is back: every mail arrives, each once, though both replicas were retrying
+    sink.run("ok");
+    let all =
+        crate::support::eventually(Duration::from_secs(30), || sink.mails().len() >= 12).await;
+    assert!(all, "every queued mail delivered: {}", sink.mails().len());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut to: Vec<String> = sink.mails().into_iter().map(|m| m.to).collect();
+    assert_eq!(to.len(), 12, "no mail twice: {to:?}");
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 12);
+    assert_eq!(s.sql("SELECT count(*) FROM mail_outbox WHERE sent_at IS NOT NULL AND body_text IS NULL AND body_html IS NULL"), "12");
+    let senders = format!("{}{}", s.edge.logs(), replica.logs());
+    println!(
+        "sent by edge: {}, by replica: {}",
+        s.edge.logs().matches("mail sent").count(),
+        replica.logs().matches("mail sent").count()
+    );
+    assert_eq!(senders.matches("mail sent").count(), 12);
+}
+
+#[tokio::test]
+async fn a_misbehaving_relay_keeps_the_mail_queued_and_the_request_succeeds() {
+    let mut sink = SmtpSink::start_mode("tempfail");
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "max_attempts = 3", "");
+    for (i, (mode, cause)) in [
+        ("tempfail", "451"),
+        ("drop", "incomplete response"),
+        ("hang", "timed out"),
+        ("permfail", "554"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sink.run(mode);
+        let email = format!("{mode}@example.com");
+        let started = Instant::now();
+        register_in(&s, &email, "en").await;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{mode}: the sign-up does not wait for the relay"
+        );
+        let row = format!("SELECT coalesce(last_error, '') FROM mail_outbox WHERE recipient = '{email}' AND attempts >= 1 AND sent_at IS NULL");
+        let failed =
+            crate::support::eventually(Duration::from_secs(20), || !s.sql(&row).is_empty()).await;
+        assert!(failed, "{mode}: one failed attempt recorded");
+        let error = s.sql(&row).to_lowercase();
+        assert!(error.contains(cause), "{mode}: the cause is named: {error}");
+        assert!(
+            s.edge.logs().to_lowercase().contains(cause),
+            "{mode}: one log line names it"
+        );
+        // back to normal before the third attempt: delivered
+        sink.run("ok");
+        assert_eq!(
+            sink.wait_for(&email, 1, MAIL_WAIT).await.len(),
+            1,
+            "{mode}: delivered after the relay recovered"
+        );
+        assert_eq!(sink.mails().len(), i + 1);
+    }
+    // a relay that refuses for good: max_attempts, then failed (kept for the operator)
+    sink.run("permfail");
+    register_in(&s, "gone@example.com", "en").await;
+    let given_up = crate::support::eventually(Duration::from_secs(30), || {
+        s.sql("SELECT count(*) FROM mail_outbox WHERE recipient = 'gone@example.com' AND failed_at IS NOT NULL AND attempts = 3 AND body_text IS NULL") == "1"
+    })
+    .await;
+    assert!(
+        given_up,
+        "given up after max_attempts: {}",
+        s.sql("SELECT attempts, last_error FROM mail_outbox WHERE recipient = 'gone@example.com'")
+    );
+    assert!(s.edge.logs().contains("mail failed for good"));
+}
+
+/// Polls `/films/x` with `access` until the edge refuses it (its deny-list answers are reused
+/// for up to 5 s); the refusal's code, None if it never came within 7 s.
+async fn refused_within(s: &AuthStack, access: &str) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < deadline {
+        let r = s.get("/films/x", access).await;
+        if r.status() == StatusCode::UNAUTHORIZED {
+            return error_of(r).await.1["code"].as_str().map(String::from);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}
+
+/// `n` sessions of `email`, signed in with different agents; their token pairs.
+async fn sign_in(s: &AuthStack, email: &str, password: &str, agents: &[&str]) -> Vec<Value> {
+    let mut pairs = Vec::new();
+    for agent in agents {
+        let r = s.login_raw(email, password, agent).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {email} as {agent}");
+        pairs.push(r.json().await.unwrap());
+    }
+    pairs
+}
+
+const TV: &str = "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 SamsungBrowser/4.0 TV Safari/537.36";
+const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+
+#[tokio::test]
+async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    register_in(&s, "dora@example.com", "ru").await;
+    let pairs = sign_in(&s, "dora@example.com", PASSWORD, &[TV, CHROME]).await;
+    for p in &pairs {
+        assert_eq!(
+            s.get("/films/x", p["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let accepted = |r: reqwest::Response| async move {
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        r.json::<Value>().await.unwrap()
+    };
+    let known = accepted(
+        s.post(
+            "/auth/password/forgot",
+            json!({ "email": "Dora@Example.com " }),
+        )
+        .await,
+    )
+    .await;
+    let unknown = accepted(
+        s.post(
+            "/auth/password/forgot",
+            json!({ "email": "nobody@example.com" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(known, unknown);
+    let mail = sink
+        .wait_for("dora@example.com", 2, MAIL_WAIT)
+        .await
+        .pop()
+        .unwrap();
+    assert!(mail.subject.contains("Сброс пароля"), "{}", mail.subject);
+    assert!(mail.text.contains("http://127.0.0.1/account/reset?token="));
+    let token = mail.token();
+    // a weak password is refused and does not spend the link
+    let (status, e) = error_of(
+        s.post(
+            "/auth/password/reset",
+            json!({ "token": token, "new_password": "short" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+    );
+    let new_password = "a brand new passphrase";
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({ "token": token, "new_password": new_password }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "sessions_ended": 2 })
+    );
+    // every session is over: refresh tokens dead at once, access tokens refused at the edge
+    // once its deny-list cache (5 s) lets go of the earlier "live" answer
+    for p in &pairs {
+        let refresh = p["refresh_token"].as_str().unwrap();
+        assert_eq!(s.refresh(refresh).await.status(), StatusCode::UNAUTHORIZED);
+        let access = p["access_token"].as_str().unwrap();
+        assert_eq!(
+            refused_within(&s, access).await.as_deref(),
+            Some("invalid_token")
+        );
+    }
+    // the old password is gone, the new one works; the link proved the address
+    assert_eq!(
+        s.login_raw("dora@example.com", PASSWORD, "t")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = s.login("dora@example.com", new_password).await;
+    let access = fresh["access_token"].as_str().unwrap();
+    assert_eq!(claims(access).1["email_verified"], true);
+    // spent: the answer of an unknown token
+    let (status, spent) = error_of(
+        s.post(
+            "/auth/password/reset",
+            json!({ "token": token, "new_password": new_password }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, spent["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_link"))
+    );
+    // login history records the reset
+    let history: Value = s
+        .get("/auth/me/history", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let methods: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["method"].as_str())
+        .collect();
+    assert!(methods.contains(&"password_reset"), "{methods:?}");
+    // an expired link: the same answer as a spent one
+    let r = s
+        .post(
+            "/auth/password/forgot",
+            json!({ "email": "dora@example.com" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let late = sink
+        .wait_for("dora@example.com", 3, MAIL_WAIT)
+        .await
+        .pop()
+        .unwrap()
+        .token();
+    s.sql(
+        "UPDATE account_tokens SET expires_at = now() - interval '1 second' WHERE spent_at IS NULL",
+    );
+    let (status, expired) = error_of(
+        s.post(
+            "/auth/password/reset",
+            json!({ "token": late, "new_password": "yet another passphrase" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, sans_id(expired)),
+        (StatusCode::BAD_REQUEST, sans_id(spent))
+    );
+    assert_eq!(
+        s.login_raw("dora@example.com", new_password, "t")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn forgot_answers_alike_for_known_and_unknown_addresses() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let trust = "[client_ip]\ntrusted_proxies = [\"127.0.0.1/32\"]\nheader = \"x-forwarded-for\"\n";
+    let s = stack(&sink, &films, "", trust);
+    register_in(&s, "erin@example.com", "en").await;
+    one_mail(&sink, "erin@example.com").await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut bodies = Vec::new();
+    // 50 of each, interleaved, each pair from its own network (the per-network limit is not
+    // what is measured here)
+    for i in 0..50u32 {
+        for (email, times) in [
+            ("erin@example.com", &mut known),
+            (&*format!("ghost{i}@example.com"), &mut unknown),
+        ] {
+            let started = Instant::now();
+            let r = s
+                .http
+                .post(s.url("/auth/password/forgot"))
+                .header("x-forwarded-for", format!("10.{}.{}.1", i / 200, i % 200))
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            times.push(started.elapsed());
+            assert_eq!(status, StatusCode::ACCEPTED, "{email}");
+            bodies.push(body);
+        }
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "one body for all");
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    let diff = k.abs_diff(u);
+    println!("forgot: median known {k:?}, unknown {u:?}, difference {diff:?}");
+    assert!(
+        diff < Duration::from_millis(2).max(u / 4),
+        "known {k:?} vs unknown {u:?}: the answer's timing tells them apart"
+    );
+    // mail went only to the real address, and at most 3 an hour
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = sink.mails();
+    assert!(
+        mails.iter().all(|m| m.to == "erin@example.com"),
+        "no mail to unknown addresses"
+    );
+    assert_eq!(mails.len(), 1 + 3, "sign-up mail and 3 reset mails");
+    // the per-network limit: 20 an hour, then 429 whatever the address
+    for _ in 0..20 {
+        let r = s
+            .http
+            .post(s.url("/auth/password/forgot"))
+            .header("x-forwarded-for", "192.0.2.7")
+            .json(&json!({ "email": "x@example.com" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let r = s
+        .http
+        .post(s.url("/auth/password/forgot"))
+        .header("x-forwarded-for", "192.0.2.7")
+        .json(&json!({ "email": "erin@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_email_change_mails_both_addresses_and_applies_when_confirmed() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    register_in(&s, "fay@example.com", "en").await;
+    register_in(&s, "taken@example.com", "en").await;
+    let access = s.login("fay@example.com", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let patch = |email: &str| {
+        s.http
+            .patch(s.url("/auth/me"))
+            .bearer_auth(&access)
+            .json(&json!({ "current_password": PASSWORD, "email": email }))
+            .send()
+    };
+    let (status, e) = error_of(patch("taken@example.com").await.unwrap()).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+    let r = patch("fay.new@example.com").await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        me["email"], "fay@example.com",
+        "nothing changes before the confirmation"
+    );
+    let confirm = one_mail(&sink, "fay.new@example.com").await;
+    assert_eq!(confirm.subject, "Confirm your new email for Cinema");
+    let notices = sink.wait_for("fay@example.com", 2, MAIL_WAIT).await;
+    let notice = notices
+        .iter()
+        .find(|m| m.subject.contains("being changed"))
+        .expect("a notice to the old address");
+    assert!(
+        notice.text.contains("fay.new@example.com"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        !notice.text.contains("token="),
+        "the notice carries no link to act on"
+    );
+    assert_eq!(
+        s.login_raw("fay@example.com", PASSWORD, "t").await.status(),
+        StatusCode::OK
+    );
+    let r = s
+        .post("/auth/email/confirm", json!({ "token": confirm.token() }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "email": "fay.new@example.com", "email_verified": true })
+    );
+    assert_eq!(
+        s.login_raw("fay@example.com", PASSWORD, "t").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = s.login("fay.new@example.com", PASSWORD).await;
+    let me: Value = s
+        .get("/auth/me", fresh["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["email_verified"].as_bool()),
+        (Some("fay.new@example.com"), Some(true))
+    );
+    // the old sign-up link (to the old address) confirms nothing now
+    let signup = notices
+        .iter()
+        .find(|m| m.subject.starts_with("Confirm your email"))
+        .expect("sign-up mail");
+    assert_eq!(
+        s.post("/auth/email/confirm", json!({ "token": signup.token() }))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_user_sees_their_sessions_and_ends_one() {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    register_in(&s, "gus@example.com", "en").await;
+    register_in(&s, "hal@example.com", "en").await;
+    let pairs = sign_in(&s, "gus@example.com", PASSWORD, &[TV, CHROME]).await;
+    let other = sign_in(&s, "hal@example.com", PASSWORD, &[CHROME]).await;
+    let (tv, laptop) = (
+        pairs[0]["access_token"].as_str().unwrap(),
+        pairs[1]["access_token"].as_str().unwrap(),
+    );
+    let list: Value = s.get("/auth/sessions", tv).await.json().await.unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    let by_device = |d: &str| {
+        items
+            .iter()
+            .find(|i| i["device"] == d)
+            .unwrap_or_else(|| panic!("{d} in {list}"))
+    };
+    let (tv_row, web_row) = (by_device("smart_tv"), by_device("web"));
+    assert_eq!(tv_row["current"], true);
+    assert_eq!(web_row["current"], false);
+    assert_eq!(web_row["browser"], "Chrome");
+    let network = web_row["network"].as_str().unwrap_or_default();
+    assert!(
+        network.starts_with("127.0.0.") && network.contains('/'),
+        "{web_row}"
+    );
+    assert!(web_row["created_at"].is_string() && web_row["last_used_at"].is_string());
+    let web_id = web_row["id"].as_str().unwrap();
+    // someone else's session and garbage: the answer of a session that does not exist
+    let hal_session = claims(other[0]["access_token"].as_str().unwrap()).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [
+        hal_session.as_str(),
+        "not-a-uuid",
+        "00000000-0000-0000-0000-000000000000",
+    ] {
+        let (status, e) = error_of(
+            bearer(
+                &s,
+                reqwest::Method::DELETE,
+                &format!("/auth/sessions/{id}"),
+                tv,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, e["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found")),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        s.get("/films/x", other[0]["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // the TV ends the laptop's session: its access token is refused at the edge at once
+    assert_eq!(s.get("/films/x", laptop).await.status(), StatusCode::OK);
+    let r = bearer(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/auth/sessions/{web_id}"),
+        tv,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // refused at the edge within the deny list's 5 s cache
+    assert_eq!(
+        refused_within(&s, laptop).await.as_deref(),
+        Some("invalid_token")
+    );
+    assert_eq!(
+        s.refresh(pairs[1]["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        bearer(
+            &s,
+            reqwest::Method::DELETE,
+            &format!("/auth/sessions/{web_id}"),
+            tv
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    let list: Value = s.get("/auth/sessions", tv).await.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(s.get("/films/x", tv).await.status(), StatusCode::OK);
+}
