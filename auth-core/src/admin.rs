@@ -49,6 +49,13 @@ impl Auth {
                 message: "must be at most 200 characters",
             });
         }
+        // PostgreSQL text cannot hold NUL; other control characters have no place in a label
+        if req.description.chars().any(char::is_control) {
+            return Err(Error::Invalid {
+                field: "description",
+                message: "must not contain control characters",
+            });
+        }
         roles::create(&self.db, &req.name, &req.description).await
     }
 

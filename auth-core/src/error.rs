@@ -159,6 +159,12 @@ impl From<sqlx::Error> for Error {
                 tracing::warn!(error = %e, "database connection failed");
                 Error::Unavailable(Dependency::Database)
             }
+            // text PostgreSQL cannot store (a NUL): a field the caller sent, never a crash
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("22021") | Some("22P05")) =>
+            {
+                Error::BadRequest("text with a character the database cannot store (NUL)".into())
+            }
             other => Error::Internal(format!("database: {other}")),
         }
     }

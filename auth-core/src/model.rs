@@ -10,10 +10,10 @@ use uuid::Uuid;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    #[schema(example = "viewer@example.com")]
+    #[schema(example = "viewer@example.com", format = "email", max_length = 254)]
     pub email: String,
     /// 8–128 characters, not a common password.
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -36,9 +36,12 @@ pub struct RefreshRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
+    #[schema(max_length = 512)]
     pub current_password: String,
+    #[schema(format = "email", max_length = 254)]
     pub email: Option<String>,
     /// A new password revokes every session, this one included.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: Option<String>,
 }
 
@@ -81,13 +84,14 @@ pub struct UserView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkToken {
+    #[schema(max_length = 128)]
     pub token: String,
 }
 
 #[derive(Deserialize, ToSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotPassword {
-    #[schema(example = "viewer@example.com")]
+    #[schema(example = "viewer@example.com", format = "email", max_length = 254)]
     pub email: String,
 }
 
@@ -95,8 +99,10 @@ pub struct ForgotPassword {
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
     /// The token of the reset link.
+    #[schema(max_length = 128)]
     pub token: String,
     /// 8–128 characters, not a common password.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 
@@ -217,9 +223,11 @@ pub struct HistoryPage {
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Lower-case letters, digits, `-` and `_`; 2–32 characters, starting with a letter.
-    #[schema(example = "moderator")]
+    #[schema(example = "moderator", pattern = "^[a-z][a-z0-9_-]{1,31}$")]
     pub name: String,
     #[serde(default)]
+    /// At most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub description: String,
 }
 

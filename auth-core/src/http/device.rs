@@ -66,7 +66,9 @@ fn set_session(
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 pub struct CodeRequest {
     /// A TV app registered in `[auth.device] clients`.
+    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub client_id: Option<String>,
+    #[schema(value_type = String, max_length = 256)]
     pub scope: Option<String>,
 }
 
@@ -91,8 +93,11 @@ pub struct DeviceAuthorization {
 #[derive(Deserialize, utoipa::ToSchema, Default)]
 pub struct TokenRequest {
     /// `urn:ietf:params:oauth:grant-type:device_code`.
+    #[schema(required = true, value_type = String, pattern = "^urn:ietf:params:oauth:grant-type:device_code$")]
     pub grant_type: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 128)]
     pub device_code: Option<String>,
+    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub client_id: Option<String>,
 }
 
@@ -102,6 +107,8 @@ pub struct DeviceErrorBody {
     /// `authorization_pending`, `slow_down`, `access_denied`, `expired_token`,
     /// `invalid_grant`, `invalid_client`, `unsupported_grant_type` or `invalid_request`.
     pub error: String,
+    /// Absent when the edge, not the device flow, refused the request.
+    #[schema(required = false)]
     pub error_description: String,
     /// The same as `error`.
     pub code: String,
@@ -210,7 +217,8 @@ pub async fn token(
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct QrQuery {
-    /// The user code, `XXXX-XXXX`.
+    /// The user code, `XXXX-XXXX` (any case, dash optional).
+    #[param(required = true, value_type = String, pattern = "^[BCDFGHJKLMNPQRSTVWXZbcdfghjklmnpqrstvwxz]{4}-?[BCDFGHJKLMNPQRSTVWXZbcdfghjklmnpqrstvwxz]{4}$")]
     pub code: Option<String>,
 }
 
@@ -218,7 +226,7 @@ pub struct QrQuery {
 #[utoipa::path(get, path = "/auth/device/qr", tag = "device", params(QrQuery),
     responses(
         (status = 200, description = "image/svg+xml"),
-        (status = 400, description = "invalid_request: not a user code", body = DeviceErrorBody),
+        (status = 400, description = "invalid_request: not a user code (the device flow's body), or a refusal of the edge", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 pub async fn qr(

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod lifecycle;
 mod openapi;
+mod openapi_edge;
 pub mod request_id;
 mod roles;
 mod sessions;

@@ -1,6 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations. `docs/openapi.json` is
 //! a committed copy; a test fails when it differs from what this generates.
 
+use super::openapi_edge::EdgeAnswers;
 use super::{
     accounts, device, error::ErrorBody, lifecycle, roles, sessions, social, tokens, Health,
 };
@@ -41,7 +42,7 @@ use utoipa::{Modify, OpenApi};
         device::TokenRequest, device::DeviceErrorBody, LinkToken, ForgotPassword, ResetPassword,
         Accepted, EmailConfirmed, PasswordReset, SessionView, SessionList,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EdgeAnswers),
     tags(
         (name = "accounts", description = "Registration, sign-in, profile, history"),
         (name = "lifecycle", description = "Email confirmation and password reset by mailed links"),

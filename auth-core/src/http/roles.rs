@@ -39,7 +39,7 @@ pub async fn create(
 }
 
 #[utoipa::path(delete, path = "/auth/roles/{name}", tag = "roles", security(("bearer" = [])),
-    params(("name" = String, Path, description = "Role name")),
+    params(("name" = String, Path, pattern = "^[a-z][a-z0-9_-]{1,31}$", description = "Role name")),
     responses(
         (status = 204, description = "Deleted, with every grant of it"),
         (status = 403, body = ErrorBody),
@@ -62,7 +62,7 @@ fn user_id(raw: &str) -> Result<Uuid, Error> {
 
 /// Grant a role. Takes effect in the user's access tokens at their next refresh.
 #[utoipa::path(put, path = "/auth/users/{id}/roles/{name}", tag = "roles", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("name" = String, Path)),
+    params(("id" = Uuid, Path), ("name" = String, Path, pattern = "^[a-z][a-z0-9_-]{1,31}$")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, description = "No such user or role", body = ErrorBody)))]
 #[tracing::instrument(skip_all, name = "http.grant")]
 pub async fn grant(
@@ -75,7 +75,7 @@ pub async fn grant(
 }
 
 #[utoipa::path(delete, path = "/auth/users/{id}/roles/{name}", tag = "roles", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("name" = String, Path)),
+    params(("id" = Uuid, Path), ("name" = String, Path, pattern = "^[a-z][a-z0-9_-]{1,31}$")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, name = "http.revoke")]
 pub async fn revoke(

@@ -25,7 +25,7 @@ pub async fn list(
 /// End one of the caller's sessions: its refresh token stops working and its access tokens
 /// are refused at the edge within a second.
 #[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "sessions", security(("bearer" = [])),
-    params(("id" = String, Path, description = "A session id from GET /auth/sessions")),
+    params(("id" = uuid::Uuid, Path, description = "A session id from GET /auth/sessions")),
     responses(
         (status = 204, description = "Session ended"),
         (status = 404, description = "No live session of the caller has this id", body = ErrorBody),

@@ -28,6 +28,7 @@ pub struct StartQuery {
     /// A path on this site, or a URL on an allowed origin (`social.return_to_allow`).
     pub return_to: Option<String>,
     /// `redirect` (default, browsers) or `json` (TV and mobile apps).
+    #[param(value_type = String, pattern = "^(redirect|json)$")]
     pub mode: Option<String>,
 }
 
@@ -63,7 +64,7 @@ pub struct LinkedNow {
 }
 
 /// Start signing in with a provider: 302 to it (browsers), or JSON (`mode=json`).
-#[utoipa::path(get, path = "/auth/oauth/{provider}/start", tag = "social", params(("provider" = String, Path), StartQuery),
+#[utoipa::path(get, path = "/auth/oauth/{provider}/start", tag = "social", params(("provider" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "A provider of `[social]`: yandex, vk, google, mailru or a configured OIDC name"), StartQuery),
     responses(
         (status = 302, description = "To the provider; sets the flow cookie"),
         (status = 200, description = "mode=json", body = FlowStarted),
@@ -87,7 +88,7 @@ pub async fn start(
 
 /// Start linking a provider to the signed-in account (needs a recent sign-in).
 #[utoipa::path(post, path = "/auth/oauth/{provider}/link", tag = "social", security(("bearer" = [])),
-    params(("provider" = String, Path), StartQuery),
+    params(("provider" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "A provider of `[social]`: yandex, vk, google, mailru or a configured OIDC name"), StartQuery),
     responses(
         (status = 200, description = "Open authorization_url; browsers also get the flow cookie", body = FlowStarted),
         (status = 401, body = ErrorBody),
@@ -111,7 +112,7 @@ pub async fn link(
 
 /// The provider sends the user back here.
 #[utoipa::path(get, path = "/auth/oauth/{provider}/callback", tag = "social",
-    params(("provider" = String, Path), CallbackParams),
+    params(("provider" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "A provider of `[social]`: yandex, vk, google, mailru or a configured OIDC name"), CallbackParams),
     responses(
         (status = 302, description = "Signed in or linked (browsers): to return_to, with the access-token cookie"),
         (status = 200, description = "Signed in (apps)", body = TokenPair),
@@ -171,7 +172,7 @@ pub async fn list(
 
 /// Unlink a provider; refused when it is the last way to sign in.
 #[utoipa::path(delete, path = "/auth/social/{provider}", tag = "social", security(("bearer" = [])),
-    params(("provider" = String, Path)),
+    params(("provider" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "A provider of `[social]`: yandex, vk, google, mailru or a configured OIDC name")),
     responses(
         (status = 204, description = "Unlinked"),
         (status = 404, description = "Not linked", body = ErrorBody),

@@ -14,6 +14,7 @@ mod balancing;
 mod bot_filter;
 mod config_errors;
 mod connections;
+mod contract;
 mod degradation;
 mod device_grant;
 mod errors;
