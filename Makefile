@@ -14,14 +14,17 @@ SERVICE_PKGS := redis-server redis-tools postgresql
 # path-attack tests (Starlette decodes paths before routing); kubernetes-validate: the
 # Kubernetes manifests against the API schemas (scripts/check-deploy.sh, which also needs the
 # openssl command for a throwaway certificate); Node.js and npm (scripts/ensure-node-peers.sh):
-# for oidc-provider, the OpenID Provider the social-login tests sign in at
+# for oidc-provider, the OpenID Provider the social-login tests sign in at; aiosmtpd: the SMTP
+# relay of the mail tests (and the demo's mail sink); schemathesis: the contract test
+# (docs/openapi.json against the running edge)
 TEST_PKGS := chromium python3-pip openssl nginx
-TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate
+TEST_PYPI := rotel=rotel fastapi=fastapi uvicorn=uvicorn kubernetes_validate=kubernetes-validate \
+	aiosmtpd=aiosmtpd schemathesis=schemathesis
 BENCH_PKGS := nginx wrk nghttp2-client
 
-.PHONY: run test lint check deps-build deps-services deps-test deps-lint deps-bench bench fmt release-pgo
+.PHONY: run test lint check deps-build deps-services deps-demo deps-test deps-lint deps-bench bench fmt release-pgo
 
-run: deps-build deps-services
+run: deps-build deps-services deps-demo
 	$(CARGO) build --release -p edge -p demo-movies
 	./scripts/run-demo.sh
 
@@ -56,6 +59,11 @@ deps-build:
 
 deps-services:
 	@./scripts/ensure-packages.sh $(SERVICE_PKGS)
+
+# the demo's SMTP sink (scripts/smtp_sink.py) runs on aiosmtpd from PyPI
+deps-demo:
+	@./scripts/ensure-packages.sh python3-pip
+	@./scripts/ensure-python-packages.sh aiosmtpd=aiosmtpd
 
 deps-test:
 	@./scripts/ensure-packages.sh $(TEST_PKGS)

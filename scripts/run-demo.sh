@@ -59,6 +59,12 @@ echo "$ADMIN_PASSWORD" | "$bin/edge" user create --conf "$CONF" --email "$ADMIN_
 echo "$VIEWER_PASSWORD" | "$bin/edge" user create --conf "$CONF" --email "$VIEWER_EMAIL" \
   --password-stdin --role subscriber --if-missing >/dev/null
 
+# the auth core's mail (conf/mail.toml) goes to a local SMTP sink that keeps every mail under
+# .run/mail/ (.eml as received, .json with the text and HTML parts)
+SMTP_PORT=${DEMO_SMTP_PORT:-2525}
+mkdir -p "$run/mail"
+python3 "$root/scripts/smtp_sink.py" --port "$SMTP_PORT" --dir "$run/mail" >"$run/smtp.log" 2>&1 & pids+=($!)
+
 "$bin/demo-movies" & pids+=($!)
 "$bin/edge" run --conf "$CONF" & pids+=($!)
 
@@ -103,6 +109,19 @@ cat <<MSG
     curl -s -A 'Mozilla/5.0 (SMART-TV; Tizen 6.0)' -H 'accept: application/json' \\
          http://127.0.0.1:8080/_edge/challenge/<challenge_id> -d '{"answer":"<sum>"}'   # wait 1.5 s first
     Open http://127.0.0.1:8080/api/v1/movies in a browser with a TV User-Agent for the page.
+
+  Account by mail (conf/mail.toml; mails land in .run/mail/, docs/account-lifecycle.md)
+    curl -s http://127.0.0.1:8080/auth/register -H 'content-type: application/json' \\
+         -H 'accept-language: ru' -d '{"email":"new@cinema.example","password":"a long demo passphrase"}'
+    ls -t .run/mail/*.json | head -1 | xargs cat             # the confirmation mail (Russian)
+    token=\$(ls -t .run/mail/*.json | head -1 | xargs grep -o 'token=[A-Za-z0-9_-]*' | head -1 | cut -d= -f2)
+    curl -s http://127.0.0.1:8080/auth/email/confirm -H 'content-type: application/json' -d "{\"token\":\"\$token\"}"
+    curl -s http://127.0.0.1:8080/auth/password/forgot -H 'content-type: application/json' \\
+         -d '{"email":"new@cinema.example"}'                 # 202, for any address
+    token=\$(ls -t .run/mail/*.json | head -1 | xargs grep -o 'token=[A-Za-z0-9_-]*' | head -1 | cut -d= -f2)
+    curl -s http://127.0.0.1:8080/auth/password/reset -H 'content-type: application/json' \\
+         -d "{\"token\":\"\$token\",\"new_password\":\"another demo passphrase\"}"   # ends every session
+    curl -s http://127.0.0.1:8080/auth/sessions -H "authorization: Bearer <access_token>"
 
   The site outlives its auth database:
     scripts/demo-db.sh stop     # login: 503 at once; premium with the token above: still 200

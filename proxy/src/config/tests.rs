@@ -1382,3 +1382,54 @@ fn device_section_becomes_the_core_settings_and_is_checked() {
         assert_problem(&device(&body), key, needle);
     }
 }
+
+#[test]
+fn mail_section_becomes_the_core_settings_and_is_checked() {
+    let good =
+        "[mail]\nfrom = \"Cinema <no-reply@cinema.test>\"\nsmtp = \"smtp.cinema.test:587\"\n\
+                confirm_url = \"https://cinema.test/confirm?token={token}\"\n\
+                reset_url = \"https://cinema.test/reset?token={token}\"\n";
+    let dir = dir_with(&[("edge.toml", &format!("{LISTENER}{AUTH}\n{good}"))]);
+    let mail = load(dir.path()).unwrap().auth.unwrap().mail.unwrap();
+    assert_eq!((mail.host.as_str(), mail.port), ("smtp.cinema.test", 587));
+    assert_eq!(
+        mail.security,
+        auth_core::mail::settings::SmtpSecurity::StartTls
+    );
+    assert_eq!(mail.reset_ttl, Duration::from_secs(1800));
+    assert_eq!(mail.confirm_ttl, Duration::from_secs(86400));
+    assert_eq!(mail.max_attempts, 8);
+    assert_eq!(
+        mail.confirm_link("t0k"),
+        "https://cinema.test/confirm?token=t0k"
+    );
+
+    // without the embedded core there is nobody to send it
+    assert_problem(good, "mail", "needs the embedded auth core");
+    std::env::set_var("EDGE_TEST_SMTP_PASSWORD_SET", "secret");
+    let cases = [
+        (good.replace("Cinema <no-reply@cinema.test>", "Cinema <nobody>"), "mail.from", "not a mailbox"),
+        (good.replace("smtp.cinema.test:587", "smtp.cinema.test"), "mail.smtp", "host:port"),
+        (good.replace("smtp.cinema.test:587", "smtp.cinema.test:0"), "mail.smtp", "host:port"),
+        (format!("{good}security = \"ssl\""), "mail.security", "\"starttls\""),
+        (good.replace("https://cinema.test/confirm?token={token}", "https://cinema.test/confirm"), "mail.confirm_url", "{token} once"),
+        (good.replace("https://cinema.test/reset", "http://cinema.test/reset"), "mail.reset_url", "must be https"),
+        (good.replace("https://cinema.test/reset", "ftp://cinema.test/reset"), "mail.reset_url", "not an http(s) URL"),
+        (format!("{good}reset_ttl = \"1d\""), "mail.reset_ttl", "between 5m and 2h"),
+        (format!("{good}confirm_ttl = \"10m\""), "mail.confirm_ttl", "between 1h and 7d"),
+        (format!("{good}max_attempts = 0"), "mail.max_attempts", "between 1 and 50"),
+        (format!("{good}timeout = \"soon\""), "mail.timeout", "not a duration"),
+        (format!("{good}retry_base = \"2h\""), "mail.retry_max", "not be shorter"),
+        (format!("{good}password_env = \"EDGE_TEST_SMTP_UNSET\""), "mail.password_env", "is not set"),
+        (format!("{good}password_env = \"EDGE_TEST_SMTP_PASSWORD_SET\""), "mail.password_env", "both username_env and password_env"),
+        (
+            format!("{good}security = \"none\"\nusername_env = \"EDGE_TEST_SMTP_PASSWORD_SET\"\npassword_env = \"EDGE_TEST_SMTP_PASSWORD_SET\""),
+            "mail.security",
+            "in clear",
+        ),
+        (format!("{good}sender = \"x\""), "mail.sender", "unknown field"),
+    ];
+    for (body, key, needle) in cases {
+        assert_problem(&format!("{AUTH}\n{body}"), key, needle);
+    }
+}

@@ -815,3 +815,81 @@ async fn a_user_sees_their_sessions_and_ends_one() {
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(s.get("/films/x", tv).await.status(), StatusCode::OK);
 }
+
+/// An account made by a provider has no password; the reset mail sets its first one, and the
+/// provider's word made its email confirmed from the start.
+#[tokio::test]
+async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() {
+    use crate::social::{consent, fake_providers, three_providers, TOKEN_COOKIE};
+    let sink = SmtpSink::start();
+    let (y, v, m) = fake_providers();
+    crate::social::secret_env();
+    let providers = three_providers(&y, &v, &m, "");
+    let s = AuthStack::start_with(Options {
+        auth_extra: &format!("token_cookie = \"{TOKEN_COOKIE}\"\n"),
+        social: &providers,
+        routes_extra: &sink.conf(""),
+        ..Options::default()
+    });
+    let started: Value = s
+        .http
+        .get(s.url("/auth/oauth/vk/start?mode=json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let back = consent(&s, started["authorization_url"].as_str().unwrap()).await;
+    let r = s
+        .http
+        .get(&back)
+        .header("x-oauth-flow", started["flow"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let pair: Value = r.json().await.unwrap();
+    let access = pair["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims(access).1["email_verified"],
+        true,
+        "the provider vouched"
+    );
+    let me: Value = s.get("/auth/me", access).await.json().await.unwrap();
+    let email = me["email"].as_str().unwrap().to_string();
+    assert_eq!(
+        (me["has_password"].as_bool(), me["email_verified"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert!(
+        sink.mails().is_empty(),
+        "no confirmation mail for a vouched address"
+    );
+    // no password to sign in with yet
+    assert_eq!(
+        s.login_raw(&email, PASSWORD, "t").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = s
+        .post("/auth/password/forgot", json!({ "email": email }))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let mail = one_mail(&sink, &email).await;
+    assert_eq!(mail.subject, "Set a password for Cinema");
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({ "token": mail.token(), "new_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let fresh = s.login(&email, PASSWORD).await;
+    let me: Value = s
+        .get("/auth/me", fresh["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["has_password"], true);
+}

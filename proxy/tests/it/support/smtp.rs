@@ -1,4 +1,4 @@
-//! A real SMTP relay for the mail tests: `tests/peers/smtp_sink.py` (aiosmtpd, installed by
+//! A real SMTP relay for the mail tests: `scripts/smtp_sink.py` (aiosmtpd, installed by
 //! `make test`) on a free port, keeping each mail as JSON in a temporary directory.
 
 use super::{free_port, wait_for_port};
@@ -66,7 +66,7 @@ impl SmtpSink {
     /// (Re)starts the relay on the same port in `mode`.
     pub fn run(&mut self, mode: &str) {
         self.stop();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/smtp_sink.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/smtp_sink.py");
         let child = Command::new("python3")
             .arg(script)
             .args(["--port", &self.port.to_string(), "--mode", mode])
