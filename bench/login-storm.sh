@@ -4,7 +4,9 @@
 #  2. the p99 of a non-auth route (/api, a static upstream) probed at a fixed rate, without
 #     and with the login storm, through the edge and through nginx in front of the same
 #     upstream (same machine, same run): the ratio storm/quiet is the degradation;
-#  3. enumeration timing: login latency for a wrong password vs an unknown email.
+#  3. enumeration timing: login latency for a wrong password vs an unknown email;
+#  4. logins/s with an empty mail outbox vs while the sender delivers 1,000 queued mails to a
+#     real SMTP relay (scripts/smtp_sink.py) on the same machine, alternating, same run.
 # Usage: bench/login-storm.sh [SECONDS] [STORM_CONNECTIONS] [PROBE_RATE] [MAX_CONCURRENT_HASHES] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,8 @@ SECS=${1:-10}; STORM=${2:-8}; RATE=${3:-200}; HASHES=${4:-1}; ROUNDS=${5:-2}
 bench_setup login-storm
 start_auth_stack
 ngx_port=$(free_port)
+smtp_port=$(free_port)
+python3 scripts/smtp_sink.py --port "$smtp_port" --dir "$out/mail" >"$out/logs/smtp.log" 2>&1 & pids+=($!)
 mkdir -p "$out/conf"
 {
   edge_base edge "$edge_port"
@@ -25,6 +29,14 @@ throttle = { per_account = 100000000, per_ip = 100000000, window = "1m" }
 TOML
   edge_route auth /auth "127.0.0.1:$auth_port"
   edge_route api /api "127.0.0.1:$up"
+  cat <<TOML
+[mail]
+from = "Cinema <no-reply@cinema.test>"
+smtp = "127.0.0.1:$smtp_port"
+security = "none"
+confirm_url = "http://127.0.0.1/confirm?token={token}"
+reset_url = "http://127.0.0.1/reset?token={token}"
+TOML
 } >"$out/conf/edge.toml"
 cat >"$out/nginx.conf" <<NGINX
 worker_processes 1; daemon off; pid $PWD/$out/nginx.pid; error_log $PWD/$out/logs/nginx.err warn;
@@ -88,4 +100,32 @@ def login(email, password):
 wrong = [login("storm@example.com", "not the password")[0] for _ in range(40)]
 unknown = [login(f"nobody{i}@example.com", "not the password")[0] for i in range(40)]
 print(f"wrong password p50 {st.median(wrong):.1f} ms, unknown email p50 {st.median(unknown):.1f} ms: ratio {st.median(unknown)/st.median(wrong):.2f}")
+PY
+
+echo "== logins/s with an empty outbox vs while 1,000 queued mails are sent (wrk -c$STORM, ${SECS}s each)"
+sql() { psql -h 127.0.0.1 -p "$pgport" -U postgres -d edge -tAqc "$1"; }
+queue_mails() {
+  sql "INSERT INTO mail_outbox (id, created_at, template, lang, recipient, subject, body_text, body_html, next_attempt_at)
+       SELECT gen_random_uuid(), now(), 'confirm_email', 'en', 'bench' || g || '@example.com', 'Confirm your email',
+              'Confirm: http://127.0.0.1/confirm?token=' || md5(g::text), '<p>Confirm</p>', now()
+       FROM generate_series(1, 1000) g"
+}
+printf '%-10s %10s %12s\n' case logins/s mails_sent | tee "$out/mail.txt"
+for round in $(seq "$ROUNDS"); do
+  for case in empty queued; do
+    sql "DELETE FROM mail_outbox"
+    [ $case = queued ] && queue_mails
+    before=$(sql "SELECT count(*) FROM mail_outbox WHERE sent_at IS NOT NULL")
+    storm "$SECS"
+    sent=$(( $(sql "SELECT count(*) FROM mail_outbox WHERE sent_at IS NOT NULL") - before ))
+    printf '%-10s %10s %12s\n' "$case" "$(awk '/Requests\/sec/{print $2}' "$out/storm.txt")" "$sent" | tee -a "$out/mail.txt"
+  done
+done
+python3 - "$out/mail.txt" <<'PY'
+import sys, statistics as st
+rows = [l.split() for l in open(sys.argv[1]) if not l.startswith("case")]
+m = lambda name: st.median(float(r[1]) for r in rows if r[0] == name)
+sent = [int(r[2]) for r in rows if r[0] == "queued"]
+print(f"logins/s: empty outbox {m('empty'):.1f}, 1,000 mails being sent {m('queued'):.1f}: "
+      f"{m('queued') / m('empty'):.3f}x (mails sent during a window: {sent})")
 PY

@@ -104,7 +104,11 @@ async fn deliver(transport: &Transport, s: &MailSettings, mail: &Claimed) -> Out
         Ok(m) => m,
         Err(e) => return Outcome::Permanent(format!("recipient address: {e}")),
     };
+    // one Message-ID per outbox row, the same on every attempt: a mail sent again after a
+    // lost acknowledgement can be recognised as the same message by the receiving side
+    let message_id = format!("<{}@{}>", mail.id, from.email.domain());
     let message = Message::builder()
+        .message_id(Some(message_id))
         .from(from)
         .to(to)
         .subject(mail.subject.clone())

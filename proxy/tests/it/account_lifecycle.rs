@@ -298,6 +298,16 @@ async fn mail_queued_while_the_relay_is_down_is_delivered_later_and_once_by_two_
         crate::support::eventually(Duration::from_secs(30), || sink.mails().len() >= 12).await;
     assert!(all, "every queued mail delivered: {}", sink.mails().len());
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // one Message-ID per outbox row, in the sender's domain
+    let mut ids: Vec<String> = sink.mails().into_iter().map(|m| m.message_id).collect();
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with('<') && id.ends_with("@cinema.test>")),
+        "{ids:?}"
+    );
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12);
     let mut to: Vec<String> = sink.mails().into_iter().map(|m| m.to).collect();
     assert_eq!(to.len(), 12, "no mail twice: {to:?}");
     to.sort();

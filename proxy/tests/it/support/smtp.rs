@@ -20,6 +20,7 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub message_id: String,
 }
 
 impl Mail {
@@ -120,6 +121,7 @@ impl SmtpSink {
                 subject: v["subject"].as_str().unwrap_or("").to_string(),
                 text: v["text"].as_str().unwrap_or("").to_string(),
                 html: v["html"].as_str().unwrap_or("").to_string(),
+                message_id: v["message_id"].as_str().unwrap_or("").to_string(),
             })
             .collect()
     }
