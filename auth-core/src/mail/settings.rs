@@ -78,6 +78,14 @@ impl fmt::Debug for MailSettings {
     }
 }
 
+/// Whether `from` is a mailbox the sender can put in `From:` ("Name <addr>" or "addr");
+/// checked when the conf is read, so a typo is not first seen when a mail fails.
+pub fn check_from(from: &str) -> Result<(), String> {
+    from.parse::<lettre::message::Mailbox>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 pub(crate) fn for_tests() -> MailSettings {
     MailSettings {
@@ -121,12 +129,4 @@ mod tests {
         )
         .contains("hunter2"));
     }
-}
-
-/// Whether `from` is a mailbox the sender can put in `From:` ("Name <addr>" or "addr");
-/// checked when the conf is read, so a typo is not first seen when a mail fails.
-pub fn check_from(from: &str) -> Result<(), String> {
-    from.parse::<lettre::message::Mailbox>()
-        .map(|_| ())
-        .map_err(|e| e.to_string())
 }

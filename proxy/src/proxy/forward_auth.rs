@@ -94,9 +94,11 @@ pub async fn answer(
     let decision = identity
         .check_access(
             session.req_header(),
-            policy.auth,
-            &policy.roles,
-            false,
+            &crate::filters::identity::Need {
+                auth: policy.auth,
+                roles: &policy.roles,
+                verified_email: false,
+            },
             &accepts,
             name,
             now,

@@ -1,7 +1,7 @@
 //! Token verification as a request filter: the route's policy applied, the verified caller
 //! recorded for the user-keyed limits, the upstream headers and the access log.
 
-use super::{Accepts, Identity};
+use super::{Accepts, Identity, Need};
 use crate::filters::{Flow, RequestFilter};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::respond;
@@ -32,9 +32,11 @@ impl RequestFilter for IdentityStage {
             .identity
             .check_access(
                 session.req_header(),
-                route.auth,
-                &route.roles,
-                route.require_verified_email,
+                &Need {
+                    auth: route.auth,
+                    roles: &route.roles,
+                    verified_email: route.require_verified_email,
+                },
                 &self.accepts,
                 &route.name,
                 now,

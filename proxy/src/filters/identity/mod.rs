@@ -80,6 +80,15 @@ impl Verified {
     }
 }
 
+/// What a route or forward-auth policy asks of the caller.
+pub struct Need<'a> {
+    pub auth: AuthMode,
+    /// Any one of these roles (empty: any valid token).
+    pub roles: &'a [String],
+    /// The token's `email_verified` must be true.
+    pub verified_email: bool,
+}
+
 /// Whose tokens a route or forward-auth policy accepts.
 #[derive(Clone, Default)]
 pub struct Accepts {
@@ -215,13 +224,12 @@ impl Identity {
     pub async fn check_access(
         &self,
         req: &RequestHeader,
-        auth: AuthMode,
-        required_roles: &[String],
-        verified_email: bool,
+        need: &Need<'_>,
         accepts: &Accepts,
         label: &str,
         now: i64,
     ) -> Result<Option<Arc<Verified>>, EdgeError> {
+        let (auth, required_roles, verified_email) = (need.auth, need.roles, need.verified_email);
         if auth == AuthMode::Public {
             return Ok(None);
         }
