@@ -28,6 +28,14 @@ fn stack(sink: &SmtpSink, films: &Upstream, mail_extra: &str, extra: &str) -> Au
     })
 }
 
+/// A relay that accepts everything, the films upstream, and the stack in front of them.
+fn started() -> (SmtpSink, Upstream, AuthStack) {
+    let sink = SmtpSink::start();
+    let films = Upstream::start("films");
+    let s = stack(&sink, &films, "", "");
+    (sink, films, s)
+}
+
 async fn register_in(s: &AuthStack, email: &str, lang: &str) {
     let r = s
         .http
@@ -74,9 +82,7 @@ async fn bearer(
 
 #[tokio::test]
 async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_works_once() {
-    let sink = SmtpSink::start();
-    let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let (sink, films, s) = started();
     register_in(&s, "anna@example.com", "ru-RU,ru;q=0.9,en;q=0.5").await;
     register_in(&s, "ben@example.com", "en-GB,en;q=0.9").await;
     let ru = one_mail(&sink, "anna@example.com").await;
@@ -190,9 +196,7 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
 
 #[tokio::test]
 async fn a_resend_replaces_the_link_and_is_limited() {
-    let sink = SmtpSink::start();
-    let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let (sink, _films, s) = started();
     register_in(&s, "carl@example.com", "en").await;
     let first = one_mail(&sink, "carl@example.com").await;
     let access = s.login("carl@example.com", PASSWORD).await["access_token"]
@@ -409,9 +413,7 @@ const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML,
 
 #[tokio::test]
 async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
-    let sink = SmtpSink::start();
-    let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let (sink, _films, s) = started();
     register_in(&s, "dora@example.com", "ru").await;
     let pairs = sign_in(&s, "dora@example.com", PASSWORD, &[TV, CHROME]).await;
     for p in &pairs {
@@ -640,9 +642,7 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
 
 #[tokio::test]
 async fn an_email_change_mails_both_addresses_and_applies_when_confirmed() {
-    let sink = SmtpSink::start();
-    let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let (sink, _films, s) = started();
     register_in(&s, "fay@example.com", "en").await;
     register_in(&s, "taken@example.com", "en").await;
     let access = s.login("fay@example.com", PASSWORD).await["access_token"]
@@ -726,9 +726,7 @@ async fn an_email_change_mails_both_addresses_and_applies_when_confirmed() {
 
 #[tokio::test]
 async fn a_user_sees_their_sessions_and_ends_one() {
-    let sink = SmtpSink::start();
-    let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let (_sink, _films, s) = started();
     register_in(&s, "gus@example.com", "en").await;
     register_in(&s, "hal@example.com", "en").await;
     let pairs = sign_in(&s, "gus@example.com", PASSWORD, &[TV, CHROME]).await;

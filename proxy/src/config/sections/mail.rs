@@ -100,28 +100,48 @@ pub(in crate::config) fn settings(
             p.add(file, key, "must be https:// (http only on loopback)");
         }
     }
-    let within = |key: &str, d: Duration, lo: u64, hi: u64, what: &str, p: &mut Problems| {
-        if !(Duration::from_secs(lo)..=Duration::from_secs(hi)).contains(&d) {
-            p.add(file, key, format!("must be between {what}"));
-        }
-    };
-    let timeout = duration(file, "mail.timeout", m.timeout.as_deref(), "10s", false, p);
-    within("mail.timeout", timeout, 1, 120, "1s and 2m", p);
-    let retry_base = duration(
-        file,
+    // a duration with its default, inside [lo, hi] seconds
+    let mut bounded =
+        |key: &str, value: &Option<String>, default: &str, lo: u64, hi: u64, words: &str| {
+            let d = duration(file, key, value.as_deref(), default, false, p);
+            if !(Duration::from_secs(lo)..=Duration::from_secs(hi)).contains(&d) {
+                p.add(file, key, format!("must be between {words}"));
+            }
+            d
+        };
+    let timeout = bounded("mail.timeout", &m.timeout, "10s", 1, 120, "1s and 2m");
+    let retry_base = bounded(
         "mail.retry_base",
-        m.retry_base.as_deref(),
+        &m.retry_base,
         "30s",
-        false,
-        p,
+        1,
+        86400,
+        "1s and 1d",
     );
-    let retry_max = duration(
-        file,
-        "mail.retry_max",
-        m.retry_max.as_deref(),
-        "1h",
-        false,
-        p,
+    let retry_max = bounded("mail.retry_max", &m.retry_max, "1h", 1, 86400, "1s and 1d");
+    let poll_interval = bounded(
+        "mail.poll_interval",
+        &m.poll_interval,
+        "2s",
+        1,
+        300,
+        "1s and 5m",
+    );
+    let confirm_ttl = bounded(
+        "mail.confirm_ttl",
+        &m.confirm_ttl,
+        "24h",
+        3600,
+        7 * 86400,
+        "1h and 7d",
+    );
+    let reset_ttl = bounded(
+        "mail.reset_ttl",
+        &m.reset_ttl,
+        "30m",
+        300,
+        7200,
+        "5m and 2h",
     );
     if retry_max < retry_base {
         p.add(
@@ -130,40 +150,6 @@ pub(in crate::config) fn settings(
             "must not be shorter than retry_base",
         );
     }
-    let poll_interval = duration(
-        file,
-        "mail.poll_interval",
-        m.poll_interval.as_deref(),
-        "2s",
-        false,
-        p,
-    );
-    within("mail.poll_interval", poll_interval, 1, 300, "1s and 5m", p);
-    let confirm_ttl = duration(
-        file,
-        "mail.confirm_ttl",
-        m.confirm_ttl.as_deref(),
-        "24h",
-        false,
-        p,
-    );
-    within(
-        "mail.confirm_ttl",
-        confirm_ttl,
-        3600,
-        7 * 86400,
-        "1h and 7d",
-        p,
-    );
-    let reset_ttl = duration(
-        file,
-        "mail.reset_ttl",
-        m.reset_ttl.as_deref(),
-        "30m",
-        false,
-        p,
-    );
-    within("mail.reset_ttl", reset_ttl, 300, 7200, "5m and 2h", p);
     let max_attempts = m.max_attempts.unwrap_or(8);
     if !(1..=50).contains(&max_attempts) {
         p.add(file, "mail.max_attempts", "must be between 1 and 50");
