@@ -31,6 +31,26 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
     if local.is_empty() || local.chars().count() > 64 || local.contains('@') || !domain_ok {
         return Err(invalid("must look like name@example.com"));
     }
+    // an address only, never mailbox syntax: `Ann <ann@example.com>` or `x>@y.z` would be
+    // stored as one string and delivered to another (RFC 5322 atext, dots, Unicode letters;
+    // domain labels of letters, digits and hyphens)
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    });
+    if !local_ok || !labels_ok {
+        return Err(invalid(
+            "must be an address like name@example.com, without a name or brackets",
+        ));
+    }
     Ok(email)
 }
 
@@ -77,6 +97,18 @@ mod tests {
             "ann@example..com",
             "ann@.example.com",
             "ann\u{0}@example.com",
+            "1<viewer@cinema.example>",
+            "ceo<evil@example.com",
+            "evil@example.com>",
+            "\"quoted\"@example.com",
+            "a,b@example.com",
+            "a;b@example.com",
+            "ann@exa_mple.com",
+            "ann@-example.com",
+            ".ann@example.com",
+            "ann.@example.com",
+            "a..b@example.com",
+            "ann@[127.0.0.1]",
         ] {
             assert!(normalize(bad).is_err(), "{bad:?} accepted");
         }

@@ -22,6 +22,9 @@ use uuid::Uuid;
 const RESENDS_PER_HOUR: u32 = 3;
 /// Reset mails one address receives per hour, whoever asks (no mail bombing).
 const RESETS_PER_ADDRESS_PER_HOUR: u32 = 3;
+/// Email changes one account may ask for per hour, and confirmation mails one new address
+/// gets per hour, whoever asks (each change sends two mails).
+const EMAIL_CHANGES_PER_HOUR: u32 = 3;
 /// Reset requests from one client network per hour.
 const FORGOT_PER_NETWORK_PER_HOUR: u32 = 20;
 const HOUR: Duration = Duration::from_secs(3600);
@@ -46,6 +49,30 @@ pub enum Link {
 }
 
 impl Auth {
+    /// Counts an email change of `user` to `new_email` against both hourly limits (fails
+    /// closed: no Redis, no mail).
+    pub(crate) async fn email_change_allowed(&self, user: Uuid, new_email: &str) -> Result<()> {
+        let timeout = self.config.redis_timeout;
+        let by_account = format!("auth:mail:change:{user}");
+        throttle::hit_strict(
+            &self.redis,
+            &by_account,
+            EMAIL_CHANGES_PER_HOUR,
+            HOUR,
+            timeout,
+        )
+        .await?;
+        let by_recipient = format!("auth:mail:to:{}", email::key_digest(new_email));
+        throttle::hit_strict(
+            &self.redis,
+            &by_recipient,
+            EMAIL_CHANGES_PER_HOUR,
+            HOUR,
+            timeout,
+        )
+        .await
+    }
+
     /// Issues a link token and queues its mail to `to`, in the caller's transaction. False
     /// (nothing done) when mail is not configured.
     pub(crate) async fn mail_link(
@@ -126,7 +153,9 @@ impl Auth {
             account_tokens::spend_open(&mut *tx, user.id, Purpose::ConfirmEmail, now).await?;
             tracing::info!(user = %user.id, "email changed");
         } else if user.email.as_deref() != Some(spent.email.as_str()) {
-            // the account moved to another address since this link was mailed
+            // the account moved to another address since this link was mailed: void, and
+            // it stays spent
+            tx.commit().await?;
             return Err(Error::LinkToken);
         } else {
             users::mark_verified(&mut *tx, user.id, &spent.email).await?;
@@ -155,17 +184,15 @@ impl Auth {
             return Err(Error::Conflict("the email is already confirmed"));
         }
         let key = format!("auth:mail:resend:{}", user.id);
-        if let Some(retry_after) = throttle::hit(
+        // limits that send mail fail closed: with Redis down, no mail rather than unlimited
+        throttle::hit_strict(
             &self.redis,
             &key,
             RESENDS_PER_HOUR,
             HOUR,
             self.config.redis_timeout,
         )
-        .await
-        {
-            return Err(Error::Throttled { retry_after });
-        }
+        .await?;
         let lang = Lang::parse(&user.lang);
         self.mail_link(&mut tx, user.id, &email, lang, Link::ConfirmEmail, now)
             .await?;
@@ -195,17 +222,14 @@ impl Auth {
             .and_then(|ip| ip.parse().ok())
             .map(|ip| self.config.client_networks.of(ip).to_string())
             .unwrap_or_else(|| "unknown".into());
-        if let Some(retry_after) = throttle::hit(
+        throttle::hit_strict(
             &self.redis,
             &format!("auth:forgot:net:{network}"),
             FORGOT_PER_NETWORK_PER_HOUR,
             HOUR,
             self.config.redis_timeout,
         )
-        .await
-        {
-            return Err(Error::Throttled { retry_after });
-        }
+        .await?;
         let auth = self.clone();
         tokio::spawn(async move {
             if let Err(e) = auth.mail_reset(&email, now).await {
@@ -219,7 +243,7 @@ impl Auth {
     async fn mail_reset(&self, email: &str, now: DateTime<Utc>) -> Result<()> {
         let key = format!("auth:forgot:addr:{}", email::key_digest(email));
         let timeout = self.config.redis_timeout;
-        if throttle::hit(
+        if let Err(e) = throttle::hit_strict(
             &self.redis,
             &key,
             RESETS_PER_ADDRESS_PER_HOUR,
@@ -227,9 +251,8 @@ impl Auth {
             timeout,
         )
         .await
-        .is_some()
         {
-            tracing::info!("password reset mail skipped: this address got enough this hour");
+            tracing::info!(reason = %e, "password reset mail skipped: this address got enough this hour, or the limit cannot be checked");
             return Ok(());
         }
         let Some(credential) = users::credential(&self.db, email).await? else {
@@ -270,9 +293,12 @@ impl Auth {
             .await?
             .ok_or(Error::LinkToken)?;
         if user.email.as_deref() != Some(spent.email.as_str()) {
+            // the account moved since: this link is void, and stays spent
+            tx.commit().await?;
             return Err(Error::LinkToken);
         }
         users::set_password(&mut *tx, user.id, &spent.email, &new_hash).await?;
+        account_tokens::spend_every_open(&mut *tx, user.id, now).await?;
         users::mark_verified(&mut *tx, user.id, &spent.email).await?;
         let ended = sessions::revoke_all(&mut *tx, user.id, now, "password_reset").await?;
         let device = device::classify(client.user_agent.as_deref().unwrap_or(""));

@@ -100,8 +100,9 @@ async fn deliver(transport: &Transport, s: &MailSettings, mail: &Claimed) -> Out
         Ok(m) => m,
         Err(e) => return Outcome::Permanent(format!("from address: {e}")),
     };
-    let to: Mailbox = match mail.recipient.parse() {
-        Ok(m) => m,
+    // an address, never a mailbox with a display name: what was stored is what receives it
+    let to = match mail.recipient.parse::<lettre::Address>() {
+        Ok(address) => Mailbox::new(None, address),
         Err(e) => return Outcome::Permanent(format!("recipient address: {e}")),
     };
     // one Message-ID per outbox row, the same on every attempt: a mail sent again after a

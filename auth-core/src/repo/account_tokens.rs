@@ -67,6 +67,21 @@ pub async fn spend_open(
     Ok(())
 }
 
+/// Every open link of the account, whatever its kind: after a password reset or change, a
+/// link mailed before it (an email change an intruder asked for) must not work.
+pub async fn spend_every_open(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("UPDATE account_tokens SET spent_at = $2 WHERE user_id = $1 AND spent_at IS NULL")
+        .bind(user)
+        .bind(now)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow, Debug)]
 pub struct Spent {
     pub user_id: Uuid,

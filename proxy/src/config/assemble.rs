@@ -168,12 +168,12 @@ pub(super) fn validate(
     if let Some((file, m)) = mail {
         let settings = mail_settings(&file, &m, p);
         match auth.as_mut() {
-            Some(core) => core.mail = settings,
+            Some(core) if redis.is_some() => core.mail = settings,
             _ if identity.is_none() && p.0.iter().any(|e| e.key.starts_with("auth")) => {}
             _ => p.add(
                 &file,
                 "mail",
-                "needs the embedded auth core ([auth] with database_url)",
+                "needs the embedded auth core ([auth] with database_url) and [redis] (the limits on mail live there)",
             ),
         }
     }

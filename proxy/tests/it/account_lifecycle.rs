@@ -85,6 +85,21 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
     let (sink, films, s) = started();
     register_in(&s, "anna@example.com", "ru-RU,ru;q=0.9,en;q=0.5").await;
     register_in(&s, "ben@example.com", "en-GB,en;q=0.9").await;
+    // mailbox syntax is not an address: stored as one string, it would be delivered to another
+    for tricky in [
+        "1<anna@example.com>",
+        "ceo<evil@example.com",
+        "x@example.com>",
+        "\"q\"@example.com",
+    ] {
+        let r = s
+            .post(
+                "/auth/register",
+                json!({ "email": tricky, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{tricky}");
+    }
     let ru = one_mail(&sink, "anna@example.com").await;
     assert!(ru.subject.contains("Подтвердите"), "{}", ru.subject);
     assert!(
@@ -428,6 +443,17 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         r.json::<Value>().await.unwrap()
     };
+    // an intruder with the old password asked to move the account to their address
+    let intruder = s
+        .http
+        .patch(s.url("/auth/me"))
+        .bearer_auth(pairs[1]["access_token"].as_str().unwrap())
+        .json(&json!({ "current_password": PASSWORD, "email": "intruder@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(intruder.status(), StatusCode::ACCEPTED);
+    let intruder_link = one_mail(&sink, "intruder@example.com").await.token();
     let known = accepted(
         s.post(
             "/auth/password/forgot",
@@ -446,7 +472,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     .await;
     assert_eq!(known, unknown);
     let mail = sink
-        .wait_for("dora@example.com", 2, MAIL_WAIT)
+        .wait_for("dora@example.com", 3, MAIL_WAIT)
         .await
         .pop()
         .unwrap();
@@ -477,6 +503,16 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({ "sessions_ended": 2 })
+    );
+    // the reset voided every link mailed before it: the intruder's change cannot complete
+    let (status, e) = error_of(
+        s.post("/auth/email/confirm", json!({ "token": intruder_link }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_link"))
     );
     // every session is over: refresh tokens dead at once, access tokens refused at the edge
     // once its deny-list cache (5 s) lets go of the earlier "live" answer
@@ -535,7 +571,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let late = sink
-        .wait_for("dora@example.com", 3, MAIL_WAIT)
+        .wait_for("dora@example.com", 4, MAIL_WAIT)
         .await
         .pop()
         .unwrap()
@@ -722,6 +758,23 @@ async fn an_email_change_mails_both_addresses_and_applies_when_confirmed() {
             .status(),
         StatusCode::BAD_REQUEST
     );
+    // 3 changes an hour per account (the refused one to a taken address counted): each
+    // sends two mails, so no account can mail any address without end
+    assert_eq!(
+        patch("fay.third@example.com").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let r = patch("fay.fourth@example.com").await.unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    let (status, e) = error_of(r).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("too_many_attempts"))
+    );
+    assert!(sink
+        .mails()
+        .iter()
+        .all(|m| m.to != "fay.fourth@example.com"));
 }
 
 #[tokio::test]
