@@ -133,7 +133,7 @@ pub struct SessionView {
     pub id: Uuid,
     /// `web`, `mobile` or `smart_tv`.
     pub device: String,
-    /// `Chrome`, `Firefox`, `Safari`, … or `other`.
+    /// `Chrome`, `Firefox`, `Safari`, … or `unknown`.
     pub browser: &'static str,
     /// The client's network (/24 or /64 by default), not its full address.
     pub network: Option<String>,
