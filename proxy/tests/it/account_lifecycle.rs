@@ -396,6 +396,25 @@ async fn a_misbehaving_relay_keeps_the_mail_queued_and_the_request_succeeds() {
         s.sql("SELECT attempts, last_error FROM mail_outbox WHERE recipient = 'gone@example.com'")
     );
     assert!(s.edge.logs().contains("mail failed for good"));
+    // the operator sees it: 4 delivered, one given up, a failed attempt per misbehaviour at least
+    let metrics = s
+        .http
+        .get(s.url("/_edge/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(value("edge_mail_sent_total "), 4);
+    assert_eq!(value("edge_mail_failed_total "), 1);
+    assert!(value("edge_mail_retries_total ") >= 4 + 2);
 }
 
 /// Polls `/films/x` with `access` until the edge refuses it (its deny-list answers are reused
