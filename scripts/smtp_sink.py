@@ -2,11 +2,13 @@
 relay (aiosmtpd, a real SMTP implementation).
 
     python3 smtp_sink.py --port 2525 --dir .run/mail [--mode ok|tempfail|permfail|drop|hang]
+                         [--starttls CERT KEY | --tls CERT KEY]
 
 Each accepted mail becomes <dir>/<ns>-<n>.eml (as received) and a .json beside it (from, to,
 subject, text, html) written after the .eml, atomically, so a reader never sees half a mail.
 The modes make the relay misbehave the ways a real one does: 451, 554, a dropped connection
-after DATA, a relay that never answers DATA.
+after DATA, a relay that never answers DATA. With --starttls the relay requires STARTTLS
+before MAIL; with --tls it speaks TLS from the first byte (port 465 style).
 """
 
 import argparse
@@ -17,6 +19,7 @@ import itertools
 import json
 import os
 import signal
+import ssl
 import threading
 import time
 
@@ -71,10 +74,19 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--mode", default="ok", choices=["ok", "tempfail", "permfail", "drop", "hang"])
+    ap.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
+    tls = {}
+    for flag, pair in (("starttls", args.starttls), ("tls", args.tls)):
+        if pair:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*pair)
+            tls = ({"tls_context": ctx, "require_starttls": True} if flag == "starttls"
+                   else {"ssl_context": ctx})
     controller = Controller(Sink(args.dir, args.mode), hostname=args.host, port=args.port,
-                            ready_timeout=10)
+                            ready_timeout=10, **tls)
     controller.start()
     print(f"smtp sink on {args.host}:{args.port} ({args.mode}), mail under {args.dir}", flush=True)
     stop = threading.Event()

@@ -10,6 +10,7 @@ use crate::Auth;
 use chrono::Utc;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rand::Rng;
 use std::sync::Arc;
@@ -23,14 +24,21 @@ pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 /// The SMTP client `[mail]` describes. Connects lazily: a relay that is down at start only
 /// delays mail.
 pub fn transport(s: &MailSettings) -> Result<Transport> {
+    let bad = |e: lettre::transport::smtp::Error| Error::Internal(format!("mail: {e}"));
+    // the public roots, and the relay's private CA when `[mail] ca` names one
+    let params = || {
+        let mut tls = TlsParameters::builder(s.host.clone());
+        if let Some(pem) = &s.ca {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem).map_err(bad)?);
+        }
+        tls.build_rustls().map_err(bad)
+    };
+    let builder = Transport::builder_dangerous(&s.host);
     let builder = match s.security {
-        SmtpSecurity::None => Transport::builder_dangerous(&s.host),
-        SmtpSecurity::StartTls => {
-            Transport::starttls_relay(&s.host).map_err(|e| Error::Internal(format!("mail: {e}")))?
-        }
-        SmtpSecurity::Tls => {
-            Transport::relay(&s.host).map_err(|e| Error::Internal(format!("mail: {e}")))?
-        }
+        SmtpSecurity::None => builder,
+        // Required: a relay that does not offer STARTTLS is refused, never used in clear
+        SmtpSecurity::StartTls => builder.tls(Tls::Required(params()?)),
+        SmtpSecurity::Tls => builder.tls(Tls::Wrapper(params()?)),
     };
     let mut builder = builder.port(s.port).timeout(Some(s.timeout));
     if let (Some(user), Some(password)) = (&s.username, &s.password) {

@@ -21,6 +21,8 @@ pub struct MailSettings {
     pub host: String,
     pub port: u16,
     pub security: SmtpSecurity,
+    /// PEM certificates trusted for the relay besides the public roots (a private CA).
+    pub ca: Option<Vec<u8>>,
     /// SMTP AUTH, read from the environment variables `[mail]` names.
     pub username: Option<String>,
     pub password: Option<String>,
@@ -78,6 +80,15 @@ impl fmt::Debug for MailSettings {
     }
 }
 
+/// Whether `pem` holds a certificate the SMTP client can trust (checked when the conf is read).
+pub fn check_ca(pem: &[u8]) -> Result<(), String> {
+    // the same rule as Redis's CA (at least one certificate), then what lettre itself reads
+    crate::redis_client::TlsFiles::check_certificates(pem)?;
+    lettre::transport::smtp::client::Certificate::from_pem(pem)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Whether `from` is a mailbox the sender can put in `From:` ("Name <addr>" or "addr");
 /// checked when the conf is read, so a typo is not first seen when a mail fails.
 pub fn check_from(from: &str) -> Result<(), String> {
@@ -93,6 +104,7 @@ pub(crate) fn for_tests() -> MailSettings {
         host: "127.0.0.1".into(),
         port: 2525,
         security: SmtpSecurity::None,
+        ca: None,
         username: None,
         password: None,
         timeout: Duration::from_secs(5),

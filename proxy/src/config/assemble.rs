@@ -166,7 +166,7 @@ pub(super) fn validate(
         }
     }
     if let Some((file, m)) = mail {
-        let settings = mail_settings(&file, &m, p);
+        let settings = mail_settings(dir, &file, &m, p);
         match auth.as_mut() {
             Some(core) if redis.is_some() => core.mail = settings,
             _ if identity.is_none() && p.0.iter().any(|e| e.key.starts_with("auth")) => {}

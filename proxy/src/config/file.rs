@@ -46,6 +46,8 @@ pub struct MailFile {
     pub smtp: String,
     /// "starttls" (default), "tls" (port 465) or "none" (a relay on loopback).
     pub security: Option<String>,
+    /// PEM file of a private CA the relay's certificate chains to (besides the public roots).
+    pub ca: Option<String>,
     /// Names of environment variables holding the SMTP login (never the values here).
     pub username_env: Option<String>,
     pub password_env: Option<String>,

@@ -1428,6 +1428,13 @@ fn mail_section_becomes_the_core_settings_and_is_checked() {
             "in clear",
         ),
         (format!("{good}sender = \"x\""), "mail.sender", "unknown field"),
+        (format!("{good}ca = \"no-such-ca.pem\""), "mail.ca", "not a readable PEM"),
+        (format!("{good}ca = \"edge.toml\""), "mail.ca", "no PEM certificate"),
+        (
+            format!("{good}security = \"none\"\nca = \"no-such-ca.pem\""),
+            "mail.ca",
+            "only used with",
+        ),
     ];
     for (body, key, needle) in cases {
         assert_problem(&format!("{AUTH}\n{body}"), key, needle);

@@ -973,3 +973,77 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         .unwrap();
     assert_eq!(me["has_password"], true);
 }
+
+/// `security = "starttls"` and `"tls"` against a relay whose certificate chains to a private
+/// CA (`[mail] ca`): delivered; a relay that does not offer STARTTLS gets nothing in clear,
+/// and without the CA the relay's certificate is refused. Both failures keep the mail queued
+/// with the cause.
+#[tokio::test]
+async fn mail_goes_over_starttls_and_tls_with_a_private_ca_and_never_in_clear() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::support::topology::make_certificates(certs.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let tls_args = |flag: &str| vec![flag.to_string(), file("server.pem"), file("server.key")];
+    let ca = format!("ca = \"{}\"", file("ca.pem"));
+    let start = |sink: &SmtpSink, security: &str, extra: &str| {
+        AuthStack::start_with(Options {
+            routes_extra: &sink.conf_with(security, extra),
+            ..Default::default()
+        })
+    };
+    let error_of_mail = |s: &AuthStack, to: &str| {
+        s.sql(&format!(
+            "SELECT coalesce(last_error, '') FROM mail_outbox WHERE recipient = '{to}' AND sent_at IS NULL AND attempts >= 1"
+        ))
+    };
+
+    // STARTTLS required: a relay that does not offer it gets nothing, then one that does
+    let mut sink = SmtpSink::start();
+    let s = start(&sink, "starttls", &ca);
+    register_in(&s, "ivy@example.com", "en").await;
+    let refused = crate::support::eventually(Duration::from_secs(15), || {
+        !error_of_mail(&s, "ivy@example.com").is_empty()
+    })
+    .await;
+    assert!(refused, "the attempt in clear was refused");
+    let error = error_of_mail(&s, "ivy@example.com").to_lowercase();
+    assert!(error.contains("tls"), "{error}");
+    assert!(sink.mails().is_empty(), "nothing was sent in clear");
+    sink.tls = tls_args("--starttls");
+    sink.run("ok");
+    assert_eq!(
+        sink.wait_for("ivy@example.com", 1, MAIL_WAIT).await.len(),
+        1
+    );
+    drop(s);
+
+    // TLS from the first byte
+    let mut sink = SmtpSink::down();
+    sink.tls = tls_args("--tls");
+    sink.run("ok");
+    let s = start(&sink, "tls", &ca);
+    register_in(&s, "jay@example.com", "en").await;
+    assert_eq!(
+        sink.wait_for("jay@example.com", 1, MAIL_WAIT).await.len(),
+        1
+    );
+    drop(s);
+
+    // the public roots only: the private CA's certificate is refused
+    let mut sink = SmtpSink::down();
+    sink.tls = tls_args("--starttls");
+    sink.run("ok");
+    let s = start(&sink, "starttls", "");
+    register_in(&s, "kit@example.com", "en").await;
+    let refused = crate::support::eventually(Duration::from_secs(15), || {
+        !error_of_mail(&s, "kit@example.com").is_empty()
+    })
+    .await;
+    assert!(refused);
+    let error = error_of_mail(&s, "kit@example.com").to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("issuer"),
+        "{error}"
+    );
+    assert!(sink.mails().is_empty());
+}

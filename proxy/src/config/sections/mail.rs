@@ -3,7 +3,8 @@
 use crate::config::error::Problems;
 use crate::config::file::MailFile;
 use crate::config::values::{choice, duration, http_url, is_loopback_url, Choice};
-use auth_core::mail::settings::{check_from, MailSettings, SmtpSecurity};
+use auth_core::mail::settings::{check_ca, check_from, MailSettings, SmtpSecurity};
+use std::path::Path;
 use std::time::Duration;
 
 impl Choice for SmtpSecurity {
@@ -14,7 +15,9 @@ impl Choice for SmtpSecurity {
     ];
 }
 
+/// `dir`: the conf dir, against which a relative `ca` path is read.
 pub(in crate::config) fn settings(
+    dir: &Path,
     file: &str,
     m: &MailFile,
     p: &mut Problems,
@@ -62,6 +65,27 @@ pub(in crate::config) fn settings(
         },
         None => None,
     };
+    let ca = m.ca.as_ref().and_then(|path| {
+        let read = std::fs::read(dir.join(path)).map_err(|e| e.to_string());
+        match read.and_then(|pem| check_ca(&pem).map(|_| pem)) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                p.add(
+                    file,
+                    "mail.ca",
+                    format!("\"{path}\": not a readable PEM certificate: {e}"),
+                );
+                None
+            }
+        }
+    });
+    if m.ca.is_some() && security == SmtpSecurity::None {
+        p.add(
+            file,
+            "mail.ca",
+            "a CA is only used with security = \"starttls\" or \"tls\"",
+        );
+    }
     let username = env("mail.username_env", &m.username_env, p);
     let password = env("mail.password_env", &m.password_env, p);
     if username.is_some() != password.is_some() && p.0.len() == before {
@@ -159,6 +183,7 @@ pub(in crate::config) fn settings(
         host,
         port,
         security,
+        ca,
         username,
         password,
         timeout,

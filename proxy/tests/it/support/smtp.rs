@@ -11,6 +11,8 @@ pub struct SmtpSink {
     child: Option<Child>,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// `--starttls CERT KEY` or `--tls CERT KEY` for the next `run`; empty: plain SMTP.
+    pub tls: Vec<String>,
 }
 
 /// One received mail.
@@ -50,6 +52,7 @@ impl SmtpSink {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
+            tls: Vec::new(),
         };
         sink.run(mode);
         sink
@@ -61,6 +64,7 @@ impl SmtpSink {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("tempdir"),
+            tls: Vec::new(),
         }
     }
 
@@ -71,6 +75,7 @@ impl SmtpSink {
         let child = Command::new("python3")
             .arg(script)
             .args(["--port", &self.port.to_string(), "--mode", mode])
+            .args(&self.tls)
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -93,11 +98,16 @@ impl SmtpSink {
         }
     }
 
-    /// The `[mail]` section for this relay; `extra` adds keys (one per line).
+    /// The `[mail]` section for this relay in plain SMTP; `extra` adds keys (one per line).
     pub fn conf(&self, extra: &str) -> String {
+        self.conf_with("none", extra)
+    }
+
+    /// The `[mail]` section with `security` ("none", "starttls", "tls").
+    pub fn conf_with(&self, security: &str, extra: &str) -> String {
         format!(
             "[mail]\nfrom = \"Cinema <no-reply@cinema.test>\"\nsmtp = \"127.0.0.1:{}\"\n\
-             security = \"none\"\ntimeout = \"2s\"\nretry_base = \"1s\"\nretry_max = \"2s\"\n\
+             security = \"{security}\"\ntimeout = \"2s\"\nretry_base = \"1s\"\nretry_max = \"2s\"\n\
              poll_interval = \"1s\"\n\
              confirm_url = \"http://127.0.0.1/account/confirm?token={{token}}\"\n\
              reset_url = \"http://127.0.0.1/account/reset?token={{token}}\"\n{extra}\n",

@@ -448,7 +448,7 @@ fn start_sentinel() -> Topology {
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, with the openssl CLI.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
         let out = Command::new(need("openssl"))
             .args(args)
