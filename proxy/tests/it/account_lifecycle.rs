@@ -1047,3 +1047,39 @@ async fn mail_goes_over_starttls_and_tls_with_a_private_ca_and_never_in_clear() 
     );
     assert!(sink.mails().is_empty());
 }
+
+/// Housekeeping (at each start, then every few hours) deletes link tokens spent or expired
+/// over a day ago and sent or failed mails over 30 days old, and keeps everything younger.
+#[tokio::test]
+async fn housekeeping_deletes_old_tokens_and_mails_only() {
+    let (sink, _films, s) = started();
+    register_in(&s, "old@example.com", "en").await;
+    one_mail(&sink, "old@example.com").await;
+    s.sql(
+        "INSERT INTO account_tokens (token_hash, user_id, purpose, email, created_at, expires_at, spent_at) \
+         SELECT decode(md5(g::text), 'hex'), id, 'reset_password', email, now() - interval '3 days', \
+                now() - interval '2 days', CASE WHEN g % 2 = 0 THEN now() - interval '2 days' END \
+         FROM users, generate_series(1, 4) g",
+    );
+    s.sql(
+        "INSERT INTO mail_outbox (id, created_at, template, lang, recipient, subject, next_attempt_at, sent_at, failed_at) \
+         VALUES (gen_random_uuid(), now() - interval '40 days', 'confirm_email', 'en', 'a@example.com', 's', now(), now() - interval '40 days', NULL), \
+                (gen_random_uuid(), now() - interval '40 days', 'confirm_email', 'en', 'b@example.com', 's', now(), NULL, now() - interval '31 days'), \
+                (gen_random_uuid(), now() - interval '40 days', 'confirm_email', 'en', 'c@example.com', 's', now() + interval '1 hour', NULL, NULL)",
+    );
+    assert_eq!(s.sql("SELECT count(*) FROM account_tokens"), "5");
+    assert_eq!(s.sql("SELECT count(*) FROM mail_outbox"), "4");
+    // a replica starting runs the housekeeping at once
+    let replica = s.replica();
+    let cleaned = crate::support::eventually(Duration::from_secs(15), || {
+        s.sql("SELECT count(*) FROM account_tokens") == "1"
+    })
+    .await;
+    assert!(cleaned, "{}", replica.logs());
+    // the sign-up's live token stays; the recent sent mail and the waiting one stay
+    assert_eq!(s.sql("SELECT purpose FROM account_tokens"), "confirm_email");
+    assert_eq!(
+        s.sql("SELECT recipient FROM mail_outbox ORDER BY recipient"),
+        "c@example.com\nold@example.com"
+    );
+}

@@ -640,9 +640,11 @@ async fn a_flapping_redis_does_not_multiply_the_burst() {
     );
     assert!(charged > 0, "local admissions were charged back");
     let deviation = (ok as f64 - expected) / expected;
+    // ±15 %: the whole suite on 2 cores once gave +10.2 %; what this guards against (a fresh
+    // burst per replica at each of ~20 flaps) would be about twice the expected count
     assert!(
-        deviation.abs() <= 0.10,
-        "admitted {ok}, expected {expected:.0} ±10 %"
+        deviation.abs() <= 0.15,
+        "admitted {ok}, expected {expected:.0} ±15 %"
     );
     drop(redis);
 }
