@@ -583,7 +583,7 @@ async fn leases_never_admit_more_than_the_bucket() {
 /// Redis slow rather than down (issue 15, item 5): replies held back past the 10 ms timeout
 /// for 300 ms of every second, so the breaker flaps. What the replicas admit from their local
 /// buckets meanwhile is charged to the shared bucket when Redis answers again (and the
-/// breaker waits longer for a flapping Redis): three edges flooding one key stay within ±10 %
+/// breaker waits longer for a flapping Redis): three edges flooding one key stay within ±15 %
 /// of the limit. Without the charge, each return found the shared bucket refilled by the time
 /// away, one burst per flap.
 #[tokio::test]
