@@ -173,11 +173,7 @@ impl Auth {
     }
 
     fn throttle_keys(&self, account_key: &str, client: &Client) -> ThrottleKeys {
-        let network = client
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map(|ip| self.config.client_networks.of(ip).to_string());
+        let network = self.config.client_networks.of_text(client.ip.as_deref());
         let net = network.as_deref().unwrap_or("unknown");
         ThrottleKeys {
             account_network: format!("{account_key}:net:{net}"),

@@ -36,6 +36,13 @@ impl ClientNetworks {
             .map(|n| n.trunc())
             .unwrap_or_else(|_| IpNet::from(ip))
     }
+
+    /// The network of an address the core got as text (`x-real-ip`, a stored `inet`); None
+    /// when there is none or it does not parse.
+    pub fn of_text(&self, ip: Option<&str>) -> Option<String> {
+        let ip: IpAddr = ip?.parse().ok()?;
+        Some(self.of(ip).to_string())
+    }
 }
 
 /// `::ffff:a.b.c.d` is `a.b.c.d`: one client, whichever socket family it arrived on.
@@ -62,6 +69,21 @@ mod tests {
         assert_eq!(net(&n, "2001:db8:1:2:ffff::1"), "2001:db8:1:2::/64");
         assert_ne!(net(&n, "2001:db8:1:3::1"), net(&n, "2001:db8:1:2::1"));
         assert_eq!(net(&n, "::1"), "::/64");
+    }
+
+    #[test]
+    fn text_addresses_and_garbage() {
+        let n = ClientNetworks::default();
+        assert_eq!(
+            n.of_text(Some("2001:db8::1")).as_deref(),
+            Some("2001:db8::/64")
+        );
+        assert_eq!(
+            n.of_text(Some("::ffff:192.0.2.1")).as_deref(),
+            Some("192.0.2.1/32")
+        );
+        assert_eq!(n.of_text(Some("not an ip")), None);
+        assert_eq!(n.of_text(None), None);
     }
 
     #[test]

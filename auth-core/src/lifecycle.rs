@@ -216,11 +216,10 @@ impl Auth {
             return Err(Error::NotFound("endpoint"));
         }
         let email = email::normalize(raw_email)?;
-        let network = client
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map(|ip| self.config.client_networks.of(ip).to_string())
+        let network = self
+            .config
+            .client_networks
+            .of_text(client.ip.as_deref())
             .unwrap_or_else(|| "unknown".into());
         throttle::hit_strict(
             &self.redis,

@@ -57,11 +57,7 @@ impl Auth {
                 id: s.id,
                 device: s.device,
                 browser: crate::device::browser_family(s.user_agent.as_deref().unwrap_or("")),
-                network: s
-                    .ip
-                    .as_deref()
-                    .and_then(|ip| ip.parse().ok())
-                    .map(|ip| self.config.client_networks.of(ip).to_string()),
+                network: self.config.client_networks.of_text(s.ip.as_deref()),
                 created_at: s.created_at,
                 last_used_at: s.last_used_at,
             })

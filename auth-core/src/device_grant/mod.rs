@@ -98,11 +98,9 @@ impl Auth {
     }
 
     fn network_of(&self, client: &Client) -> String {
-        client
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map(|ip| self.config.client_networks.of(ip).to_string())
+        self.config
+            .client_networks
+            .of_text(client.ip.as_deref())
             .unwrap_or_else(|| "unknown".into())
     }
 

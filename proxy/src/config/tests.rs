@@ -1404,8 +1404,11 @@ fn mail_section_becomes_the_core_settings_and_is_checked() {
         "https://cinema.test/confirm?token=t0k"
     );
 
-    // without the embedded core there is nobody to send it
+    // without the embedded core there is nobody to send it; without Redis, no limit on it
     assert_problem(good, "mail", "needs the embedded auth core");
+    let without_redis = AUTH.replace("[redis]\nurl = \"redis://127.0.0.1:6380/\"\n", "");
+    assert!(!without_redis.contains("[redis]"));
+    assert_problem(&format!("{without_redis}\n{good}"), "mail", "and [redis]");
     std::env::set_var("EDGE_TEST_SMTP_PASSWORD_SET", "secret");
     let cases = [
         (good.replace("Cinema <no-reply@cinema.test>", "Cinema <nobody>"), "mail.from", "not a mailbox"),

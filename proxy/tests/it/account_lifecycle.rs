@@ -56,10 +56,6 @@ async fn one_mail(sink: &SmtpSink, to: &str) -> Mail {
     mails[0].clone()
 }
 
-async fn post_token(s: &AuthStack, path: &str, body: Value) -> reqwest::Response {
-    s.post(path, body).await
-}
-
 /// The error body without its request id: two answers compared for sameness.
 fn sans_id(mut v: Value) -> Value {
     v.as_object_mut().map(|o| o.remove("request_id"));
@@ -145,12 +141,8 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
     // malformed, unknown and near-miss tokens: one answer, the link's own token is untouched
     let unknown = sans_id(
         error_of(
-            post_token(
-                &s,
-                "/auth/email/confirm",
-                json!({ "token": "A".repeat(43) }),
-            )
-            .await,
+            s.post("/auth/email/confirm", json!({ "token": "A".repeat(43) }))
+                .await,
         )
         .await
         .1,
@@ -165,11 +157,13 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
         &en.token().to_lowercase(),
     ] {
         let (status, e) =
-            error_of(post_token(&s, "/auth/email/confirm", json!({ "token": bad })).await).await;
+            error_of(s.post("/auth/email/confirm", json!({ "token": bad })).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
         assert_eq!(sans_id(e), unknown, "{bad:?}");
     }
-    let r = post_token(&s, "/auth/email/confirm", json!({ "token": token })).await;
+    let r = s
+        .post("/auth/email/confirm", json!({ "token": token }))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let done: Value = r.json().await.unwrap();
     assert_eq!(
@@ -177,16 +171,18 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
         json!({ "email": "anna@example.com", "email_verified": true })
     );
     // spent: the answer of a token that never existed
-    let (status, again) =
-        error_of(post_token(&s, "/auth/email/confirm", json!({ "token": token })).await).await;
+    let (status, again) = error_of(
+        s.post("/auth/email/confirm", json!({ "token": token }))
+            .await,
+    )
+    .await;
     assert_eq!(
         (status, sans_id(again)),
         (StatusCode::BAD_REQUEST, unknown.clone())
     );
     // a reset link cannot confirm (another purpose), and a confirmation cannot reset
     let (status, e) = error_of(
-        post_token(
-            &s,
+        s.post(
             "/auth/password/reset",
             json!({ "token": en.token(), "new_password": "another fine password" }),
         )
@@ -226,7 +222,7 @@ async fn a_resend_replaces_the_link_and_is_limited() {
     assert_ne!(first.token(), second);
     // only the newest link works
     assert_eq!(
-        post_token(&s, "/auth/email/confirm", json!({ "token": first.token() }))
+        s.post("/auth/email/confirm", json!({ "token": first.token() }))
             .await
             .status(),
         StatusCode::BAD_REQUEST
@@ -244,12 +240,9 @@ async fn a_resend_replaces_the_link_and_is_limited() {
     );
     let newest = sink.wait_for("carl@example.com", 4, MAIL_WAIT).await;
     assert_eq!(newest.len(), 4);
-    let r = post_token(
-        &s,
-        "/auth/email/confirm",
-        json!({ "token": newest[3].token() }),
-    )
-    .await;
+    let r = s
+        .post("/auth/email/confirm", json!({ "token": newest[3].token() }))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     // confirmed: nothing to resend
     let (status, e) =
@@ -827,6 +820,25 @@ async fn a_user_sees_their_sessions_and_ends_one() {
     );
     assert!(web_row["created_at"].is_string() && web_row["last_used_at"].is_string());
     let web_id = web_row["id"].as_str().unwrap();
+    assert_eq!(
+        web_row["last_used_at"], web_row["created_at"],
+        "not refreshed yet"
+    );
+    // a refresh of the TV's session moves its last use, not its creation
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = s.refresh(pairs[0]["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after: Value = s.get("/auth/sessions", tv).await.json().await.unwrap();
+    let tv_after = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["device"] == "smart_tv")
+        .unwrap();
+    assert_eq!(tv_after["created_at"], tv_row["created_at"]);
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    let (before, later) = (at(&tv_row["last_used_at"]), at(&tv_after["last_used_at"]));
+    assert!(later > before, "{before} -> {later}");
     // someone else's session and garbage: the answer of a session that does not exist
     let hal_session = claims(other[0]["access_token"].as_str().unwrap()).1["sid"]
         .as_str()

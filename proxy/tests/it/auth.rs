@@ -260,6 +260,25 @@ async fn changing_email_and_password() {
     assert!(b["error"].as_str().unwrap().contains("common"), "{b}");
     let (st, _) = error_of(patch(json!({"current_password": PASSWORD})).await.unwrap()).await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    // without [mail] no mail flows: the mail endpoints are not offered, an email is never
+    // confirmed, and a new email applies at once (below)
+    let r = s
+        .post(
+            "/auth/password/forgot",
+            json!({ "email": "ann@example.com" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = s
+        .http
+        .post(s.url("/auth/email/resend"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let me: Value = s.get("/auth/me", at).await.json().await.unwrap();
+    assert_eq!(me["email_verified"], false);
 
     // a new email: the old one is free again, the new one signs in
     let r = patch(json!({"current_password": PASSWORD, "email": "Ann.New@Example.com"}))
