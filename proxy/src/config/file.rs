@@ -116,6 +116,8 @@ pub struct AccessPolicyFile {
     pub roles: Vec<String>,
     /// Whose tokens count (default ["self"]), as for routes.
     pub issuers: Option<Vec<String>>,
+    /// With "required": the token's `email_verified` must be true, as for routes.
+    pub require_verified_email: Option<bool>,
 }
 
 /// `[http]`: what one request may carry, for every route.

@@ -71,6 +71,8 @@ pub struct AccessPolicy {
     pub roles: Vec<String>,
     /// `SELF_ISSUER` and `[[issuer]]` names.
     pub issuers: Vec<String>,
+    /// The token's `email_verified` claim must be true.
+    pub require_verified_email: bool,
 }
 
 /// The HTTP version spoken to a pool's servers.

@@ -1254,6 +1254,13 @@ fn forward_auth_rules() {
     );
     assert_problem(
         &with_auth(
+            "[forward_auth]\n[forward_auth.policy.a]\nauth = \"optional\"\nrequire_verified_email = true\n",
+        ),
+        "forward_auth.policy.a.require_verified_email",
+        "needs auth = \"required\"",
+    );
+    assert_problem(
+        &with_auth(
             "[forward_auth]\nallow = [\"nope\"]\n[forward_auth.policy.a]\nauth = \"required\"\n",
         ),
         "forward_auth.allow[0]",

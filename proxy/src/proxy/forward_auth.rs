@@ -97,7 +97,7 @@ pub async fn answer(
             &crate::filters::identity::Need {
                 auth: policy.auth,
                 roles: &policy.roles,
-                verified_email: false,
+                verified_email: policy.require_verified_email,
             },
             &accepts,
             name,
@@ -144,6 +144,7 @@ mod tests {
                     auth: AuthMode::Required,
                     roles: vec!["admin".into()],
                     issuers: vec!["self".into()],
+                    require_verified_email: false,
                 },
             )]
             .into(),

@@ -28,11 +28,15 @@ fn stack(sink: &SmtpSink, films: &Upstream, mail_extra: &str, extra: &str) -> Au
     })
 }
 
+/// Forward auth for a service not behind the edge that also needs a confirmed email.
+const MEMBERS_ONLY: &str = "[forward_auth]\nallow = [\"127.0.0.1/32\"]\n\
+    [forward_auth.policy.members]\nauth = \"required\"\nrequire_verified_email = true\n";
+
 /// A relay that accepts everything, the films upstream, and the stack in front of them.
 fn started() -> (SmtpSink, Upstream, AuthStack) {
     let sink = SmtpSink::start();
     let films = Upstream::start("films");
-    let s = stack(&sink, &films, "", "");
+    let s = stack(&sink, &films, "", MEMBERS_ONLY);
     (sink, films, s)
 }
 
@@ -54,6 +58,18 @@ async fn one_mail(sink: &SmtpSink, to: &str) -> Mail {
     let mails = sink.wait_for(to, 1, MAIL_WAIT).await;
     assert_eq!(mails.len(), 1, "one mail to {to}: {mails:?}");
     mails[0].clone()
+}
+
+/// The forward-auth decision of the `members` policy for a request with `token`.
+async fn members_decision(s: &AuthStack, token: &str) -> reqwest::Response {
+    s.http
+        .get(s.url("/_edge/auth/members"))
+        .bearer_auth(token)
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-uri", "/club/news")
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The error body without its request id: two answers compared for sameness.
@@ -132,6 +148,12 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
         (StatusCode::FORBIDDEN, Some("email_not_verified"))
     );
     assert_eq!(s.get("/films/top", access).await.status(), StatusCode::OK);
+    // the same rule for a service behind another proxy (forward auth)
+    let (status, e) = error_of(members_decision(&s, access).await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("email_not_verified"))
+    );
     assert_eq!(
         films.hits(),
         1,
@@ -203,6 +225,9 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
     let access = next["access_token"].as_str().unwrap();
     assert_eq!(claims(access).1["email_verified"], true);
     assert_eq!(s.get("/library/top", access).await.status(), StatusCode::OK);
+    let r = members_decision(&s, access).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("x-user-id"), "{:?}", r.headers());
 }
 
 #[tokio::test]

@@ -92,6 +92,14 @@ pub(in crate::config) fn forward_auth_spec(
                 "roles need auth = \"required\"",
             );
         }
+        let require_verified_email = pol.require_verified_email.unwrap_or(false);
+        if require_verified_email && auth != AuthMode::Required {
+            p.add(
+                file,
+                format!("{key}.require_verified_email"),
+                "needs auth = \"required\"",
+            );
+        }
         if pol.roles.iter().any(|r| r.trim().is_empty()) {
             p.add(
                 file,
@@ -113,6 +121,7 @@ pub(in crate::config) fn forward_auth_spec(
                 auth,
                 roles: pol.roles,
                 issuers,
+                require_verified_email,
             },
         );
     }
