@@ -144,6 +144,7 @@ impl Auth {
         }
         let credential = users::credential(&self.db, &email).await?;
         let hash = credential.as_ref().and_then(|c| c.password_hash.as_deref());
+        let checked_hash = hash.map(str::to_owned);
         // no stored password can be this long (the policy caps it): refuse without hashing,
         // alike for known and unknown emails
         let ok = req.password.len() <= password::MAX_CHARS * 4
@@ -159,8 +160,19 @@ impl Auth {
             self.count_failure(&account_key).await;
             return Err(Error::InvalidCredentials);
         };
+        let checked = Checked {
+            email: &email,
+            password_hash: checked_hash.as_deref(),
+            session: None,
+        };
         let pair = self
-            .open_session(credential.user_id, device.as_str(), client, now)
+            .open_session(
+                credential.user_id,
+                device.as_str(),
+                client,
+                now,
+                Some(&checked),
+            )
             .await?;
         attempt.success = true;
         history::record(&self.db, &attempt).await?;
@@ -239,7 +251,9 @@ impl Auth {
         .await;
     }
 
-    /// A new session with its first refresh token and an access token.
+    /// A new session with its first refresh token and an access token. With `checked`, the
+    /// password that let the caller in must still be the account's when the session is
+    /// written (a reset committed meanwhile wins).
     #[tracing::instrument(skip_all, name = "account.open_session", err(level = "info"))]
     pub(crate) async fn open_session(
         &self,
@@ -247,11 +261,15 @@ impl Auth {
         device: &str,
         client: &Client,
         now: DateTime<Utc>,
+        checked: Option<&Checked<'_>>,
     ) -> Result<TokenPair> {
         let session = Uuid::now_v7();
         let expires_at = self.later(now, self.config.refresh_ttl);
         let (token, hash) = refresh::generate();
         let mut tx = self.db.begin().await?;
+        if let Some(checked) = checked {
+            still_holds(&mut tx, user, checked, now).await?;
+        }
         sessions::create(
             &mut *tx,
             &sessions::NewSession {
@@ -360,6 +378,12 @@ impl Auth {
             self.email_change_allowed(user.id, new).await?;
         }
         let mut tx = self.db.begin().await?;
+        let checked = Checked {
+            email: &user_email,
+            password_hash: current,
+            session: Some(caller.session_id),
+        };
+        still_holds(&mut tx, user.id, &checked, now).await?;
         if new_hash.is_some() {
             // a new password voids every link mailed before it (an email change an intruder
             // asked for among them); a change asked for in this same request is issued below
@@ -476,6 +500,42 @@ pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid)> {
     let at = Utc.timestamp_micros(micros).single().ok_or_else(bad)?;
     let id = Uuid::parse_str(id).map_err(|_| bad())?;
     Ok((at, id))
+}
+
+/// What a request was let in by, checked before its writes: the account's address and
+/// password hash as read then, and the caller's session if it came with one.
+pub(crate) struct Checked<'a> {
+    pub email: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub session: Option<Uuid>,
+}
+
+/// Locks the account and checks that what let the request in still holds. Every change of
+/// credentials (a reset, a password or email change) locks the same row first, so a
+/// request checked before one commits either writes before it (and is undone by it: the
+/// reset ends the session, spends the links) or fails here; it never writes after it.
+async fn still_holds(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: Uuid,
+    checked: &Checked<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let user = users::lock(tx, user_id)
+        .await?
+        .ok_or(Error::InvalidCredentials)?;
+    let credential = users::credential(&mut **tx, checked.email).await?;
+    let same_password = credential.is_some_and(|c| {
+        c.user_id == user_id && c.password_hash.as_deref() == checked.password_hash
+    });
+    if user.email.as_deref() != Some(checked.email) || !same_password {
+        return Err(Error::InvalidCredentials);
+    }
+    if let Some(session) = checked.session {
+        if !sessions::is_live(&mut **tx, session, now).await? {
+            return Err(Error::Unauthenticated("session has ended"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

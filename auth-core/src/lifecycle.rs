@@ -20,8 +20,12 @@ use uuid::Uuid;
 
 /// Confirmation mails one account may ask for again per hour.
 const RESENDS_PER_HOUR: u32 = 3;
-/// Reset mails one address receives per hour, whoever asks (no mail bombing).
-const RESETS_PER_ADDRESS_PER_HOUR: u32 = 3;
+/// Reset mails one address receives per hour at the request of one client network: a
+/// stranger who asks for the owner uses up their own share, not the owner's.
+const RESETS_PER_ADDRESS_AND_NETWORK_PER_HOUR: u32 = 3;
+/// Reset mails one address receives per hour, whoever asks (no mail bombing from many
+/// networks).
+const RESETS_PER_ADDRESS_PER_HOUR: u32 = 10;
 /// Email changes one account may ask for per hour, and confirmation mails one new address
 /// gets per hour, whoever asks (each change sends two mails).
 const EMAIL_CHANGES_PER_HOUR: u32 = 3;
@@ -132,18 +136,9 @@ impl Auth {
     #[tracing::instrument(name = "auth.confirm_email", skip_all)]
     pub async fn confirm_email(&self, token: &str, now: DateTime<Utc>) -> Result<EmailConfirmed> {
         let hash = link_hash(token)?;
+        let purposes = [Purpose::ConfirmEmail, Purpose::ChangeEmail];
         let mut tx = self.db.begin().await?;
-        let spent = account_tokens::spend(
-            &mut tx,
-            &hash,
-            &[Purpose::ConfirmEmail, Purpose::ChangeEmail],
-            now,
-        )
-        .await?
-        .ok_or(Error::LinkToken)?;
-        let user = users::lock(&mut tx, spent.user_id)
-            .await?
-            .ok_or(Error::LinkToken)?;
+        let (user, spent) = lock_and_spend(&mut tx, &hash, &purposes, now).await?;
         if spent.purpose == Purpose::ChangeEmail.as_str() {
             let old = user.email.clone().unwrap_or_default();
             if old != spent.email {
@@ -231,7 +226,7 @@ impl Auth {
         .await?;
         let auth = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = auth.mail_reset(&email, now).await {
+            if let Err(e) = auth.mail_reset(&email, &network, now).await {
                 tracing::warn!(error = %e.detail(), "password reset mail not queued");
             }
         });
@@ -239,18 +234,23 @@ impl Auth {
     }
 
     /// The part of a forgot-password request nobody waits for.
-    async fn mail_reset(&self, email: &str, now: DateTime<Utc>) -> Result<()> {
+    async fn mail_reset(&self, email: &str, network: &str, now: DateTime<Utc>) -> Result<()> {
         let key = format!("auth:forgot:addr:{}", email::key_digest(email));
         let timeout = self.config.redis_timeout;
-        if let Err(e) = throttle::hit_strict(
-            &self.redis,
-            &key,
-            RESETS_PER_ADDRESS_PER_HOUR,
-            HOUR,
-            timeout,
-        )
-        .await
-        {
+        let allowed = async {
+            let from_network = format!("{key}:net:{network}");
+            let limit = RESETS_PER_ADDRESS_AND_NETWORK_PER_HOUR;
+            throttle::hit_strict(&self.redis, &from_network, limit, HOUR, timeout).await?;
+            throttle::hit_strict(
+                &self.redis,
+                &key,
+                RESETS_PER_ADDRESS_PER_HOUR,
+                HOUR,
+                timeout,
+            )
+            .await
+        };
+        if let Err(e) = allowed.await {
             tracing::info!(reason = %e, "password reset mail skipped: this address got enough this hour, or the limit cannot be checked");
             return Ok(());
         }
@@ -285,12 +285,7 @@ impl Auth {
         password::check_policy(&req.new_password)?;
         let new_hash = self.passwords.hash(&req.new_password).await?;
         let mut tx = self.db.begin().await?;
-        let spent = account_tokens::spend(&mut tx, &hash, &[Purpose::ResetPassword], now)
-            .await?
-            .ok_or(Error::LinkToken)?;
-        let user = users::lock(&mut tx, spent.user_id)
-            .await?
-            .ok_or(Error::LinkToken)?;
+        let (user, spent) = lock_and_spend(&mut tx, &hash, &[Purpose::ResetPassword], now).await?;
         if user.email.as_deref() != Some(spent.email.as_str()) {
             // the account moved since: this link is void, and stays spent
             tx.commit().await?;
@@ -319,6 +314,26 @@ impl Auth {
             sessions_ended: ended.len(),
         })
     }
+}
+
+/// Locks the account a link token belongs to, then spends the token: a link races a
+/// password change, an email change or another link of the same account to one order, and
+/// two presentations of one token to a single winner.
+async fn lock_and_spend(
+    tx: &mut Transaction<'_, Postgres>,
+    hash: &[u8],
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> Result<(users::User, account_tokens::Spent)> {
+    let owner = account_tokens::owner(&mut **tx, hash, purposes, now)
+        .await?
+        .ok_or(Error::LinkToken)?;
+    let user = users::lock(tx, owner).await?.ok_or(Error::LinkToken)?;
+    let spent = account_tokens::spend(tx, hash, purposes, now)
+        .await?
+        .filter(|s| s.user_id == user.id)
+        .ok_or(Error::LinkToken)?;
+    Ok((user, spent))
 }
 
 /// The stored form of a presented link token; a malformed one gets the answer of an

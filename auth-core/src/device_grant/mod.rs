@@ -234,7 +234,7 @@ impl Auth {
         tokio::spawn(async move {
             let kind = device::classify(client.user_agent.as_deref().unwrap_or(""));
             let opened = auth
-                .open_session(user_id, kind.as_str(), &client, now)
+                .open_session(user_id, kind.as_str(), &client, now, None)
                 .await;
             let failed = opened.is_err();
             if tx.send(opened).is_err() || failed {

@@ -86,13 +86,14 @@ pub async fn start(
     Ok(started_response(&auth, started, true))
 }
 
-/// Start linking a provider to the signed-in account (needs a recent sign-in).
+/// Start linking a provider to the signed-in account (needs a recent sign-in and, with
+/// `[mail]`, a confirmed email).
 #[utoipa::path(post, path = "/auth/oauth/{provider}/link", tag = "social", security(("bearer" = [])),
     params(("provider" = String, Path, pattern = "^[a-z0-9_-]{1,32}$", description = "A provider of `[social]`: yandex, vk, google, mailru or a configured OIDC name"), StartQuery),
     responses(
         (status = 200, description = "Open authorization_url; browsers also get the flow cookie", body = FlowStarted),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The sign-in is not recent enough", body = ErrorBody),
+        (status = 403, description = "The sign-in is not recent enough, or the account's email is not confirmed yet", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 #[tracing::instrument(skip_all, name = "http.oauth_link")]

@@ -89,6 +89,28 @@ pub struct Spent {
     pub purpose: String,
 }
 
+/// Whose live token of one of `purposes` this is, without locking it: the caller locks the
+/// account first and spends the token after, the order every writer of both follows (an
+/// account row, then its tokens), so two of them never wait on each other in a circle.
+#[tracing::instrument(skip_all, name = "db.account_tokens.owner", err(level = "warn"))]
+pub async fn owner(
+    db: impl PgExecutor<'_>,
+    hash: &[u8],
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>> {
+    let names: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM account_tokens \
+         WHERE token_hash = $1 AND purpose = ANY($2) AND spent_at IS NULL AND expires_at > $3",
+    )
+    .bind(hash)
+    .bind(names)
+    .bind(now)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// Spends a live token of one of `purposes` in the caller's transaction and returns whose it was.
 /// Unknown, spent, expired and other-purpose tokens all come back None: one answer for all.
 /// The row lock makes two presentations of one token race to a single winner.

@@ -145,6 +145,7 @@ impl Auth {
                 "linking needs a recent sign-in: sign in again, then link",
             ));
         }
+        self.may_link(caller.user_id).await?;
         self.oauth_start(name, return_to, json, Some(caller.user_id))
             .await
     }
@@ -311,7 +312,7 @@ impl Auth {
         };
         attempt.user_id = Some(user);
         let pair = self
-            .open_session(user, device.as_str(), client, now)
+            .open_session(user, device.as_str(), client, now, None)
             .await?;
         attempt.success = true;
         history::record(&self.db, &attempt).await?;
@@ -370,6 +371,25 @@ impl Auth {
         Ok(id)
     }
 
+    /// Anyone can sign up with an address they do not own; until it is confirmed, the
+    /// account must not gain a way in that a password reset by the address's owner would
+    /// leave behind (the squatter's own provider account). Without `[mail]` no address can be
+    /// confirmed, and nothing is held back.
+    async fn may_link(&self, user: Uuid) -> Result<()> {
+        if self.config.mail.is_none() {
+            return Ok(());
+        }
+        let account = users::by_id(&self.db, user)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        if account.email.is_some() && !account.email_verified {
+            return Err(Error::Forbidden(
+                "confirm your email before linking a provider account",
+            ));
+        }
+        Ok(())
+    }
+
     async fn link_identity(
         &self,
         name: &str,
@@ -377,6 +397,7 @@ impl Auth {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.may_link(user).await?;
         if let Some(owner) = repo::find(&self.db, name, &profile.subject).await? {
             return Err(Error::Conflict(if owner == user {
                 "this provider account is already linked to your account"

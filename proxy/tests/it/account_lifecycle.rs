@@ -636,6 +636,88 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
     );
 }
 
+/// An intruder holding the old password and a session races the owner's reset: a login and an
+/// email change sent at the same moment as the reset, over several accounts with the start
+/// shifted by a few milliseconds. Whatever order they land in, nothing the intruder started
+/// outlives the reset: a login that got through has a dead refresh token, an email change
+/// that got through has a dead link, and the account keeps its address.
+#[tokio::test]
+async fn a_login_or_email_change_racing_a_reset_does_not_outlive_it() {
+    let (sink, _films, s) = started();
+    let mut outcomes = Vec::new();
+    for i in 0..8u64 {
+        let owner = format!("race{i}@example.com");
+        let moved = format!("moved{i}@example.com");
+        register_in(&s, &owner, "en").await;
+        let intruder = s.login(&owner, PASSWORD).await;
+        let intruder_access = intruder["access_token"].as_str().unwrap();
+        let r = s
+            .post("/auth/password/forgot", json!({ "email": owner }))
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let mails = sink.wait_for(&owner, 2, MAIL_WAIT).await;
+        let token = mails
+            .iter()
+            .find(|m| m.text.contains("/account/reset?token="))
+            .expect("a reset mail")
+            .token();
+        let new_password = "the owner's new passphrase";
+        let reset = async {
+            tokio::time::sleep(Duration::from_millis(3 * (i % 4))).await;
+            s.post(
+                "/auth/password/reset",
+                json!({ "token": token, "new_password": new_password }),
+            )
+            .await
+            .status()
+        };
+        let login = s.login_raw(&owner, PASSWORD, CHROME);
+        let change = s
+            .http
+            .patch(s.url("/auth/me"))
+            .bearer_auth(intruder_access)
+            .json(&json!({ "current_password": PASSWORD, "email": moved }))
+            .send();
+        let (reset, login, change) = tokio::join!(reset, login, change);
+        assert_eq!(reset, StatusCode::OK, "the reset itself");
+        let change = change.unwrap().status();
+        outcomes.push((login.status(), change));
+        if login.status() == StatusCode::OK {
+            let pair: Value = login.json().await.unwrap();
+            let r = s.refresh(pair["refresh_token"].as_str().unwrap()).await;
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "account {i}: a login with the old password outlived the reset"
+            );
+        } else {
+            assert_eq!(login.status(), StatusCode::UNAUTHORIZED, "account {i}");
+        }
+        if change == StatusCode::ACCEPTED {
+            let link = one_mail(&sink, &moved).await.token();
+            let r = s
+                .post("/auth/email/confirm", json!({ "token": link }))
+                .await;
+            assert_eq!(
+                r.status(),
+                StatusCode::BAD_REQUEST,
+                "account {i}: an email change asked with the old password outlived the reset"
+            );
+        } else {
+            assert_eq!(change, StatusCode::UNAUTHORIZED, "account {i}");
+        }
+        let fresh = s.login(&owner, new_password).await;
+        let me: Value = s
+            .get("/auth/me", fresh["access_token"].as_str().unwrap())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["email"], owner.as_str());
+    }
+    println!("(login, email change) against a reset: {outcomes:?}");
+}
+
 #[tokio::test]
 async fn forgot_answers_alike_for_known_and_unknown_addresses() {
     let sink = SmtpSink::start();
@@ -682,14 +764,50 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
         diff < Duration::from_millis(2).max(u / 4),
         "known {k:?} vs unknown {u:?}: the answer's timing tells them apart"
     );
-    // mail went only to the real address, and at most 3 an hour
+    // mail went only to the real address, and at most 10 an hour
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mails = sink.mails();
     assert!(
         mails.iter().all(|m| m.to == "erin@example.com"),
         "no mail to unknown addresses"
     );
-    assert_eq!(mails.len(), 1 + 3, "sign-up mail and 3 reset mails");
+    assert_eq!(mails.len(), 1 + 10, "sign-up mail and 10 reset mails");
+    // a stranger asking again and again for someone's address uses up their own network's
+    // share (3 an hour), not the owner's: the owner's own request still gets its mail
+    register_in(&s, "fred@example.com", "en").await;
+    one_mail(&sink, "fred@example.com").await;
+    let forgot_from = |ip: &'static str| {
+        s.http
+            .post(s.url("/auth/password/forgot"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "email": "fred@example.com" }))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            forgot_from("203.0.113.5").await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    assert_eq!(
+        sink.wait_for("fred@example.com", 4, MAIL_WAIT).await.len(),
+        4
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sink.wait_for("fred@example.com", 4, MAIL_WAIT).await.len(),
+        4,
+        "3 reset mails for the stranger's 5 requests"
+    );
+    assert_eq!(
+        forgot_from("198.51.100.7").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        sink.wait_for("fred@example.com", 5, MAIL_WAIT).await.len(),
+        5,
+        "the owner's request was mailed"
+    );
     // the per-network limit: 20 an hour, then 429 whatever the address
     for _ in 0..20 {
         let r = s
@@ -1009,6 +1127,28 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         .await
         .unwrap();
     assert_eq!(me["has_password"], true);
+
+    // whoever signs up with an address they do not own cannot attach their own provider
+    // account, which the owner's reset would leave behind; once confirmed, linking works
+    register_in(&s, "gus@example.com", "en").await;
+    let confirm = one_mail(&sink, "gus@example.com").await;
+    let squatter = s.login("gus@example.com", PASSWORD).await;
+    let access = squatter["access_token"].as_str().unwrap();
+    let link = || bearer(&s, reqwest::Method::POST, "/auth/oauth/yandex/link", access);
+    let (status, e) = error_of(link().await).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert!(
+        e["error"].as_str().unwrap().contains("confirm your email"),
+        "{e}"
+    );
+    let r = s
+        .post("/auth/email/confirm", json!({ "token": confirm.token() }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(link().await.status(), StatusCode::OK);
 }
 
 /// `security = "starttls"` and `"tls"` against a relay whose certificate chains to a private
