@@ -161,8 +161,7 @@ impl Auth {
             return Err(Error::InvalidCredentials);
         };
         let checked = Checked {
-            email: &email,
-            password_hash: checked_hash.as_deref(),
+            password: Some((&email, checked_hash.as_deref())),
             session: None,
         };
         let pair = self
@@ -379,8 +378,7 @@ impl Auth {
         }
         let mut tx = self.db.begin().await?;
         let checked = Checked {
-            email: &user_email,
-            password_hash: current,
+            password: Some((&user_email, current)),
             session: Some(caller.session_id),
         };
         still_holds(&mut tx, user.id, &checked, now).await?;
@@ -503,10 +501,9 @@ pub fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid)> {
 }
 
 /// What a request was let in by, checked before its writes: the account's address and
-/// password hash as read then, and the caller's session if it came with one.
+/// password hash as read then, and the session that vouched for it, if one did.
 pub(crate) struct Checked<'a> {
-    pub email: &'a str,
-    pub password_hash: Option<&'a str>,
+    pub password: Option<(&'a str, Option<&'a str>)>,
     pub session: Option<Uuid>,
 }
 
@@ -523,12 +520,13 @@ async fn still_holds(
     let user = users::lock(tx, user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
-    let credential = users::credential(&mut **tx, checked.email).await?;
-    let same_password = credential.is_some_and(|c| {
-        c.user_id == user_id && c.password_hash.as_deref() == checked.password_hash
-    });
-    if user.email.as_deref() != Some(checked.email) || !same_password {
-        return Err(Error::InvalidCredentials);
+    if let Some((email, hash)) = checked.password {
+        let credential = users::credential(&mut **tx, email).await?;
+        let same_password =
+            credential.is_some_and(|c| c.user_id == user_id && c.password_hash.as_deref() == hash);
+        if user.email.as_deref() != Some(email) || !same_password {
+            return Err(Error::InvalidCredentials);
+        }
     }
     if let Some(session) = checked.session {
         if !sessions::is_live(&mut **tx, session, now).await? {

@@ -209,7 +209,7 @@ impl Auth {
             timeout,
         )
         .await?;
-        let user = match outcome {
+        let (user, approver) = match outcome {
             store::Poll::Pending => {
                 return Err(Error::DeviceGrant(DeviceError::AuthorizationPending))
             }
@@ -221,11 +221,14 @@ impl Auth {
             store::Poll::Denied => return Err(Error::DeviceGrant(DeviceError::AccessDenied)),
             store::Poll::Expired => return Err(Error::DeviceGrant(DeviceError::ExpiredToken)),
             store::Poll::Invalid => return Err(Error::DeviceGrant(DeviceError::InvalidGrant)),
-            store::Poll::Approved { user } => user,
+            store::Poll::Approved { user, session } => (user, session),
         };
         let Ok(user_id) = Uuid::parse_str(&user) else {
             return Err(Error::Internal("device authorization holds no user".into()));
         };
+        // the approving session must still be live when the TV's is written: a reset or a
+        // sign-out everywhere between the approval and this poll revokes the approval too
+        let approver = approver.and_then(|s| Uuid::parse_str(&s).ok());
         // the code is spent: finish in a task of its own, so a poll cancelled now (the TV
         // hung up, a timeout upstream) gives the code back instead of losing the approval
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -233,9 +236,22 @@ impl Auth {
         let client = client.clone();
         tokio::spawn(async move {
             let kind = device::classify(client.user_agent.as_deref().unwrap_or(""));
+            let checked = crate::account::Checked {
+                password: None,
+                session: approver,
+            };
             let opened = auth
-                .open_session(user_id, kind.as_str(), &client, now, None)
+                .open_session(user_id, kind.as_str(), &client, now, Some(&checked))
                 .await;
+            // an approval whose session ended is withdrawn for good: not handed back
+            let opened = match opened {
+                Err(Error::Unauthenticated(_) | Error::InvalidCredentials) => {
+                    tracing::info!(user = %user_id, "device sign-in refused: the approving session has ended");
+                    let _ = tx.send(Err(Error::DeviceGrant(DeviceError::AccessDenied)));
+                    return;
+                }
+                other => other,
+            };
             let failed = opened.is_err();
             if tx.send(opened).is_err() || failed {
                 // nobody to hand the tokens to, or no tokens: the next poll tries again
@@ -363,6 +379,7 @@ impl Auth {
             &asking.device_hash,
             approve,
             &user,
+            &caller.session_id.to_string(),
             ms(now),
             self.config.redis_timeout,
         )

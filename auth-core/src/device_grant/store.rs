@@ -51,7 +51,7 @@ static CREATE: LazyLock<redis::Script> = LazyLock::new(|| {
 /// one is `slow_down` and adds 5 s to this code's interval (RFC 8628 §3.5).
 static POLL: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
-        r"local h = redis.call('HMGET', KEYS[1], 'status', 'client', 'expires_ms', 'interval_ms', 'last_poll_ms', 'user')
+        r"local h = redis.call('HMGET', KEYS[1], 'status', 'client', 'expires_ms', 'interval_ms', 'last_poll_ms', 'user', 'session')
           if not h[1] or h[2] ~= ARGV[2] then return {'invalid_grant', ''} end
           if h[1] == 'spent' then return {'invalid_grant', ''} end
           local now = tonumber(ARGV[1])
@@ -61,7 +61,7 @@ static POLL: LazyLock<redis::Script> = LazyLock::new(|| {
           -- must not slow itself out of its own sign-in
           if h[1] == 'approved' then
             redis.call('HSET', KEYS[1], 'status', 'spent', 'last_poll_ms', now)
-            return {'approved', h[6]}
+            return {'approved', h[6] .. ' ' .. (h[7] or '')}
           end
           local interval = tonumber(h[4])
           local last = tonumber(h[5])
@@ -83,7 +83,7 @@ static DECIDE: LazyLock<redis::Script> = LazyLock::new(|| {
           if not h[1] then return 'unknown' end
           if tonumber(ARGV[1]) >= tonumber(h[2]) then return 'expired' end
           if h[1] ~= 'pending' then return 'decided' end
-          redis.call('HSET', KEYS[1], 'status', ARGV[2], 'user', ARGV[3], 'decided_ms', ARGV[1])
+          redis.call('HSET', KEYS[1], 'status', ARGV[2], 'user', ARGV[3], 'session', ARGV[4], 'decided_ms', ARGV[1])
           return 'ok'",
     )
 });
@@ -167,6 +167,8 @@ pub enum Poll {
     Invalid,
     Approved {
         user: String,
+        /// The session that approved; None for an approval stored before sessions were.
+        session: Option<String>,
     },
 }
 
@@ -190,7 +192,13 @@ pub async fn poll(
         },
         "access_denied" => Poll::Denied,
         "expired_token" => Poll::Expired,
-        "approved" => Poll::Approved { user: detail },
+        "approved" => {
+            let (user, session) = detail.split_once(' ').unwrap_or((&detail, ""));
+            Poll::Approved {
+                user: user.to_string(),
+                session: (!session.is_empty()).then(|| session.to_string()),
+            }
+        }
         _ => Poll::Invalid,
     })
 }
@@ -249,6 +257,7 @@ pub async fn decide(
     device_hash: &str,
     approve: bool,
     user: &str,
+    session: &str,
     now_ms: u64,
     timeout: Duration,
 ) -> Result<Decided> {
@@ -256,7 +265,8 @@ pub async fn decide(
     let mut call = DECIDE.key(device_key(device_hash));
     call.arg(now_ms)
         .arg(if approve { "approved" } else { "denied" })
-        .arg(user);
+        .arg(user)
+        .arg(session);
     let outcome: String = bounded(timeout, call.invoke_async(&mut c)).await?;
     Ok(match outcome.as_str() {
         "ok" => Decided::Done,

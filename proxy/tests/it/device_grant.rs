@@ -351,6 +351,50 @@ async fn a_tv_signs_in_with_a_code_approved_on_a_phone() {
     assert!(page.contains("already used"), "{page}");
 }
 
+/// A code approved by a session that ends before the TV polls (the owner signed out
+/// everywhere, or reset a stolen password) gives the TV nothing: an intruder's approval does
+/// not outlive the owner's clean-up.
+#[tokio::test]
+async fn an_approval_is_withdrawn_when_the_approving_session_ends_first() {
+    let tv = stack();
+    let user = tv.s.create_user("owner@example.com", &[]);
+    let started = tv.code().await;
+    let user_code = started["user_code"].as_str().unwrap().to_string();
+    let device_code = started["device_code"].as_str().unwrap().to_string();
+    let mut phone = Phone::new(&tv, "127.0.0.7");
+    let html = phone
+        .sign_in_and_open(&user_code, "owner@example.com")
+        .await;
+    let (status, done) = phone.decide(&html, "approve").await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+
+    let owner = tv.s.login("owner@example.com", PASSWORD).await;
+    let r =
+        tv.s.http
+            .post(tv.s.url("/auth/logout-all"))
+            .bearer_auth(owner["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let (status, error) = rfc_error(tv.poll(&device_code).await).await;
+    assert_eq!(
+        (status, error.as_str()),
+        (StatusCode::BAD_REQUEST, "access_denied")
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_, error) = rfc_error(tv.poll(&device_code).await).await;
+    assert_eq!(
+        error, "invalid_grant",
+        "the approval is spent, not handed back"
+    );
+    let tv_sessions = tv.s.sql(&format!(
+        "SELECT count(*) FROM sessions WHERE user_id = '{user}' AND device = 'smart_tv'"
+    ));
+    assert_eq!(tv_sessions.trim(), "0");
+}
+
 #[tokio::test]
 async fn every_rfc_error_and_bad_input_is_answered_in_the_rfc_shape() {
     let tv = stack();
