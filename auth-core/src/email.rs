@@ -2,15 +2,17 @@
 
 use crate::error::Error;
 
-/// Trims and lower-cases, then checks the shape: one `@`, a local part of 1–64 characters, a
-/// domain with a dot, 254 characters at most, no whitespace or control characters. Unicode
-/// (internationalised) addresses are accepted and kept as written.
+/// Trims, folds compatibility forms (NFKC: full-width `ａｄｍｉｎ` is `admin`) and lower-cases,
+/// then checks the shape: one `@`, a local part of 1–64 characters, a domain with a dot, 254
+/// characters at most, no whitespace or control characters. Unicode (internationalised)
+/// addresses are accepted in that form.
 pub fn normalize(raw: &str) -> Result<String, Error> {
+    use unicode_normalization::UnicodeNormalization;
     let invalid = |message| Error::Invalid {
         field: "email",
         message,
     };
-    let email = raw.trim().to_lowercase();
+    let email = raw.trim().nfkc().collect::<String>().to_lowercase();
     if email.is_empty() {
         return Err(invalid("is required"));
     }
@@ -70,6 +72,20 @@ mod tests {
     #[test]
     fn normalises_case_and_spaces() {
         assert_eq!(normalize("  Ann@Example.COM ").unwrap(), "ann@example.com");
+    }
+
+    #[test]
+    fn look_alike_compatibility_forms_are_the_plain_address() {
+        for typed in [
+            "ａｄｍｉｎ@example.com",
+            "ＡＤＭＩＮ＠ＥＸＡＭＰＬＥ．ＣＯＭ",
+            "admin@ｅｘａｍｐｌｅ.com",
+        ] {
+            assert_eq!(normalize(typed).unwrap(), "admin@example.com", "{typed}");
+        }
+        assert_eq!(normalize("ﬁlm@example.com").unwrap(), "film@example.com");
+        // another script's letters are another address, not folded
+        assert_ne!(normalize("аdmin@example.com").unwrap(), "admin@example.com");
     }
 
     #[test]

@@ -112,6 +112,14 @@ async fn sign_up_mails_a_confirmation_in_the_accounts_language_and_its_link_work
             .await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{tricky}");
     }
+    // a full-width look-alike is the same address: taken, not a second account
+    let r = s
+        .post(
+            "/auth/register",
+            json!({ "email": "ａｎｎａ@ｅｘａｍｐｌｅ.com", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     let ru = one_mail(&sink, "anna@example.com").await;
     assert!(ru.subject.contains("Подтвердите"), "{}", ru.subject);
     assert!(
