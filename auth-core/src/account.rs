@@ -188,7 +188,7 @@ impl Auth {
         let net = network.as_deref().unwrap_or("unknown");
         ThrottleKeys {
             account_network: format!("{account_key}:net:{net}"),
-            known: format!("{account_key}:known:{net}"),
+            known: known_network_key(account_key, net),
             network: network.map(|n| format!("auth:login:net:{n}")),
         }
     }
@@ -481,6 +481,16 @@ fn account_throttle_key(email: &str) -> String {
     format!("auth:login:acct:{}", email::key_digest(email))
 }
 
+/// The mark of a network the account's owner signed in from (set on a successful login).
+pub(crate) fn known_network_key(account_key: &str, network: &str) -> String {
+    format!("{account_key}:known:{network}")
+}
+
+/// `known_network_key` of an address.
+pub(crate) fn known_network_of(email: &str, network: &str) -> String {
+    known_network_key(&account_throttle_key(email), network)
+}
+
 /// Opaque cursor: base64url of `<micros>.<uuid>` of the last entry returned.
 pub fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}.{id}", at.timestamp_micros()))
@@ -511,12 +521,12 @@ pub(crate) struct Checked<'a> {
 /// credentials (a reset, a password or email change) locks the same row first, so a
 /// request checked before one commits either writes before it (and is undone by it: the
 /// reset ends the session, spends the links) or fails here; it never writes after it.
-async fn still_holds(
+pub(crate) async fn still_holds(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     user_id: Uuid,
     checked: &Checked<'_>,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<users::User> {
     let user = users::lock(tx, user_id)
         .await?
         .ok_or(Error::InvalidCredentials)?;
@@ -533,7 +543,7 @@ async fn still_holds(
             return Err(Error::Unauthenticated("session has ended"));
         }
     }
-    Ok(())
+    Ok(user)
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ use crate::error::Error;
 
 /// Trims, folds compatibility forms (NFKC: full-width `ａｄｍｉｎ` is `admin`) and lower-cases,
 /// then checks the shape: one `@`, a local part of 1–64 characters, a domain with a dot, 254
-/// characters at most, no whitespace or control characters. Unicode (internationalised)
-/// addresses are accepted in that form.
+/// characters at most, no whitespace or control characters. A Unicode local part is kept;
+/// a Unicode domain is stored in its ASCII (xn--) form, so both spellings are one address.
 pub fn normalize(raw: &str) -> Result<String, Error> {
     use unicode_normalization::UnicodeNormalization;
     let invalid = |message| Error::Invalid {
@@ -25,6 +25,10 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Err(invalid("must look like name@example.com"));
     };
+    // `bücher.example` and `xn--bcher-kva.example` are one mailbox's domain
+    let domain =
+        idna::domain_to_ascii(domain).map_err(|_| invalid("must look like name@example.com"))?;
+    let domain = domain.as_str();
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
@@ -52,6 +56,10 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
         return Err(invalid(
             "must be an address like name@example.com, without a name or brackets",
         ));
+    }
+    let email = format!("{local}@{domain}");
+    if email.len() > 254 {
+        return Err(invalid("is longer than 254 characters"));
     }
     Ok(email)
 }
@@ -90,9 +98,14 @@ mod tests {
 
     #[test]
     fn keeps_unicode_and_quotes() {
+        // the local part as written, the domain in its ASCII (xn--) form
         assert_eq!(
             normalize("Пользователь@Пример.РФ").unwrap(),
-            "пользователь@пример.рф"
+            "пользователь@xn--e1afmkfd.xn--p1ai"
+        );
+        assert_eq!(
+            normalize("pc@bücher.example").unwrap(),
+            normalize("PC@xn--bcher-kva.example").unwrap()
         );
         assert_eq!(
             normalize("o'brien+x@example.com").unwrap(),

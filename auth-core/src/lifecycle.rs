@@ -241,6 +241,12 @@ impl Auth {
             let from_network = format!("{key}:net:{network}");
             let limit = RESETS_PER_ADDRESS_AND_NETWORK_PER_HOUR;
             throttle::hit_strict(&self.redis, &from_network, limit, HOUR, timeout).await?;
+            // the owner asking from a network they signed in from is not held back by what
+            // strangers asked for elsewhere
+            let known = crate::account::known_network_of(email, network);
+            if network != "unknown" && throttle::exists(&self.redis, &known, timeout).await {
+                return Ok(());
+            }
             throttle::hit_strict(
                 &self.redis,
                 &key,

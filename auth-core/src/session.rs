@@ -74,23 +74,35 @@ impl Auth {
         id: uuid::Uuid,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        if !sessions::revoke_of(&self.db, caller.user_id, id, now).await? {
+        let mut tx = self.db.begin().await?;
+        users::lock(&mut tx, caller.user_id).await?;
+        if !sessions::revoke_of(&mut *tx, caller.user_id, id, now).await? {
             return Err(Error::NotFound("session"));
         }
+        tx.commit().await?;
         self.deny(&[id]).await;
         Ok(())
     }
 
     #[tracing::instrument(name = "auth.logout", skip_all)]
     pub async fn logout(&self, caller: &Caller, now: DateTime<Utc>) -> Result<()> {
-        sessions::revoke(&self.db, caller.session_id, now, "logout").await?;
+        let mut tx = self.db.begin().await?;
+        users::lock(&mut tx, caller.user_id).await?;
+        sessions::revoke(&mut *tx, caller.session_id, now, "logout").await?;
+        tx.commit().await?;
         self.deny(&[caller.session_id]).await;
         Ok(())
     }
 
     #[tracing::instrument(name = "auth.logout_all", skip_all)]
     pub async fn logout_all(&self, caller: &Caller, now: DateTime<Utc>) -> Result<usize> {
-        let ended = sessions::revoke_all(&self.db, caller.user_id, now, "logout_all").await?;
+        // under the account's lock, like every writer of sessions and credentials: a session
+        // being opened meanwhile (a TV's poll on an approval from one of these) is either
+        // ended here too or sees its approver ended and is refused
+        let mut tx = self.db.begin().await?;
+        users::lock(&mut tx, caller.user_id).await?;
+        let ended = sessions::revoke_all(&mut *tx, caller.user_id, now, "logout_all").await?;
+        tx.commit().await?;
         self.deny(&ended).await;
         Ok(ended.len())
     }

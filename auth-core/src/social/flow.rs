@@ -31,6 +31,11 @@ pub struct Flow {
     pub binding: String,
     /// A link flow: the account the provider identity is added to.
     pub link_user: Option<Uuid>,
+    /// A link flow: the session that started it, which must still be live when the link is
+    /// written (a reset or sign-out everywhere in between voids the flow). Absent in flows
+    /// saved by an older version.
+    #[serde(default)]
+    pub link_session: Option<Uuid>,
 }
 
 /// 256 random bits, URL-safe: states, nonces and binding secrets.
@@ -140,6 +145,7 @@ mod tests {
             json: false,
             binding: binding_hash(&secret),
             link_user: None,
+            link_session: None,
         };
         assert!(bound_to(&flow, Some(&secret)));
         assert!(!bound_to(&flow, Some(&random_token())));

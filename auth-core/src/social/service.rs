@@ -69,14 +69,15 @@ impl Auth {
         Ok((social, provider))
     }
 
-    /// Starts a sign-in (or, with `link_user`, a link) with `provider`.
+    /// Starts a sign-in (or, with `link`, a link to that account from that session) with
+    /// `provider`.
     #[tracing::instrument(name = "auth.oauth_start", skip_all, fields(provider = name))]
     pub async fn oauth_start(
         &self,
         name: &str,
         return_to: Option<&str>,
         json: bool,
-        link_user: Option<Uuid>,
+        link: Option<&Caller>,
     ) -> Result<Started> {
         let (social, provider) = self.social_provider(name)?;
         let return_to =
@@ -110,7 +111,8 @@ impl Auth {
             return_to,
             json,
             binding: flow::binding_hash(&binding),
-            link_user,
+            link_user: link.map(|c| c.user_id),
+            link_session: link.map(|c| c.session_id),
         };
         let ttl = social.settings.flow_ttl;
         flow::save(&self.redis, &state, &record, ttl, self.config.redis_timeout).await?;
@@ -145,9 +147,11 @@ impl Auth {
                 "linking needs a recent sign-in: sign in again, then link",
             ));
         }
-        self.may_link(caller.user_id).await?;
-        self.oauth_start(name, return_to, json, Some(caller.user_id))
-            .await
+        let account = users::by_id(&self.db, caller.user_id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        self.may_link(&account)?;
+        self.oauth_start(name, return_to, json, Some(caller)).await
     }
 
     /// The provider's redirect back. `cookie` and `header` are the binding secret as a browser
@@ -255,7 +259,8 @@ impl Auth {
             .map_err(|e| provider_error(name, e))?;
         match f.link_user {
             Some(user) => {
-                self.link_identity(name, &profile, user, now).await?;
+                self.link_identity(name, &profile, user, f.link_session, now)
+                    .await?;
                 Ok(Finished::Linked {
                     provider: name.to_string(),
                     return_to: f.return_to,
@@ -375,14 +380,8 @@ impl Auth {
     /// account must not gain a way in that a password reset by the address's owner would
     /// leave behind (the squatter's own provider account). Without `[mail]` no address can be
     /// confirmed, and nothing is held back.
-    async fn may_link(&self, user: Uuid) -> Result<()> {
-        if self.config.mail.is_none() {
-            return Ok(());
-        }
-        let account = users::by_id(&self.db, user)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        if account.email.is_some() && !account.email_verified {
+    fn may_link(&self, account: &users::User) -> Result<()> {
+        if self.config.mail.is_some() && account.email.is_some() && !account.email_verified {
             return Err(Error::Forbidden(
                 "confirm your email before linking a provider account",
             ));
@@ -390,15 +389,24 @@ impl Auth {
         Ok(())
     }
 
+    /// Links under the account's lock, while the session that started the flow is still
+    /// live: a reset or a sign-out everywhere after the flow began voids it.
     async fn link_identity(
         &self,
         name: &str,
         profile: &Profile,
         user: Uuid,
+        session: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.may_link(user).await?;
-        if let Some(owner) = repo::find(&self.db, name, &profile.subject).await? {
+        let mut tx = self.db.begin().await?;
+        let checked = crate::account::Checked {
+            password: None,
+            session,
+        };
+        let account = crate::account::still_holds(&mut tx, user, &checked, now).await?;
+        self.may_link(&account)?;
+        if let Some(owner) = repo::find(&mut *tx, name, &profile.subject).await? {
             return Err(Error::Conflict(if owner == user {
                 "this provider account is already linked to your account"
             } else {
@@ -406,7 +414,7 @@ impl Auth {
             }));
         }
         repo::link(
-            &self.db,
+            &mut *tx,
             &NewLink {
                 provider: name,
                 subject: &profile.subject,
@@ -416,6 +424,7 @@ impl Auth {
             },
         )
         .await?;
+        tx.commit().await?;
         tracing::info!(provider = name, user = %user, "provider linked");
         Ok(())
     }

@@ -780,6 +780,38 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
         "no mail to unknown addresses"
     );
     assert_eq!(mails.len(), 1 + 10, "sign-up mail and 10 reset mails");
+    // the address's hour is used up by requests from elsewhere; its owner, asking from a
+    // network they signed in from, still gets the mail, and a stranger's new network not
+    let erin_from = |ip: &'static str| {
+        s.http
+            .post(s.url("/auth/password/forgot"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "email": "erin@example.com" }))
+            .send()
+    };
+    let r = s
+        .http
+        .post(s.url("/auth/login"))
+        .header("x-forwarded-for", "198.51.100.8")
+        .json(&json!({ "email": "erin@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        erin_from("198.51.100.9").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        erin_from("198.51.100.8").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sink.wait_for("erin@example.com", 12, MAIL_WAIT).await.len(),
+        12,
+        "one more mail: the owner's, not the stranger's"
+    );
     // a stranger asking again and again for someone's address uses up their own network's
     // share (3 an hour), not the owner's: the owner's own request still gets its mail
     register_in(&s, "fred@example.com", "en").await;
@@ -1157,6 +1189,72 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(link().await.status(), StatusCode::OK);
+
+    // a link flow started from a session that a reset then ends cannot be finished: the
+    // intruder's provider account is not attached after the owner took the account back
+    y.set(crate::support::social::Persona::person(
+        "777",
+        "gus.y@yandex.test",
+    ));
+    let start_link = |access: String| {
+        let s = &s;
+        async move {
+            let r = bearer(
+                s,
+                reqwest::Method::POST,
+                "/auth/oauth/yandex/link?mode=json",
+                &access,
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let finish = |started: Value| {
+        let s = &s;
+        async move {
+            let back = consent(s, started["authorization_url"].as_str().unwrap()).await;
+            s.http
+                .get(&back)
+                .header("x-oauth-flow", started["flow"].as_str().unwrap())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let intruders = start_link(access.to_string()).await;
+    let r = s
+        .post(
+            "/auth/password/forgot",
+            json!({ "email": "gus@example.com" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let reset = sink
+        .wait_for("gus@example.com", 2, MAIL_WAIT)
+        .await
+        .into_iter()
+        .find(|m| m.text.contains("/account/reset?token="))
+        .expect("a reset mail");
+    let r = s
+        .post(
+            "/auth/password/reset",
+            json!({ "token": reset.token(), "new_password": "gus's new passphrase" }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = finish(intruders).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{:?}", r.text().await);
+    let gus_links = || {
+        s.sql("SELECT count(*) FROM social_accounts s JOIN users u ON u.id = s.user_id WHERE u.email = 'gus@example.com'")
+    };
+    assert_eq!(gus_links(), "0");
+    // the owner's own link, from a session opened after the reset, goes through
+    let owner = s.login("gus@example.com", "gus's new passphrase").await;
+    let owners = start_link(owner["access_token"].as_str().unwrap().to_string()).await;
+    let r = finish(owners).await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    assert_eq!(gus_links(), "1");
 }
 
 /// `security = "starttls"` and `"tls"` against a relay whose certificate chains to a private

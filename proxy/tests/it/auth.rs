@@ -706,11 +706,19 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
 #[tokio::test]
 async fn sql_looking_and_unicode_input_is_stored_literally() {
     let s = AuthStack::start();
+    // as typed, and as stored: a Unicode domain in its ASCII (xn--) form, one spelling of
+    // one mailbox
     let emails = [
-        "x'or'1'='1@example.com",
-        "robert'||'drop_table_users--@example.com",
-        "пользователь@пример.рф",
-        "用户@例子.广告",
+        ("x'or'1'='1@example.com", "x'or'1'='1@example.com"),
+        (
+            "robert'||'drop_table_users--@example.com",
+            "robert'||'drop_table_users--@example.com",
+        ),
+        (
+            "пользователь@пример.рф",
+            "пользователь@xn--e1afmkfd.xn--p1ai",
+        ),
+        ("用户@例子.广告", "用户@xn--fsqu00a.xn--4rr70v"),
     ];
     // brackets, parentheses and ';' are not in an address (RFC 5322 atext): refused, not stored
     let r = s
@@ -722,7 +730,7 @@ async fn sql_looking_and_unicode_input_is_stored_literally() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let password = "пароль'; DROP TABLE users; --";
     let agent = "Mozilla/5.0 ('; DELETE FROM login_history; --) Тест 🎬";
-    for email in emails {
+    for (email, stored) in emails {
         let r = s.register(email, password).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{email}");
         let r = s.login_raw(email, password, agent).await;
@@ -730,7 +738,7 @@ async fn sql_looking_and_unicode_input_is_stored_literally() {
         let pair: Value = r.json().await.unwrap();
         let at = pair["access_token"].as_str().unwrap();
         let me: Value = s.get("/auth/me", at).await.json().await.unwrap();
-        assert_eq!(me["email"], email);
+        assert_eq!(me["email"], stored);
         let history: Value = s.get("/auth/me/history", at).await.json().await.unwrap();
         assert_eq!(history["items"][0]["user_agent"], agent);
     }
@@ -738,6 +746,11 @@ async fn sql_looking_and_unicode_input_is_stored_literally() {
         s.sql("SELECT count(*) FROM users"),
         emails.len().to_string()
     );
+    // the other spelling of a registered Unicode domain is the same address
+    let r = s
+        .register("Пользователь@xn--e1afmkfd.xn--p1ai", password)
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
 }
 
 #[tokio::test]

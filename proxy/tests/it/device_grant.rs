@@ -395,6 +395,48 @@ async fn an_approval_is_withdrawn_when_the_approving_session_ends_first() {
     assert_eq!(tv_sessions.trim(), "0");
 }
 
+/// The TV's poll and the owner's "sign out everywhere" sent at the same moment, over several
+/// accounts: in whichever order they land, the TV does not keep a session (either the poll
+/// is refused, or the sign-out ends the TV's session too).
+#[tokio::test]
+async fn a_poll_racing_a_sign_out_everywhere_leaves_the_tv_signed_out() {
+    let tv = stack();
+    let mut outcomes = Vec::new();
+    for i in 0..10u32 {
+        let email = format!("racer{i}@example.com");
+        tv.s.create_user(&email, &[]);
+        let started = tv.code().await;
+        let user_code = started["user_code"].as_str().unwrap().to_string();
+        let device_code = started["device_code"].as_str().unwrap().to_string();
+        let mut phone = Phone::new(&tv, &format!("127.0.1.{}", i + 1));
+        let html = phone.sign_in_and_open(&user_code, &email).await;
+        let (status, _) = phone.decide(&html, "approve").await;
+        assert_eq!(status, StatusCode::OK);
+        let owner = tv.s.login(&email, PASSWORD).await;
+        let logout_all =
+            tv.s.http
+                .post(tv.s.url("/auth/logout-all"))
+                .bearer_auth(owner["access_token"].as_str().unwrap())
+                .send();
+        let (poll, logout) = tokio::join!(tv.poll(&device_code), logout_all);
+        assert!(logout.unwrap().status().is_success());
+        let status = poll.status();
+        outcomes.push(status.as_u16());
+        if status == StatusCode::OK {
+            let pair: Value = poll.json().await.unwrap();
+            let r = tv.s.refresh(pair["refresh_token"].as_str().unwrap()).await;
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "account {i}: the TV's session outlived the sign-out everywhere"
+            );
+        } else {
+            assert_eq!(rfc_error(poll).await.1, "access_denied", "account {i}");
+        }
+    }
+    println!("TV polls against a sign-out everywhere: {outcomes:?}");
+}
+
 #[tokio::test]
 async fn every_rfc_error_and_bad_input_is_answered_in_the_rfc_shape() {
     let tv = stack();
