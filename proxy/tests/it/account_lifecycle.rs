@@ -72,6 +72,22 @@ async fn members_decision(s: &AuthStack, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Asks for a reset of `email`; once `mails` mails to it have arrived, the token of the
+/// newest reset mail.
+async fn reset_link(s: &AuthStack, sink: &SmtpSink, email: &str, mails: usize) -> String {
+    let r = s
+        .post("/auth/password/forgot", json!({ "email": email }))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    sink.wait_for(email, mails, MAIL_WAIT)
+        .await
+        .into_iter()
+        .rev()
+        .find(|m| m.text.contains("/account/reset?token="))
+        .expect("a reset mail")
+        .token()
+}
+
 /// The error body without its request id: two answers compared for sameness.
 fn sans_id(mut v: Value) -> Value {
     v.as_object_mut().map(|o| o.remove("request_id"));
@@ -608,19 +624,7 @@ async fn a_reset_link_sets_the_password_once_and_ends_every_session() {
         .collect();
     assert!(methods.contains(&"password_reset"), "{methods:?}");
     // an expired link: the same answer as a spent one
-    let r = s
-        .post(
-            "/auth/password/forgot",
-            json!({ "email": "dora@example.com" }),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let late = sink
-        .wait_for("dora@example.com", 4, MAIL_WAIT)
-        .await
-        .pop()
-        .unwrap()
-        .token();
+    let late = reset_link(&s, &sink, "dora@example.com", 4).await;
     s.sql(
         "UPDATE account_tokens SET expires_at = now() - interval '1 second' WHERE spent_at IS NULL",
     );
@@ -659,16 +663,7 @@ async fn a_login_or_email_change_racing_a_reset_does_not_outlive_it() {
         register_in(&s, &owner, "en").await;
         let intruder = s.login(&owner, PASSWORD).await;
         let intruder_access = intruder["access_token"].as_str().unwrap();
-        let r = s
-            .post("/auth/password/forgot", json!({ "email": owner }))
-            .await;
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let mails = sink.wait_for(&owner, 2, MAIL_WAIT).await;
-        let token = mails
-            .iter()
-            .find(|m| m.text.contains("/account/reset?token="))
-            .expect("a reset mail")
-            .token();
+        let token = reset_link(&s, &sink, &owner, 2).await;
         let new_password = "the owner's new passphrase";
         let reset = async {
             tokio::time::sleep(Duration::from_millis(3 * (i % 4))).await;
@@ -1223,23 +1218,11 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         }
     };
     let intruders = start_link(access.to_string()).await;
-    let r = s
-        .post(
-            "/auth/password/forgot",
-            json!({ "email": "gus@example.com" }),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let reset = sink
-        .wait_for("gus@example.com", 2, MAIL_WAIT)
-        .await
-        .into_iter()
-        .find(|m| m.text.contains("/account/reset?token="))
-        .expect("a reset mail");
+    let reset = reset_link(&s, &sink, "gus@example.com", 2).await;
     let r = s
         .post(
             "/auth/password/reset",
-            json!({ "token": reset.token(), "new_password": "gus's new passphrase" }),
+            json!({ "token": reset, "new_password": "gus's new passphrase" }),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
