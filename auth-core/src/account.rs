@@ -266,8 +266,14 @@ impl Auth {
         let expires_at = self.later(now, self.config.refresh_ttl);
         let (token, hash) = refresh::generate();
         let mut tx = self.db.begin().await?;
+        let mut authenticated_at = None;
         if let Some(checked) = checked {
             still_holds(&mut tx, user, checked, now).await?;
+            // vouched for by another session alone (a TV approved from a phone): its holder
+            // proved who they are when that session's did, not now
+            if let (None, Some(voucher)) = (checked.password, checked.session) {
+                authenticated_at = sessions::opened_at(&mut *tx, voucher).await?;
+            }
         }
         sessions::create(
             &mut *tx,
@@ -279,6 +285,7 @@ impl Auth {
                 device,
                 user_agent: client.user_agent.as_deref(),
                 ip: client.ip.clone(),
+                authenticated_at,
             },
         )
         .await?;

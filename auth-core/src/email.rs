@@ -3,8 +3,8 @@
 use crate::error::Error;
 
 /// Trims, folds compatibility forms (NFKC: full-width `ａｄｍｉｎ` is `admin`) and lower-cases,
-/// then checks the shape: one `@`, a local part of 1–64 characters, a domain with a dot, 254
-/// characters at most, no whitespace or control characters. A Unicode local part is kept;
+/// then checks the shape: one `@`, a local part of 1–64 bytes, a domain with a dot and labels
+/// of at most 63 bytes, 254 bytes at most, no whitespace or control characters. A Unicode local part is kept;
 /// a Unicode domain is stored in its ASCII (xn--) form, so both spellings are one address.
 pub fn normalize(raw: &str) -> Result<String, Error> {
     use unicode_normalization::UnicodeNormalization;
@@ -34,7 +34,8 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
         && !domain.ends_with('.')
         && !domain.contains("..")
         && !domain.contains('@');
-    if local.is_empty() || local.chars().count() > 64 || local.contains('@') || !domain_ok {
+    // limits in bytes, as SMTP counts them: an address the relay refuses is no address
+    if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
         return Err(invalid("must look like name@example.com"));
     }
     // an address only, never mailbox syntax: `Ann <ann@example.com>` or `x>@y.z` would be
@@ -48,6 +49,7 @@ pub fn normalize(raw: &str) -> Result<String, Error> {
         && !local.contains("..");
     let labels_ok = domain.split('.').all(|label| {
         !label.is_empty()
+            && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
             && label.chars().all(|c| c.is_alphanumeric() || c == '-')
@@ -80,6 +82,15 @@ mod tests {
     #[test]
     fn normalises_case_and_spaces() {
         assert_eq!(normalize("  Ann@Example.COM ").unwrap(), "ann@example.com");
+    }
+
+    #[test]
+    fn limits_are_the_ones_smtp_counts_in_bytes() {
+        // 40 Cyrillic letters: 40 characters, 80 bytes
+        assert!(normalize(&format!("{}@example.com", "я".repeat(40))).is_err());
+        assert!(normalize(&format!("{}@example.com", "я".repeat(32))).is_ok());
+        assert!(normalize(&format!("u@{}.example", "b".repeat(64))).is_err());
+        assert!(normalize(&format!("u@{}.example", "b".repeat(63))).is_ok());
     }
 
     #[test]

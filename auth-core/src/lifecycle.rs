@@ -237,27 +237,14 @@ impl Auth {
     async fn mail_reset(&self, email: &str, network: &str, now: DateTime<Utc>) -> Result<()> {
         let key = format!("auth:forgot:addr:{}", email::key_digest(email));
         let timeout = self.config.redis_timeout;
-        let allowed = async {
-            let from_network = format!("{key}:net:{network}");
-            let limit = RESETS_PER_ADDRESS_AND_NETWORK_PER_HOUR;
-            throttle::hit_strict(&self.redis, &from_network, limit, HOUR, timeout).await?;
-            // the owner asking from a network they signed in from is not held back by what
-            // strangers asked for elsewhere
-            let known = crate::account::known_network_of(email, network);
-            if network != "unknown" && throttle::exists(&self.redis, &known, timeout).await {
-                return Ok(());
-            }
-            throttle::hit_strict(
-                &self.redis,
-                &key,
-                RESETS_PER_ADDRESS_PER_HOUR,
-                HOUR,
-                timeout,
-            )
-            .await
-        };
-        if let Err(e) = allowed.await {
+        let skipped = |e: Error| {
             tracing::info!(reason = %e, "password reset mail skipped: this address got enough this hour, or the limit cannot be checked");
+        };
+        let from_network = format!("{key}:net:{network}");
+        let limit = RESETS_PER_ADDRESS_AND_NETWORK_PER_HOUR;
+        if let Err(e) = throttle::hit_strict(&self.redis, &from_network, limit, HOUR, timeout).await
+        {
+            skipped(e);
             return Ok(());
         }
         let Some(credential) = users::credential(&self.db, email).await? else {
@@ -267,6 +254,23 @@ impl Auth {
         let Some(user) = users::lock(&mut tx, credential.user_id).await? else {
             return Ok(());
         };
+        // the owner of a confirmed address asking from a network they signed in from draws
+        // on a share of its own, which strangers asking from elsewhere cannot use up (a
+        // squatter's unconfirmed account gets none: its "known" networks are the squatter's)
+        let known = user.email_verified
+            && network != "unknown"
+            && throttle::exists(
+                &self.redis,
+                &crate::account::known_network_of(email, network),
+                timeout,
+            )
+            .await;
+        let share = if known { format!("{key}:known") } else { key };
+        let cap = RESETS_PER_ADDRESS_PER_HOUR;
+        if let Err(e) = throttle::hit_strict(&self.redis, &share, cap, HOUR, timeout).await {
+            skipped(e);
+            return Ok(());
+        }
         let link = Link::ResetPassword {
             first: credential.password_hash.is_none(),
         };

@@ -14,13 +14,16 @@ pub struct NewSession<'a> {
     pub device: &'a str,
     pub user_agent: Option<&'a str>,
     pub ip: Option<String>,
+    /// When its holder last proved who they are, if earlier than `now` (a TV session
+    /// approved from a phone: the phone session's).
+    pub authenticated_at: Option<DateTime<Utc>>,
 }
 
 #[tracing::instrument(skip_all, name = "db.sessions.create", err(level = "warn"))]
 pub async fn create(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, created_at, expires_at, device, user_agent, ip) \
-         VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS inet))",
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, device, user_agent, ip, authenticated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, CAST($7 AS inet), $8)",
     )
     .bind(s.id)
     .bind(s.user_id)
@@ -29,6 +32,7 @@ pub async fn create(db: impl PgExecutor<'_>, s: &NewSession<'_>) -> Result<()> {
     .bind(s.device)
     .bind(s.user_agent)
     .bind(s.ip.as_deref())
+    .bind(s.authenticated_at)
     .execute(db)
     .await?;
     Ok(())
@@ -228,13 +232,15 @@ pub async fn delete_ended(db: &sqlx::PgPool, before: DateTime<Utc>) -> Result<u6
     }
 }
 
-/// When a live session was opened (the sign-in it stands for); None once it has ended.
+/// When the holder of a live session last proved who they are (its sign-in, or the sign-in of
+/// the session that vouched for it); None once it has ended.
 #[tracing::instrument(skip_all, name = "db.sessions.opened_at", err(level = "warn"))]
 pub async fn opened_at(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<DateTime<Utc>>> {
-    Ok(
-        sqlx::query_scalar("SELECT created_at FROM sessions WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .fetch_optional(db)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(authenticated_at, created_at) FROM sessions \
+             WHERE id = $1 AND revoked_at IS NULL",
     )
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
 }

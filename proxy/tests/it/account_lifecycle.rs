@@ -728,7 +728,7 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
     let trust = "[client_ip]\ntrusted_proxies = [\"127.0.0.1/32\"]\nheader = \"x-forwarded-for\"\n";
     let s = stack(&sink, &films, "", trust);
     register_in(&s, "erin@example.com", "en").await;
-    one_mail(&sink, "erin@example.com").await;
+    let erins_confirmation = one_mail(&sink, "erin@example.com").await.token();
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     let mut bodies = Vec::new();
@@ -793,6 +793,18 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // unconfirmed, a signed-in network proves nothing (a squatter signs in from theirs)
+    assert_eq!(
+        erin_from("198.51.100.8").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let r = s
+        .post(
+            "/auth/email/confirm",
+            json!({ "token": erins_confirmation }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         erin_from("198.51.100.9").await.unwrap().status(),
         StatusCode::ACCEPTED
@@ -805,7 +817,7 @@ async fn forgot_answers_alike_for_known_and_unknown_addresses() {
     assert_eq!(
         sink.wait_for("erin@example.com", 12, MAIL_WAIT).await.len(),
         12,
-        "one more mail: the owner's, not the stranger's"
+        "one more mail: the confirmed owner's from a known network only"
     );
     // a stranger asking again and again for someone's address uses up their own network's
     // share (3 an hour), not the owner's: the owner's own request still gets its mail

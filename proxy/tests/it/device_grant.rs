@@ -437,6 +437,50 @@ async fn a_poll_racing_a_sign_out_everywhere_leaves_the_tv_signed_out() {
     println!("TV polls against a sign-out everywhere: {outcomes:?}");
 }
 
+/// A TV session approved from a phone is no fresher a sign-in than the phone's: when the
+/// phone signed in too long ago to link a provider, so did the TV (a stolen access token that
+/// approves a TV of its own gains no "recent sign-in").
+#[tokio::test]
+async fn a_tv_session_is_only_as_recent_a_sign_in_as_the_phone_that_approved_it() {
+    let (y, v, m) = social::fake_providers();
+    let tv = stack_with(&social::three_providers(
+        &y,
+        &v,
+        &m,
+        "recent_login = \"2s\"\n",
+    ));
+    tv.s.create_user("owner@example.com", &[]);
+    let started = tv.code().await;
+    let user_code = started["user_code"].as_str().unwrap().to_string();
+    let device_code = started["device_code"].as_str().unwrap().to_string();
+    let mut phone = Phone::new(&tv, "127.0.0.21");
+    let html = phone
+        .sign_in_and_open(&user_code, "owner@example.com")
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (status, _) = phone.decide(&html, "approve").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, pair) = tv.poll_until_decided(&device_code).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let link = |token: String| {
+        let tv = &tv;
+        async move {
+            tv.s.http
+                .post(tv.s.url("/auth/oauth/yandex/link"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let tv_token = pair["access_token"].as_str().unwrap().to_string();
+    assert_eq!(link(tv_token).await, StatusCode::FORBIDDEN);
+    let fresh = tv.s.login("owner@example.com", PASSWORD).await;
+    let fresh_token = fresh["access_token"].as_str().unwrap().to_string();
+    assert_eq!(link(fresh_token).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn every_rfc_error_and_bad_input_is_answered_in_the_rfc_shape() {
     let tv = stack();
