@@ -88,6 +88,15 @@ async fn reset_link(s: &AuthStack, sink: &SmtpSink, email: &str, mails: usize) -
         .token()
 }
 
+/// `/auth/me` as seen right after signing in with `password`.
+async fn me_after_login(s: &AuthStack, email: &str, password: &str) -> Value {
+    let fresh = s.login(email, password).await;
+    let r = s
+        .get("/auth/me", fresh["access_token"].as_str().unwrap())
+        .await;
+    r.json().await.unwrap()
+}
+
 /// The error body without its request id: two answers compared for sameness.
 fn sans_id(mut v: Value) -> Value {
     v.as_object_mut().map(|o| o.remove("request_id"));
@@ -709,13 +718,7 @@ async fn a_login_or_email_change_racing_a_reset_does_not_outlive_it() {
         } else {
             assert_eq!(change, StatusCode::UNAUTHORIZED, "account {i}");
         }
-        let fresh = s.login(&owner, new_password).await;
-        let me: Value = s
-            .get("/auth/me", fresh["access_token"].as_str().unwrap())
-            .await
-            .json()
-            .await
-            .unwrap();
+        let me = me_after_login(&s, &owner, new_password).await;
         assert_eq!(me["email"], owner.as_str());
     }
     println!("(login, email change) against a reset: {outcomes:?}");
@@ -945,13 +948,7 @@ async fn an_email_change_mails_both_addresses_and_applies_when_confirmed() {
         s.login_raw("fay@example.com", PASSWORD, "t").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let fresh = s.login("fay.new@example.com", PASSWORD).await;
-    let me: Value = s
-        .get("/auth/me", fresh["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = me_after_login(&s, "fay.new@example.com", PASSWORD).await;
     assert_eq!(
         (me["email"].as_str(), me["email_verified"].as_bool()),
         (Some("fay.new@example.com"), Some(true))
@@ -1173,13 +1170,7 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let fresh = s.login(&email, PASSWORD).await;
-    let me: Value = s
-        .get("/auth/me", fresh["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me = me_after_login(&s, &email, PASSWORD).await;
     assert_eq!(me["has_password"], true);
 
     // whoever signs up with an address they do not own cannot attach their own provider
