@@ -185,7 +185,7 @@ impl Auth {
 
     fn throttle_keys(&self, account_key: &str, client: &Client) -> ThrottleKeys {
         let network = self.config.client_networks.of_text(client.ip.as_deref());
-        let net = network.as_deref().unwrap_or("unknown");
+        let net = network.as_deref().unwrap_or(UNKNOWN_NETWORK);
         ThrottleKeys {
             account_network: format!("{account_key}:net:{net}"),
             known: known_network_key(account_key, net),
@@ -487,6 +487,9 @@ struct ThrottleKeys {
 fn account_throttle_key(email: &str) -> String {
     format!("auth:login:acct:{}", email::key_digest(email))
 }
+
+/// What the throttles call a client whose network is not known (no usable address).
+pub(crate) const UNKNOWN_NETWORK: &str = "unknown";
 
 /// The mark of a network the account's owner signed in from (set on a successful login).
 pub(crate) fn known_network_key(account_key: &str, network: &str) -> String {

@@ -215,7 +215,7 @@ impl Auth {
             .config
             .client_networks
             .of_text(client.ip.as_deref())
-            .unwrap_or_else(|| "unknown".into());
+            .unwrap_or_else(|| crate::account::UNKNOWN_NETWORK.into());
         throttle::hit_strict(
             &self.redis,
             &format!("auth:forgot:net:{network}"),
@@ -258,7 +258,7 @@ impl Auth {
         // on a share of its own, which strangers asking from elsewhere cannot use up (a
         // squatter's unconfirmed account gets none: its "known" networks are the squatter's)
         let known = user.email_verified
-            && network != "unknown"
+            && network != crate::account::UNKNOWN_NETWORK
             && throttle::exists(
                 &self.redis,
                 &crate::account::known_network_of(email, network),

@@ -448,24 +448,9 @@ async fn a_misbehaving_relay_keeps_the_mail_queued_and_the_request_succeeds() {
     );
     assert!(s.edge.logs().contains("mail failed for good"));
     // the operator sees it: 4 delivered, one given up, a failed attempt per misbehaviour at least
-    let metrics = s
-        .http
-        .get(s.url("/_edge/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let value = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
-    assert_eq!(value("edge_mail_sent_total "), 4);
-    assert_eq!(value("edge_mail_failed_total "), 1);
-    assert!(value("edge_mail_retries_total ") >= 4 + 2);
+    assert_eq!(s.edge.metric("edge_mail_sent_total").await, 4);
+    assert_eq!(s.edge.metric("edge_mail_failed_total").await, 1);
+    assert!(s.edge.metric("edge_mail_retries_total").await >= 4 + 2);
 }
 
 /// Polls `/films/x` with `access` until the edge refuses it (its deny-list answers are reused
@@ -1106,7 +1091,7 @@ async fn a_user_sees_their_sessions_and_ends_one() {
 /// provider's word made its email confirmed from the start.
 #[tokio::test]
 async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() {
-    use crate::social::{consent, fake_providers, three_providers, TOKEN_COOKIE};
+    use crate::social::{app_callback, fake_providers, three_providers, TOKEN_COOKIE};
     let sink = SmtpSink::start();
     let (y, v, m) = fake_providers();
     crate::social::secret_env();
@@ -1126,14 +1111,7 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         .json()
         .await
         .unwrap();
-    let back = consent(&s, started["authorization_url"].as_str().unwrap()).await;
-    let r = s
-        .http
-        .get(&back)
-        .header("x-oauth-flow", started["flow"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let r = app_callback(&s, &started).await;
     assert_eq!(r.status(), StatusCode::OK);
     let pair: Value = r.json().await.unwrap();
     let access = pair["access_token"].as_str().unwrap();
@@ -1215,18 +1193,6 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
             r.json::<Value>().await.unwrap()
         }
     };
-    let finish = |started: Value| {
-        let s = &s;
-        async move {
-            let back = consent(s, started["authorization_url"].as_str().unwrap()).await;
-            s.http
-                .get(&back)
-                .header("x-oauth-flow", started["flow"].as_str().unwrap())
-                .send()
-                .await
-                .unwrap()
-        }
-    };
     let intruders = start_link(access.to_string()).await;
     let reset = reset_link(&s, &sink, "gus@example.com", 2).await;
     let r = s
@@ -1236,7 +1202,7 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let r = finish(intruders).await;
+    let r = app_callback(&s, &intruders).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{:?}", r.text().await);
     let gus_links = || {
         s.sql("SELECT count(*) FROM social_accounts s JOIN users u ON u.id = s.user_id WHERE u.email = 'gus@example.com'")
@@ -1245,9 +1211,21 @@ async fn a_social_only_account_sets_its_first_password_through_the_reset_mail() 
     // the owner's own link, from a session opened after the reset, goes through
     let owner = s.login("gus@example.com", "gus's new passphrase").await;
     let owners = start_link(owner["access_token"].as_str().unwrap().to_string()).await;
-    let r = finish(owners).await;
+    let r = app_callback(&s, &owners).await;
     assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
     assert_eq!(gus_links(), "1");
+}
+
+/// The cause recorded for the unsent mail to `to`, once an attempt failed (lower case).
+async fn mail_failure(s: &AuthStack, to: &str) -> String {
+    let cause = || {
+        s.sql(&format!(
+            "SELECT coalesce(last_error, '') FROM mail_outbox WHERE recipient = '{to}' AND sent_at IS NULL AND attempts >= 1"
+        ))
+    };
+    let failed = crate::support::eventually(Duration::from_secs(15), || !cause().is_empty()).await;
+    assert!(failed, "no failed attempt for {to}");
+    cause().to_lowercase()
 }
 
 /// `security = "starttls"` and `"tls"` against a relay whose certificate chains to a private
@@ -1267,23 +1245,22 @@ async fn mail_goes_over_starttls_and_tls_with_a_private_ca_and_never_in_clear() 
             ..Default::default()
         })
     };
-    let error_of_mail = |s: &AuthStack, to: &str| {
-        s.sql(&format!(
-            "SELECT coalesce(last_error, '') FROM mail_outbox WHERE recipient = '{to}' AND sent_at IS NULL AND attempts >= 1"
-        ))
+    let tls_relay = |flag: &str| {
+        let mut sink = SmtpSink::down();
+        sink.tls = tls_args(flag);
+        sink.run("ok");
+        sink
     };
 
     // STARTTLS required: a relay that does not offer it gets nothing, then one that does
     let mut sink = SmtpSink::start();
     let s = start(&sink, "starttls", &ca);
     register_in(&s, "ivy@example.com", "en").await;
-    let refused = crate::support::eventually(Duration::from_secs(15), || {
-        !error_of_mail(&s, "ivy@example.com").is_empty()
-    })
-    .await;
-    assert!(refused, "the attempt in clear was refused");
-    let error = error_of_mail(&s, "ivy@example.com").to_lowercase();
-    assert!(error.contains("tls"), "{error}");
+    let error = mail_failure(&s, "ivy@example.com").await;
+    assert!(
+        error.contains("tls"),
+        "the attempt in clear was refused: {error}"
+    );
     assert!(sink.mails().is_empty(), "nothing was sent in clear");
     sink.tls = tls_args("--starttls");
     sink.run("ok");
@@ -1294,9 +1271,7 @@ async fn mail_goes_over_starttls_and_tls_with_a_private_ca_and_never_in_clear() 
     drop(s);
 
     // TLS from the first byte
-    let mut sink = SmtpSink::down();
-    sink.tls = tls_args("--tls");
-    sink.run("ok");
+    let sink = tls_relay("--tls");
     let s = start(&sink, "tls", &ca);
     register_in(&s, "jay@example.com", "en").await;
     assert_eq!(
@@ -1306,17 +1281,10 @@ async fn mail_goes_over_starttls_and_tls_with_a_private_ca_and_never_in_clear() 
     drop(s);
 
     // the public roots only: the private CA's certificate is refused
-    let mut sink = SmtpSink::down();
-    sink.tls = tls_args("--starttls");
-    sink.run("ok");
+    let sink = tls_relay("--starttls");
     let s = start(&sink, "starttls", "");
     register_in(&s, "kit@example.com", "en").await;
-    let refused = crate::support::eventually(Duration::from_secs(15), || {
-        !error_of_mail(&s, "kit@example.com").is_empty()
-    })
-    .await;
-    assert!(refused);
-    let error = error_of_mail(&s, "kit@example.com").to_lowercase();
+    let error = mail_failure(&s, "kit@example.com").await;
     assert!(
         error.contains("certificate") || error.contains("issuer"),
         "{error}"

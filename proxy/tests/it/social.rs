@@ -101,6 +101,18 @@ pub(crate) async fn consent(s: &AuthStack, authorization_url: &str) -> String {
     location(&r)
 }
 
+/// An app's flow (`mode=json`) finished: the provider's consent to `started`, then the
+/// callback with the flow secret in `X-OAuth-Flow`.
+pub(crate) async fn app_callback(s: &AuthStack, started: &Value) -> Response {
+    let back = consent(s, started["authorization_url"].as_str().unwrap()).await;
+    s.http
+        .get(&back)
+        .header("x-oauth-flow", started["flow"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn callback(s: &AuthStack, url: &str, cookie: Option<&str>) -> Response {
     let mut req = s.http.get(url);
     if let Some(c) = cookie {

@@ -151,6 +151,14 @@ impl Edge {
             .expect("metrics body")
     }
 
+    /// The value of an unlabelled series of `/_edge/metrics` (`name` exactly, no labels).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+    }
+
     /// Log lines parsed as JSON (non-JSON lines skipped).
     pub fn json_logs(&self) -> Vec<serde_json::Value> {
         self.logs()
